@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+#include "image.h"
+
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <openssl/evp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "macro.h"
+
+#define CHUNK (64u * 1024u)
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
+
+static int memfd_new_exec(const char *id) {
+        char name[96];
+        int fd;
+
+        snprintf(name, sizeof name, "dc-plugin:%s", id);
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+        if (fd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC */
+                fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Read into dst until len bytes or EOF; returns bytes read. */
+static ssize_t read_full(int fd, uint8_t *dst, size_t len) {
+        size_t n = 0;
+        while (n < len) {
+                ssize_t k = read(fd, dst + n, len - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        return (ssize_t) n;
+}
+
+static int hashers_new(bool want_blake2b, EVP_MD_CTX **sha, EVP_MD_CTX **b2) {
+        *sha = EVP_MD_CTX_new();
+        if (!*sha || EVP_DigestInit_ex(*sha, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        if (want_blake2b) {
+                *b2 = EVP_MD_CTX_new();
+                if (!*b2 || EVP_DigestInit_ex(*b2, EVP_blake2b512(), NULL) != 1)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int hashers_update(EVP_MD_CTX *sha, EVP_MD_CTX *b2, const uint8_t *p, size_t n) {
+        if (EVP_DigestUpdate(sha, p, n) != 1)
+                return -EIO;
+        if (b2 && EVP_DigestUpdate(b2, p, n) != 1)
+                return -EIO;
+        return 0;
+}
+
+static int hashers_final(EVP_MD_CTX *sha, EVP_MD_CTX *b2, PluginImage *img) {
+        if (EVP_DigestFinal_ex(sha, img->sha256, NULL) != 1)
+                return -EIO;
+        if (b2) {
+                if (EVP_DigestFinal_ex(b2, img->blake2b, NULL) != 1)
+                        return -EIO;
+                img->have_blake2b = true;
+        }
+        return 0;
+}
+
+/*
+ * Fallback (§6.6 step 7): load the original file only if nobody but a
+ * trusted owner could ever change it: read-only mount or fs-verity.
+ */
+static bool file_is_immutable(int fd, const struct stat *st, bool trusted_owner) {
+        struct statvfs sv;
+        struct statx sx;
+
+        if (!trusted_owner || (st->st_mode & 022))
+                return false;
+        if (fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+                return true;
+        if (statx(fd, "", AT_EMPTY_PATH, 0, &sx) == 0 && (sx.stx_attributes_mask & STATX_ATTR_VERITY) &&
+            (sx.stx_attributes & STATX_ATTR_VERITY))
+                return true;
+        return false;
+}
+
+static int load_fallback(int src_fd, uint64_t max_size, bool want_blake2b, bool trusted_owner, PluginImage *img,
+                         Verdict *v) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *sha = NULL, *b2 = NULL;
+        struct stat st;
+        void *map;
+
+        if (fstat(src_fd, &st) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        if (!file_is_immutable(src_fd, &st, trusted_owner))
+                return verdict_set(v, -EPERM, REASON_IMMUTABLE_IMAGE_UNAVAILABLE,
+                                   "plugin rejected: cannot guarantee immutable image");
+        if ((uint64_t) st.st_size > max_size)
+                return verdict_set(v, -EFBIG, REASON_TOO_LARGE, "plugin rejected: too-large: larger than %llu bytes",
+                                   (unsigned long long) max_size);
+        if (st.st_size == 0)
+                return verdict_set(v, -EBADMSG, REASON_ELF_INVALID, "plugin rejected: elf-invalid: empty file");
+        map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, src_fd, 0);
+        if (map == MAP_FAILED)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        img->map = map;
+        img->size = (size_t) st.st_size;
+        if (hashers_new(want_blake2b, &sha, &b2) < 0 || hashers_update(sha, b2, map, img->size) < 0 ||
+            hashers_final(sha, b2, img) < 0)
+                return verdict_set(v, -EIO, REASON_READ_FAILED, "failed to compute signature: hashing failed");
+        img->fd = fcntl(src_fd, F_DUPFD_CLOEXEC, 3);
+        if (img->fd < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        img->sealed = false;
+        return 0;
+}
+
+int plugin_image_load(int src_fd, const char *id, uint64_t max_size, bool want_blake2b, ImageMode mode,
+                      bool trusted_owner, PluginImage *ret, Verdict *v) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *sha = NULL, *b2 = NULL;
+        _cleanup_close_ int memfd = -1;
+        PluginImage img = { .fd = -1 };
+        struct stat st;
+        uint8_t *wmap;
+        size_t size, n = 0;
+        int r;
+
+        if (fstat(src_fd, &st) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        if ((uint64_t) st.st_size > max_size)
+                return verdict_set(v, -EFBIG, REASON_TOO_LARGE, "plugin rejected: too-large: larger than %llu bytes",
+                                   (unsigned long long) max_size);
+        size = (size_t) st.st_size;
+        if (size == 0)
+                return verdict_set(v, -EBADMSG, REASON_ELF_INVALID, "plugin rejected: elf-invalid: empty file");
+
+        if (mode == IMAGE_FORCE_FALLBACK)
+                memfd = -EACCES;
+        else
+                memfd = memfd_new_exec(id);
+        if (memfd < 0) {
+                /* vm.memfd_noexec=2 or an LSM: no executable memfd at all. */
+                if (memfd == -EACCES || memfd == -EPERM || memfd == -ENOSYS) {
+                        memfd = -1;
+                        r = load_fallback(src_fd, max_size, want_blake2b, trusted_owner, &img, v);
+                        if (r < 0) {
+                                plugin_image_done(&img);
+                                return r;
+                        }
+                        *ret = img;
+                        return 0;
+                }
+                return verdict_set(v, memfd, REASON_READ_FAILED, "failed to compute signature: %s", strerror(-memfd));
+        }
+
+        /* Read straight into the memfd's pages and hash each chunk while it
+         * is still in cache: one copy, one pass. */
+        if (ftruncate(memfd, (off_t) size) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        wmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+        if (wmap == MAP_FAILED)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        r = hashers_new(want_blake2b, &sha, &b2);
+        while (r >= 0 && n < size) {
+                size_t want = size - n < CHUNK ? size - n : CHUNK;
+                ssize_t k = read_full(src_fd, wmap + n, want);
+                if (k < 0)
+                        r = (int) k;
+                else if ((size_t) k < want)
+                        r = -ESTALE; /* file shrank while we read it */
+                else {
+                        r = hashers_update(sha, b2, wmap + n, want);
+                        n += want;
+                }
+        }
+        if (r >= 0) {
+                /* The file must not have grown either: one more byte means it changed. */
+                uint8_t extra;
+                ssize_t k = read_full(src_fd, &extra, 1);
+                if (k != 0)
+                        r = k < 0 ? (int) k : -ESTALE;
+        }
+        munmap(wmap, size);
+        if (r >= 0)
+                r = hashers_final(sha, b2, &img);
+        if (r < 0)
+                return verdict_set(v, r, REASON_READ_FAILED, "failed to compute signature: %s",
+                                   r == -ESTALE ? "file changed while it was read" : strerror(-r));
+
+        if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: cannot seal: %s",
+                                   strerror(errno));
+        img.map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, memfd, 0);
+        if (img.map == MAP_FAILED) {
+                img.map = NULL;
+                return verdict_set(v, -errno, REASON_READ_FAILED, "failed to compute signature: %s", strerror(errno));
+        }
+        img.size = size;
+        img.sealed = true;
+        img.fd = TAKE_FD(memfd);
+        *ret = img;
+        return 0;
+}
+
+void plugin_image_unmap(PluginImage *img) {
+        if (img->map)
+                munmap((void *) img->map, img->size);
+        img->map = NULL;
+}
+
+void plugin_image_done(PluginImage *img) {
+        plugin_image_unmap(img);
+        if (img->fd >= 0)
+                close(img->fd);
+        img->fd = -1;
+}
+
+int sha256_fd(int fd, uint8_t out[SHA256_DIGEST_SIZE]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        _cleanup_free_ uint8_t *buf = malloc(CHUNK);
+
+        if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read_full(fd, buf, CHUNK);
+                if (k < 0)
+                        return (int) k;
+                if (k == 0)
+                        break;
+                if (EVP_DigestUpdate(ctx, buf, (size_t) k) != 1)
+                        return -EIO;
+        }
+        return EVP_DigestFinal_ex(ctx, out, NULL) == 1 ? 0 : -EIO;
+}

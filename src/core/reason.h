@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* Stable reason codes for rejected or failed plugins (plugin-integrity §6.12). */
+#pragma once
+
+#include <stdarg.h>
+
+#include "macro.h"
+
+typedef enum Reason {
+        REASON_NONE,
+        REASON_POLICY_INVALID,
+        REASON_INVALID_ID,
+        REASON_DISABLED,
+        REASON_NOT_IN_ALLOWLIST,
+        REASON_INSECURE_DIRECTORY,
+        REASON_INSECURE_OWNER,
+        REASON_INSECURE_MODE,
+        REASON_SETUID,
+        REASON_NOT_REGULAR_FILE,
+        REASON_TOO_LARGE,
+        REASON_MANIFEST_MISSING,
+        REASON_MANIFEST_INVALID,
+        REASON_RUNTIME_UNSUPPORTED,
+        REASON_ID_MISMATCH,
+        REASON_DIGEST_MISMATCH,
+        REASON_SIGNATURE_MISSING,
+        REASON_SIGNATURE_INVALID,
+        REASON_SIGNATURE_UNTRUSTED_KEY,
+        REASON_SIGNATURE_METADATA_MISMATCH,
+        REASON_ROLLBACK,
+        REASON_ELF_INVALID,
+        REASON_ELF_WRONG_MACHINE,
+        REASON_ELF_INTERP,
+        REASON_ELF_EXECSTACK,
+        REASON_ELF_WX_SEGMENT,
+        REASON_ELF_RPATH,
+        REASON_ELF_NEEDED_NOT_ALLOWED,
+        REASON_ELF_CONSTRUCTOR,
+        REASON_IMMUTABLE_IMAGE_UNAVAILABLE,
+        REASON_DUPLICATE_ID,
+        REASON_LOAD_FAILED,
+        REASON_DESCRIPTOR_MISSING,
+        REASON_DESCRIPTOR_INVALID,
+        REASON_ABI_MISMATCH,
+        REASON_INIT_FAILED,
+        REASON_READ_FAILED,
+        _REASON_MAX,
+} Reason;
+
+const char *reason_to_string(Reason r);
+Reason reason_from_string(const char *s);
+/* True for reasons that mean "the trust policy refused it" (vs. it broke). */
+bool reason_is_rejection(Reason r);
+
+/* The outcome of one check: a reason code and a short, stable message. */
+typedef struct Verdict {
+        Reason reason;
+        char *message;
+} Verdict;
+
+void verdict_clear(Verdict *v);
+/* Sets *v and returns `error` (a negative errno) for `return verdict_set(...)`. */
+int verdict_set(Verdict *v, int error, Reason reason, const char *format, ...) _printf_(4, 5);

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+#include "schema.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+#include "json-util.h"
+#include "macro.h"
+
+static const char *const known_keywords[] = {
+        "type", "properties", "required", "additionalProperties", "items", "enum", "minimum", "maximum",
+        "minLength", "maxLength", "minItems", "maxItems", "description", "default", "title", "examples", "$schema",
+};
+static const char *const known_types[] = { "object", "string", "number", "integer", "boolean", "array", "null" };
+
+_printf_(2, 3) static int set_error(char **error, const char *fmt, ...) {
+        va_list ap;
+
+        free(*error);
+        va_start(ap, fmt);
+        if (vasprintf(error, fmt, ap) < 0)
+                *error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+static bool is_known(const char *s, const char *const *table, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(s, table[i]))
+                        return true;
+        return false;
+}
+
+static int check_schema(struct json_object *s, const char *path, int depth, char **error) {
+        char sub[256];
+
+        if (depth > 16)
+                return set_error(error, "%s: schema nested too deeply", path);
+        if (!json_object_is_type(s, json_type_object))
+                return set_error(error, "%s: schema must be an object", path);
+        json_object_object_foreach(s, key, val) {
+                if (!is_known(key, known_keywords, ELEMENTSOF(known_keywords)))
+                        return set_error(error, "%s: unsupported schema keyword \"%s\"", path, key);
+                if (streq(key, "type")) {
+                        if (json_object_is_type(val, json_type_string)) {
+                                if (!is_known(json_object_get_string(val), known_types, ELEMENTSOF(known_types)))
+                                        return set_error(error, "%s: unknown type \"%s\"", path, json_object_get_string(val));
+                        } else if (json_object_is_type(val, json_type_array)) {
+                                for (size_t i = 0; i < json_object_array_length(val); i++) {
+                                        struct json_object *t = json_object_array_get_idx(val, i);
+                                        if (!json_object_is_type(t, json_type_string) ||
+                                            !is_known(json_object_get_string(t), known_types, ELEMENTSOF(known_types)))
+                                                return set_error(error, "%s: invalid \"type\" list", path);
+                                }
+                        } else
+                                return set_error(error, "%s: \"type\" must be a string or a list", path);
+                } else if (streq(key, "properties")) {
+                        if (!json_object_is_type(val, json_type_object))
+                                return set_error(error, "%s: \"properties\" must be an object", path);
+                        json_object_object_foreach(val, pname, pschema) {
+                                snprintf(sub, sizeof sub, "%s.%s", path, pname);
+                                int r = check_schema(pschema, sub, depth + 1, error);
+                                if (r < 0)
+                                        return r;
+                        }
+                } else if (streq(key, "items")) {
+                        snprintf(sub, sizeof sub, "%s[]", path);
+                        int r = check_schema(val, sub, depth + 1, error);
+                        if (r < 0)
+                                return r;
+                } else if (streq(key, "required")) {
+                        if (!json_object_is_type(val, json_type_array))
+                                return set_error(error, "%s: \"required\" must be a list", path);
+                        for (size_t i = 0; i < json_object_array_length(val); i++)
+                                if (!json_object_is_type(json_object_array_get_idx(val, i), json_type_string))
+                                        return set_error(error, "%s: \"required\" must list strings", path);
+                } else if (streq(key, "additionalProperties")) {
+                        if (!json_object_is_type(val, json_type_boolean))
+                                return set_error(error, "%s: \"additionalProperties\" must be a boolean", path);
+                } else if (streq(key, "enum")) {
+                        if (!json_object_is_type(val, json_type_array) || json_object_array_length(val) == 0)
+                                return set_error(error, "%s: \"enum\" must be a non-empty list", path);
+                } else if (streq(key, "minimum") || streq(key, "maximum")) {
+                        if (!json_object_is_type(val, json_type_int) && !json_object_is_type(val, json_type_double))
+                                return set_error(error, "%s: \"%s\" must be a number", path, key);
+                } else if (strncmp(key, "min", 3) == 0 || strncmp(key, "max", 3) == 0) {
+                        if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0)
+                                return set_error(error, "%s: \"%s\" must be a non-negative integer", path, key);
+                }
+        }
+        return 0;
+}
+
+int schema_compile(const char *text, struct json_object **ret, char **error) {
+        _cleanup_json_ struct json_object *s = NULL;
+        _cleanup_free_ char *dup = NULL;
+        struct json_object *t;
+        int r;
+
+        if (isempty(text))
+                text = "{\"type\":\"object\",\"properties\":{}}";
+        r = json_parse_strict(text, strlen(text), &s, &dup);
+        if (r == -ENOTUNIQ)
+                return set_error(error, "params: duplicate key \"%s\" in schema", dup);
+        if (r < 0 || !s)
+                return set_error(error, "params: schema is not valid JSON");
+        r = check_schema(s, "params", 0, error);
+        if (r < 0)
+                return r;
+        /* The params of a call are always an object. */
+        if (!json_object_object_get_ex(s, "type", &t) || !json_object_is_type(t, json_type_string) ||
+            !streq(json_object_get_string(t), "object"))
+                return set_error(error, "params: the schema's \"type\" must be \"object\"");
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static bool type_matches(const char *type, struct json_object *v) {
+        switch (json_object_get_type(v)) {
+        case json_type_null:
+                return streq(type, "null");
+        case json_type_boolean:
+                return streq(type, "boolean");
+        case json_type_int:
+                return streq(type, "integer") || streq(type, "number");
+        case json_type_double: {
+                double d = json_object_get_double(v);
+                return streq(type, "number") || (streq(type, "integer") && isfinite(d) && d == floor(d));
+        }
+        case json_type_string:
+                return streq(type, "string");
+        case json_type_array:
+                return streq(type, "array");
+        case json_type_object:
+                return streq(type, "object");
+        }
+        return false;
+}
+
+static size_t utf8_length(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                if (((unsigned char) *s & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
+static int validate(struct json_object *s, struct json_object *v, const char *path, char **error) {
+        struct json_object *x;
+        char sub[256];
+
+        if (json_object_object_get_ex(s, "type", &x)) {
+                bool ok = false;
+                if (json_object_is_type(x, json_type_string))
+                        ok = type_matches(json_object_get_string(x), v);
+                else
+                        for (size_t i = 0; i < json_object_array_length(x) && !ok; i++)
+                                ok = type_matches(json_object_get_string(json_object_array_get_idx(x, i)), v);
+                if (!ok)
+                        return set_error(error, "%s: expected %s", path,
+                                         json_object_is_type(x, json_type_string) ? json_object_get_string(x)
+                                                                                  : json_to_string_compact(x));
+        }
+        if (json_object_object_get_ex(s, "enum", &x)) {
+                bool ok = false;
+                for (size_t i = 0; i < json_object_array_length(x) && !ok; i++)
+                        ok = json_object_equal(json_object_array_get_idx(x, i), v);
+                if (!ok)
+                        return set_error(error, "%s: must be one of %s", path, json_to_string_compact(x));
+        }
+        if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+                double d = json_object_get_double(v);
+                if (json_object_object_get_ex(s, "minimum", &x) && d < json_object_get_double(x))
+                        return set_error(error, "%s: must be >= %s", path, json_to_string_compact(x));
+                if (json_object_object_get_ex(s, "maximum", &x) && d > json_object_get_double(x))
+                        return set_error(error, "%s: must be <= %s", path, json_to_string_compact(x));
+        }
+        if (json_object_is_type(v, json_type_string)) {
+                size_t n = utf8_length(json_object_get_string(v));
+                if (json_object_object_get_ex(s, "minLength", &x) && n < (size_t) json_object_get_int64(x))
+                        return set_error(error, "%s: shorter than %s characters", path, json_to_string_compact(x));
+                if (json_object_object_get_ex(s, "maxLength", &x) && n > (size_t) json_object_get_int64(x))
+                        return set_error(error, "%s: longer than %s characters", path, json_to_string_compact(x));
+        }
+        if (json_object_is_type(v, json_type_array)) {
+                size_t n = json_object_array_length(v);
+                if (json_object_object_get_ex(s, "minItems", &x) && n < (size_t) json_object_get_int64(x))
+                        return set_error(error, "%s: fewer than %s items", path, json_to_string_compact(x));
+                if (json_object_object_get_ex(s, "maxItems", &x) && n > (size_t) json_object_get_int64(x))
+                        return set_error(error, "%s: more than %s items", path, json_to_string_compact(x));
+                if (json_object_object_get_ex(s, "items", &x))
+                        for (size_t i = 0; i < n; i++) {
+                                snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+                                int r = validate(x, json_object_array_get_idx(v, i), sub, error);
+                                if (r < 0)
+                                        return r;
+                        }
+        }
+        if (json_object_is_type(v, json_type_object)) {
+                struct json_object *props = NULL, *req, *addl;
+                json_object_object_get_ex(s, "properties", &props);
+                if (json_object_object_get_ex(s, "required", &req))
+                        for (size_t i = 0; i < json_object_array_length(req); i++) {
+                                const char *k = json_object_get_string(json_object_array_get_idx(req, i));
+                                if (!json_object_object_get_ex(v, k, NULL))
+                                        return set_error(error, "%s: missing required key \"%s\"", path, k);
+                        }
+                /* Unknown keys are refused unless additionalProperties is true. */
+                bool allow_extra = json_object_object_get_ex(s, "additionalProperties", &addl) &&
+                                   json_object_get_boolean(addl);
+                json_object_object_foreach(v, key, val) {
+                        struct json_object *ps;
+                        if (props && json_object_object_get_ex(props, key, &ps)) {
+                                snprintf(sub, sizeof sub, "%s.%s", path, key);
+                                int r = validate(ps, val, sub, error);
+                                if (r < 0)
+                                        return r;
+                        } else if (!allow_extra)
+                                return set_error(error, "%s: unknown key \"%s\"", path, key);
+                }
+        }
+        return 0;
+}
+
+int schema_validate(struct json_object *schema, struct json_object *value, char **error) {
+        return validate(schema, value, "params", error);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#include "base64.h"
+
+#include <errno.h>
+
+static int b64val(unsigned char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+long base64_decode_strict(const char *in, size_t len, uint8_t *out) {
+        size_t o = 0;
+
+        if (len % 4 != 0)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i += 4) {
+                int v[4], pad = 0;
+                for (int j = 0; j < 4; j++) {
+                        unsigned char c = (unsigned char) in[i + j];
+                        if (c == '=' && i + 4 == len && j >= 2) {
+                                v[j] = 0;
+                                pad++;
+                        } else if (pad > 0 || (v[j] = b64val(c)) < 0)
+                                return -EINVAL;
+                }
+                uint32_t n = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
+                /* Non-canonical encodings (bits set under the padding) are refused. */
+                if ((pad == 1 && (n & 0xff)) || (pad == 2 && (n & 0xffff)))
+                        return -EINVAL;
+                out[o++] = (uint8_t) (n >> 16);
+                if (pad < 2)
+                        out[o++] = (uint8_t) (n >> 8);
+                if (pad < 1)
+                        out[o++] = (uint8_t) n;
+        }
+        return (long) o;
+}

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Strict RFC 4648 base64: padding required, no whitespace, no trailing bits.
+ * Returns the decoded length or -EINVAL; out must hold base64_decoded_max(len). */
+#define base64_decoded_max(len) (((len) / 4) * 3)
+long base64_decode_strict(const char *in, size_t len, uint8_t *out);

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+#include "log.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#include "names.h"
+
+static LogTarget log_target = LOG_TARGET_AUTO;
+static int log_max_level = LOG_INFO;
+static log_capture_fn log_capture;
+static void *log_capture_userdata;
+/* Worker threads log too (plugin log lines): serialise output and the hook. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const target_table[_LOG_TARGET_MAX] = {
+        [LOG_TARGET_AUTO] = "auto",
+        [LOG_TARGET_CONSOLE] = "console",
+        [LOG_TARGET_JOURNAL] = "journal",
+        [LOG_TARGET_NULL] = "null",
+};
+
+static const char *const level_table[] = {
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+void log_set_target(LogTarget t) {
+        log_target = t;
+}
+
+/* systemd sets $JOURNAL_STREAM to "<dev>:<ino>" of the stream it connected. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        struct stat st;
+        unsigned long long dev, ino;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+LogTarget log_get_target(void) {
+        if (log_target == LOG_TARGET_AUTO)
+                return stderr_is_journal() ? LOG_TARGET_JOURNAL : LOG_TARGET_CONSOLE;
+        return log_target;
+}
+
+int log_target_from_string(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(target_table); i++)
+                if (streq(s, target_table[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *log_target_to_string(LogTarget t) {
+        return t >= 0 && t < _LOG_TARGET_MAX ? target_table[t] : NULL;
+}
+
+void log_set_max_level(int level) {
+        log_max_level = level;
+}
+
+int log_get_max_level(void) {
+        return log_max_level;
+}
+
+int log_level_from_string(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(level_table); i++)
+                if (streq(s, level_table[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *log_level_to_string(int level) {
+        return level >= 0 && (size_t) level < ELEMENTSOF(level_table) ? level_table[level] : NULL;
+}
+
+void log_set_capture(log_capture_fn fn, void *userdata) {
+        pthread_mutex_lock(&log_lock);
+        log_capture = fn;
+        log_capture_userdata = userdata;
+        pthread_mutex_unlock(&log_lock);
+}
+
+static void write_journal(int level, int error, const char *message_id, const LogField *fields,
+                          const char *message) {
+        /* MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID, ERRNO + fields */
+        size_t n = 0, k = 0;
+        for (const LogField *f = fields; f->key; f++)
+                n++;
+        struct iovec iov[n + 5];
+        char *strs[n + 5];
+
+#define ADD(...)                                                        \
+        do {                                                            \
+                if (asprintf(&strs[k], __VA_ARGS__) < 0)                \
+                        goto finish;                                    \
+                iov[k] = (struct iovec){ strs[k], strlen(strs[k]) };    \
+                k++;                                                    \
+        } while (0)
+
+        ADD("MESSAGE=%s", message);
+        ADD("PRIORITY=%d", level);
+        ADD("SYSLOG_IDENTIFIER=%s", DC_SYSLOG_IDENTIFIER);
+        if (message_id)
+                ADD("MESSAGE_ID=%s", message_id);
+        if (error)
+                ADD("ERRNO=%d", error);
+        for (const LogField *f = fields; f->key; f++)
+                if (f->value)
+                        ADD("%s=%s", f->key, f->value);
+#undef ADD
+        sd_journal_sendv(iov, (int) k);
+finish:
+        for (size_t i = 0; i < k; i++)
+                free(strs[i]);
+}
+
+static void write_console(int level, const LogField *fields, const char *message) {
+        /* One line: the message, then the structured fields for context. */
+        fputs(message, stderr);
+        bool first = true;
+        for (const LogField *f = fields; f->key; f++) {
+                if (!f->value)
+                        continue;
+                fprintf(stderr, "%s%s=%s", first ? "  [" : " ", f->key, f->value);
+                first = false;
+        }
+        if (!first)
+                fputc(']', stderr);
+        (void) level;
+        fputc('\n', stderr);
+}
+
+int log_struct_internal(int level, int error, const char *message_id, const LogField *fields,
+                        const char *format, ...) {
+        int saved_errno = errno;
+        int r = error == 0 ? 0 : -abs(error);
+
+        if (level > log_max_level && !log_capture)
+                return r;
+
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+        va_start(ap, format);
+        errno = abs(error);
+        if (vasprintf(&message, format, ap) < 0)
+                message = NULL;
+        va_end(ap);
+        if (!message) {
+                errno = saved_errno;
+                return r;
+        }
+
+        pthread_mutex_lock(&log_lock);
+        if (log_capture)
+                log_capture(level, message_id, fields, message, log_capture_userdata);
+        if (level <= log_max_level) {
+                switch (log_get_target()) {
+                case LOG_TARGET_JOURNAL:
+                        write_journal(level, abs(error), message_id, fields, message);
+                        break;
+                case LOG_TARGET_CONSOLE:
+                        write_console(level, fields, message);
+                        break;
+                default:
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&log_lock);
+        errno = saved_errno;
+        return r;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every externally visible name of dc-plugin-host in one place: bus names,
+ * object paths, interfaces, error names, polkit action ids, journal
+ * MESSAGE_IDs and default paths.  Other files never spell these literally.
+ */
+#pragma once
+
+/* D-Bus */
+#define DC_BUS_NAME "org.deviceconnect.PluginHost"
+#define DC_BUS_PATH_ROOT "/org/deviceconnect/PluginHost1"
+#define DC_BUS_PATH_PLUGINS "/org/deviceconnect/PluginHost1/plugins"
+#define DC_BUS_IFACE_MANAGER "org.deviceconnect.PluginHost1.Manager"
+#define DC_BUS_IFACE_PLUGIN "org.deviceconnect.PluginHost1.Plugin"
+#define DC_BUS_ERROR_PREFIX "org.deviceconnect.PluginHost1.Error."
+#define DC_BUS_ERROR_NO_SUCH_PLUGIN DC_BUS_ERROR_PREFIX "NoSuchPlugin"
+#define DC_BUS_ERROR_NO_SUCH_FUNCTION DC_BUS_ERROR_PREFIX "NoSuchFunction"
+#define DC_BUS_ERROR_INVALID_PARAMS DC_BUS_ERROR_PREFIX "InvalidParams"
+#define DC_BUS_ERROR_ALREADY_LOADED DC_BUS_ERROR_PREFIX "AlreadyLoaded"
+#define DC_BUS_ERROR_NOT_LOADED DC_BUS_ERROR_PREFIX "NotLoaded"
+#define DC_BUS_ERROR_INCOMPATIBLE DC_BUS_ERROR_PREFIX "IncompatiblePlugin"
+#define DC_BUS_ERROR_INVALID_PACKAGE DC_BUS_ERROR_PREFIX "InvalidPackage"
+#define DC_BUS_ERROR_INVALID_ID DC_BUS_ERROR_PREFIX "InvalidId"
+#define DC_BUS_ERROR_BUSY DC_BUS_ERROR_PREFIX "Busy"
+#define DC_BUS_ERROR_LOAD_FAILED DC_BUS_ERROR_PREFIX "LoadFailed"
+#define DC_BUS_ERROR_REJECTED DC_BUS_ERROR_PREFIX "Rejected"
+#define DC_BUS_ERROR_TIMEOUT DC_BUS_ERROR_PREFIX "Timeout"
+#define DC_BUS_ERROR_INVOKE_FAILED DC_BUS_ERROR_PREFIX "InvokeFailed"
+#define DC_BUS_ERROR_ALREADY_EXISTS DC_BUS_ERROR_PREFIX "AlreadyExists"
+#define DC_BUS_ERROR_READ_ONLY DC_BUS_ERROR_PREFIX "ReadOnly"
+
+/* polkit */
+#define DC_POLKIT_ACTION_INVOKE "org.deviceconnect.pluginhost.invoke"
+#define DC_POLKIT_ACTION_MANAGE "org.deviceconnect.pluginhost.manage-plugins"
+#define DC_POLKIT_ACTION_INSTALL "org.deviceconnect.pluginhost.install-plugins"
+
+/* Journal MESSAGE_IDs (catalog: src/daemon/dc-plugin-host.catalog) */
+#define DC_MESSAGE_DAEMON_STARTED "f96d9f48a9d5420ab328559c2a9848ec"
+#define DC_MESSAGE_PLUGIN_LOADED "2502ad66dc07494c9d9b442d056a1a5d"
+#define DC_MESSAGE_PLUGIN_UNLOADED "b107c64c54834a259234174f9a0be9b4"
+#define DC_MESSAGE_PLUGIN_REJECTED "c4e7099a3e674d55a7fdb039e8a02ef6"
+#define DC_MESSAGE_PLUGIN_FAILED "ecdff17929904072b9de4445ee2dad1a"
+#define DC_MESSAGE_PLUGIN_INSTALLED "6e434470c8664fef8affee6db187c891"
+#define DC_MESSAGE_PLUGIN_REMOVED "6acf9ab5fca44704a5c1c444efad1071"
+#define DC_MESSAGE_POLICY_MODE "91af0ebb8b514ceaaeb1279cd4515d1a"
+#define DC_MESSAGE_DAEMON_STOPPING "7f71ee9f8a5f416095087e90b10c24a8"
+
+/* Environment */
+#define DC_ENV_SIGNATURES "DC_PLUGIN_SIGNATURES"
+#define DC_ENV_CAPABILITIES_DIR "DC_PLUGIN_CAPABILITIES_DIR"
+#define DC_ENV_CONFIG "DC_PLUGIN_HOST_CONFIG"
+
+/* Service identity and default paths (FHS) */
+#define DC_SERVICE_USER "dc-plugin-host"
+#define DC_SYSLOG_IDENTIFIER "dc-plugin-hostd"
