@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+#include "config.h"
+
+#include <ctype.h>
+#include <strings.h>
+#include <inttypes.h>
+
+#include "log.h"
+#include "names.h"
+#include "strv.h"
+#include "build-config.h"
+
+#define DEFAULT_ALLOWED_LIBRARIES "libc.so.6 libm.so.6"
+
+int parse_boolean(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "1") || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "on") == 0)
+                return 1;
+        if (streq(s, "0") || strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 || strcasecmp(s, "off") == 0)
+                return 0;
+        return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *ret) {
+        char *end;
+        uint64_t mult = 1;
+
+        if (isempty(s) || !isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno != 0)
+                return -ERANGE;
+        if (streq(end, "K"))
+                mult = 1024;
+        else if (streq(end, "M"))
+                mult = 1024 * 1024;
+        else if (streq(end, "G"))
+                mult = 1024ull * 1024 * 1024;
+        else if (*end)
+                return -EINVAL;
+        if (v > UINT64_MAX / mult)
+                return -ERANGE;
+        *ret = v * mult;
+        return 0;
+}
+
+static int set_string(char **dst, const char *value) {
+        char *c = strdup(value);
+        if (!c)
+                return -ENOMEM;
+        free(*dst);
+        *dst = c;
+        return 0;
+}
+
+int host_config_init(HostConfig *c) {
+        *c = (HostConfig){
+                .trusted_uid = (uid_t) -1,
+                .workers = 4,
+                .max_queued_calls = 256,
+                .call_timeout_usec = 30ull * 1000000,
+                .production = PRODUCTION_BUILD,
+                .auto_load = true,
+                .max_plugin_size = 64ull * 1024 * 1024,
+        };
+        _cleanup_free_ char *libs = NULL;
+        if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
+                return -ENOMEM;
+        c->plugin_dirs = strv_split(PKG_PLUGINS_DIR " " PKG_CONF_DIR "/plugins", " ");
+        c->allowed_libraries = strv_split(libs, " ");
+        c->state_dir = strdup(PKG_STATE_DIR);
+        c->store_dir = strdup(PKG_STATE_DIR "/plugins");
+        c->config_dir = strdup(PKG_CONF_DIR);
+        c->signatures_file = strdup(PKG_CONF_DIR "/signatures.json");
+        c->trusted_keys_dir = strdup(PKG_CONF_DIR "/trusted-keys.d");
+        c->plugin_config_dir = strdup(PKG_CONF_DIR "/plugin-config");
+        if (!c->plugin_dirs || !c->allowed_libraries || !c->state_dir || !c->store_dir || !c->config_dir ||
+            !c->signatures_file || !c->trusted_keys_dir || !c->plugin_config_dir)
+                return -ENOMEM;
+        return 0;
+}
+
+void host_config_done(HostConfig *c) {
+        strv_free(c->plugin_dirs);
+        strv_free(c->allowed_libraries);
+        free(c->state_dir);
+        free(c->store_dir);
+        free(c->config_dir);
+        free(c->signatures_file);
+        free(c->signatures_env);
+        free(c->trusted_keys_dir);
+        free(c->plugin_config_dir);
+        *c = (HostConfig){};
+}
+
+static int parse_unsigned(const char *value, unsigned min, unsigned max, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno || isempty(value) || *end || !isdigit((unsigned char) value[0]) || v < min || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+int host_config_set(HostConfig *c, const char *key, const char *value) {
+        int r;
+
+        if (streq(key, "PluginDirectories")) {
+                char **l = strv_split(value, " ");
+                if (!l)
+                        return -ENOMEM;
+                strv_free(c->plugin_dirs);
+                c->plugin_dirs = l;
+                return 0;
+        }
+        if (streq(key, "StateDirectory")) {
+                _cleanup_free_ char *store = NULL;
+                if (asprintf(&store, "%s/plugins", value) < 0)
+                        return -ENOMEM;
+                r = set_string(&c->state_dir, value);
+                return r < 0 ? r : set_string(&c->store_dir, store);
+        }
+        if (streq(key, "StoreDirectory"))
+                return set_string(&c->store_dir, value);
+        if (streq(key, "SignaturesFile"))
+                return set_string(&c->signatures_file, value);
+        if (streq(key, "TrustedKeysDirectory"))
+                return set_string(&c->trusted_keys_dir, value);
+        if (streq(key, "PluginConfigDirectory"))
+                return set_string(&c->plugin_config_dir, value);
+        if (streq(key, "AllowedLibraries")) {
+                /* Adds to the default libc/libm. */
+                char **l = strv_split(value, " ");
+                if (!l)
+                        return -ENOMEM;
+                for (char **i = l; *i; i++)
+                        if (!strv_contains(c->allowed_libraries, *i) && strv_extend(&c->allowed_libraries, *i) < 0) {
+                                strv_free(l);
+                                return -ENOMEM;
+                        }
+                strv_free(l);
+                return 0;
+        }
+        if (streq(key, "RequireSignatures") || streq(key, "StrictELF") || streq(key, "AllowUnverifiedPlugins") ||
+            streq(key, "AutoLoad")) {
+                r = parse_boolean(value);
+                if (r < 0)
+                        return r;
+                if (streq(key, "RequireSignatures"))
+                        c->require_signatures = r;
+                else if (streq(key, "StrictELF"))
+                        c->strict_elf = r;
+                else if (streq(key, "AllowUnverifiedPlugins"))
+                        c->allow_unverified = r;
+                else
+                        c->auto_load = r;
+                return 0;
+        }
+        if (streq(key, "MaxPluginSize"))
+                return parse_size(value, &c->max_plugin_size);
+        if (streq(key, "TrustedUID")) {
+                unsigned u;
+                r = parse_unsigned(value, 0, 0x7fffffffu, &u);
+                if (r < 0)
+                        return r;
+                c->trusted_uid = (uid_t) u;
+                return 0;
+        }
+        if (streq(key, "Workers"))
+                return parse_unsigned(value, 1, 256, &c->workers);
+        if (streq(key, "MaxQueuedCalls"))
+                return parse_unsigned(value, 1, 1000000, &c->max_queued_calls);
+        if (streq(key, "CallTimeoutSec")) {
+                unsigned s;
+                r = parse_unsigned(value, 1, 86400, &s);
+                if (r < 0)
+                        return r;
+                c->call_timeout_usec = (uint64_t) s * 1000000;
+                return 0;
+        }
+        return -ENOKEY;
+}
+
+int host_config_load_file(HostConfig *c, const char *path) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        unsigned lineno = 0;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) >= 0) {
+                char *s = line, *eq, *e;
+                lineno++;
+                s += strspn(s, " \t");
+                s[strcspn(s, "\r\n")] = 0;
+                if (!*s || *s == '#' || *s == ';' || *s == '[')
+                        continue;
+                eq = strchr(s, '=');
+                if (!eq) {
+                        log_error("%s:%u: expected Key=Value", path, lineno);
+                        return -EINVAL;
+                }
+                *eq = 0;
+                for (e = eq; e > s && (e[-1] == ' ' || e[-1] == '\t'); e--)
+                        e[-1] = 0;
+                char *value = eq + 1;
+                value += strspn(value, " \t");
+                for (e = value + strlen(value); e > value && (e[-1] == ' ' || e[-1] == '\t'); e--)
+                        e[-1] = 0;
+                int r = host_config_set(c, s, value);
+                if (r == -ENOKEY) {
+                        log_error("%s:%u: unknown setting \"%s\"", path, lineno, s);
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        log_error("%s:%u: invalid value for %s: \"%s\"", path, lineno, s, value);
+                        return r == -ENOMEM ? r : -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int host_config_load_env(HostConfig *c) {
+        const char *e;
+
+        e = getenv(DC_ENV_SIGNATURES);
+        if (e && set_string(&c->signatures_env, e) < 0)
+                return -ENOMEM;
+        e = getenv(DC_ENV_CAPABILITIES_DIR);
+        if (!isempty(e) && set_string(&c->store_dir, e) < 0)
+                return -ENOMEM;
+        return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daemon configuration: built-in defaults, then the config file
+ * (/etc/dc-plugin-host/dc-plugin-host.conf), then the environment, then the
+ * command line.  See docs/dc-plugin-hostd.8.md for every key.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image.h"
+
+typedef struct HostConfig {
+        char **plugin_dirs;       /* read-only roots, scanned in order */
+        char *state_dir;          /* /var/lib/dc-plugin-host */
+        char *store_dir;          /* install store: <state_dir>/plugins or $DC_PLUGIN_CAPABILITIES_DIR */
+        char *config_dir;         /* /etc/dc-plugin-host */
+        char *signatures_file;    /* <config_dir>/signatures.json (wins over the environment) */
+        char *signatures_env;     /* $DC_PLUGIN_SIGNATURES, NULL when unset */
+        char *trusted_keys_dir;   /* <config_dir>/trusted-keys.d */
+        char *plugin_config_dir;  /* <config_dir>/plugin-config: <id>.json handed to the plugin */
+        bool require_signatures;
+        bool strict_elf;
+        bool production;
+        bool allow_unverified;
+        bool auto_load;
+        char **allowed_libraries; /* DT_NEEDED allowlist */
+        uint64_t max_plugin_size;
+        uid_t trusted_uid;
+        unsigned workers;
+        unsigned max_queued_calls;
+        uint64_t call_timeout_usec;
+        ImageMode image_mode;     /* tests only */
+} HostConfig;
+
+int host_config_init(HostConfig *c);
+void host_config_done(HostConfig *c);
+/* Parse "Key=Value" lines ([Section] headers and # comments allowed).
+ * -ENOENT if the file does not exist; -EINVAL with a logged message on a bad line. */
+int host_config_load_file(HostConfig *c, const char *path);
+int host_config_load_env(HostConfig *c);
+/* Parse one setting (also used for --set style overrides in tests). */
+int host_config_set(HostConfig *c, const char *key, const char *value);
+
+int parse_boolean(const char *s);
+int parse_size(const char *s, uint64_t *ret); /* "64M", "10485760" */

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+#include <dlfcn.h>
+#include <fcntl.h>
+
+#include "fs-check.h"
+#include "json-util.h"
+#include "log.h"
+#include "plugin-id.h"
+#include "plugin-instance.h"
+#include "schema.h"
+
+#define NOT_IMPLEMENTED "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface"
+#define MAX_TABLE 1024
+#define PLUGIN_CONFIG_MAX (64u * 1024u)
+
+static const char *host_toolchain(void) {
+#if defined(__clang__)
+        return "clang " __clang_version__;
+#elif defined(__GNUC__)
+        return "gcc " __VERSION__;
+#else
+        return "unknown";
+#endif
+}
+
+Plugin *plugin_ref(Plugin *p) {
+        if (p)
+                p->n_ref++;
+        return p;
+}
+
+Plugin *plugin_unref(Plugin *p) {
+        if (!p || --p->n_ref > 0)
+                return NULL;
+        for (size_t i = 0; i < p->n_functions; i++)
+                json_object_put(p->functions[i].schema);
+        for (size_t i = 0; i < p->n_events; i++)
+                json_object_put(p->events[i].schema);
+        for (size_t i = 0; i < p->n_routines; i++)
+                sd_event_source_disable_unref(p->routines[i].source);
+        free(p->functions);
+        free(p->events);
+        free(p->routines);
+        free(p->config_json);
+        free(p->id);
+        /* p->dl is never closed (RTLD_NODELETE); p->ctx belongs to the host. */
+        free(p);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Plugin *, plugin_unref);
+
+const PluginFunction *plugin_find_function(const Plugin *p, const char *name) {
+        for (size_t i = 0; i < p->n_functions; i++)
+                if (streq(p->functions[i].def->name, name))
+                        return &p->functions[i];
+        return NULL;
+}
+
+const PluginEvent *plugin_find_event(const Plugin *p, const char *name) {
+        for (size_t i = 0; i < p->n_events; i++)
+                if (streq(p->events[i].def->name, name))
+                        return &p->events[i];
+        return NULL;
+}
+
+static bool optional_text_ok(const char *s) {
+        return !s || utf8_is_valid_text(s, 4096);
+}
+
+/* Functions, events and routines: names, handlers, schemas, no duplicates. */
+static int check_tables(Plugin *p, Verdict *v) {
+        const dc_plugin_descriptor *d = p->desc;
+        _cleanup_free_ char *err = NULL;
+
+        if (d->n_functions > MAX_TABLE || d->n_events > MAX_TABLE || d->n_routines > MAX_TABLE ||
+            (d->n_functions && !d->functions) || (d->n_events && !d->events) || (d->n_routines && !d->routines))
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "%s", NOT_IMPLEMENTED);
+
+        p->functions = calloc(d->n_functions + 1, sizeof(PluginFunction));
+        p->events = calloc(d->n_events + 1, sizeof(PluginEvent));
+        p->routines = calloc(d->n_routines + 1, sizeof(RoutineTimer));
+        if (!p->functions || !p->events || !p->routines)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < d->n_functions; i++) {
+                const dc_plugin_function *f = &d->functions[i];
+                if (!plugin_symbol_name_is_valid(f->name) || !f->handler || !optional_text_ok(f->description))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: function #%zu has an invalid name or no handler", i);
+                for (size_t j = 0; j < i; j++)
+                        if (streq(d->functions[j].name, f->name))
+                                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                                   "invalid plugin: function \"%s\" is declared twice", f->name);
+                if (schema_compile(f->params_schema, &p->functions[i].schema, &err) < 0)
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: function \"%s\": %s", f->name, err);
+                p->functions[i].def = f;
+                p->n_functions++;
+        }
+        for (size_t i = 0; i < d->n_events; i++) {
+                const dc_plugin_event *e = &d->events[i];
+                if (!plugin_symbol_name_is_valid(e->name) || !optional_text_ok(e->description))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: event #%zu has an invalid name", i);
+                for (size_t j = 0; j < i; j++)
+                        if (streq(d->events[j].name, e->name))
+                                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                                   "invalid plugin: event \"%s\" is declared twice", e->name);
+                if (schema_compile(e->payload_schema, &p->events[i].schema, &err) < 0)
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "invalid plugin: event \"%s\": %s",
+                                           e->name, err);
+                p->events[i].def = e;
+                p->n_events++;
+        }
+        for (size_t i = 0; i < d->n_routines; i++) {
+                const dc_plugin_routine *rt = &d->routines[i];
+                if (!plugin_symbol_name_is_valid(rt->name) || !rt->run || rt->interval_ms == 0)
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: routine #%zu needs a name, a function and an interval", i);
+                p->routines[i] = (RoutineTimer){ .plugin = p, .def = rt };
+                p->n_routines++;
+        }
+        return 0;
+}
+
+/* <plugin-config dir>/<id>.json: handed to the plugin verbatim (validated). */
+static int read_plugin_config(Plugin *p, Verdict *v) {
+        const char *dir = host_plugin_config_dir(p->host);
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_json_ struct json_object *o = NULL;
+        size_t len;
+
+        if (!dir || asprintf(&path, "%s/%s.json", dir, p->id) < 0)
+                return dir ? -ENOMEM : 0;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && errno == ENOENT)
+                return (p->config_json = strdup("{}")) ? 0 : -ENOMEM;
+        if (fd < 0 || read_fd_full(fd, PLUGIN_CONFIG_MAX, &text, &len) < 0 || json_parse_strict(text, len, &o, NULL) < 0 ||
+            !json_object_is_type(o, json_type_object))
+                return verdict_set(v, -EBADMSG, REASON_LOAD_FAILED,
+                                   "failed to load plugin: its configuration %s is not a readable JSON object", path);
+        p->config_json = strdup(json_to_string_compact(o));
+        return p->config_json ? 0 : -ENOMEM;
+}
+
+int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
+        _cleanup_(plugin_unrefp) Plugin *p = NULL;
+        char path[64];
+        void *dl;
+        const dc_plugin_descriptor *d;
+        int r;
+
+        /* 15. The verified bytes are the loaded bytes: map the sealed memfd. */
+        snprintf(path, sizeof path, "/proc/self/fd/%d", c->image.fd);
+        dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!dl)
+                return verdict_set(v, -EIO, REASON_LOAD_FAILED, "failed to load plugin: %s", dlerror());
+        /* 16. glibc dedups by path: an old object must never come back. */
+        if (host_handle_is_known(h, dl))
+                return verdict_set(v, -EIO, REASON_LOAD_FAILED,
+                                   "failed to load plugin: the dynamic loader returned an object that is already loaded");
+        /* Mapped for good: the fd must never be reused for another image. */
+        r = host_remember_image(h, dl, c->image.fd);
+        if (r < 0)
+                return r;
+        c->image.fd = -1;
+        plugin_image_unmap(&c->image);
+
+        /* 17. */
+        (void) dlerror();
+        d = dlsym(dl, DC_PLUGIN_DESCRIPTOR_SYMBOL);
+        if (!d) {
+                const char *e = dlerror();
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_MISSING,
+                                   "invalid plugin: missing required fields or interface: missing 'dc_plugin_descriptor' symbol: %s",
+                                   e ? e : "symbol is NULL");
+        }
+        /* 18. */
+        if (d->magic != DC_PLUGIN_MAGIC || d->struct_size < sizeof(dc_plugin_descriptor) || !d->init || !d->cleanup)
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "%s", NOT_IMPLEMENTED);
+        /* 19. */
+        if (isempty(d->id) || isempty(d->name))
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                   "invalid plugin: missing required fields or interface: invalid metadata (missing id or name)");
+        if (!utf8_is_valid_text(d->name, 128) || !optional_text_ok(d->version) || !optional_text_ok(d->description) ||
+            !optional_text_ok(d->author) || !optional_text_ok(d->toolchain))
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                   "invalid plugin: descriptor text is not valid UTF-8 or too long");
+        /* 20. */
+        if (!plugin_id_is_valid(d->id) || !streq(d->id, c->id))
+                return verdict_set(v, -EBADMSG, REASON_ID_MISMATCH,
+                                   "plugin rejected: id-mismatch: descriptor id \"%s\" differs from \"%s\"", d->id, c->id);
+        const char *expected_version = c->layout == LAYOUT_FOLDER ? c->manifest.version : c->signed_version;
+        if (expected_version && !streq_ptr(d->version, expected_version))
+                return verdict_set(v, -EBADMSG, REASON_ID_MISMATCH,
+                                   "plugin rejected: id-mismatch: descriptor version \"%s\" differs from \"%s\"",
+                                   d->version ? d->version : "", expected_version);
+        /* 21. */
+        if (d->toolchain && !streq(d->toolchain, host_toolchain()))
+                log_struct(LOG_WARNING, 0, NULL, LOG_FIELDS(LF("PLUGIN_ID", d->id)),
+                           "Plugin %s built with %s, host is %s - may cause compatibility issues", d->id, d->toolchain,
+                           host_toolchain());
+        /* 22. */
+        if (d->abi_major != DC_PLUGIN_ABI_MAJOR)
+                return verdict_set(v, -EPROTO, REASON_ABI_MISMATCH,
+                                   "plugin interface version mismatch: plugin interface %u, host requires %u",
+                                   (unsigned) d->abi_major, DC_PLUGIN_ABI_MAJOR);
+
+        p = calloc(1, sizeof(Plugin));
+        if (!p)
+                return -ENOMEM;
+        p->n_ref = 1;
+        p->host = h;
+        p->dl = dl;
+        p->desc = d;
+        p->thread_safe = d->flags & DC_PLUGIN_FLAG_THREAD_SAFE;
+        p->id = strdup(d->id);
+        memcpy(p->digest, c->digest, sizeof p->digest);
+        p->ctx = calloc(1, sizeof(struct dc_plugin_ctx));
+        if (!p->id || !p->ctx) {
+                free(p->ctx);
+                p->ctx = NULL;
+                return -ENOMEM;
+        }
+        p->ctx->plugin = p;
+        r = host_track_ctx(h, p->ctx);
+        if (r < 0) {
+                free(p->ctx);
+                p->ctx = NULL;
+                return r;
+        }
+        r = check_tables(p, v);
+        if (r < 0)
+                return r;
+        r = read_plugin_config(p, v);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int plugin_init(Plugin *p, Verdict *v) {
+        const char *error = NULL;
+        int r;
+
+        r = p->desc->init(p->ctx, &host_api_table, &error);
+        if (r < 0) {
+                __atomic_store_n(&p->ctx->dead, 1, __ATOMIC_RELEASE);
+                return verdict_set(v, -EIO, REASON_INIT_FAILED, "plugin initialization failed: %s",
+                                   error && utf8_is_valid_text(error, 1024) ? error : strerror(-r));
+        }
+        p->initialized = true;
+        return 0;
+}

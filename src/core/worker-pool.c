@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker-pool.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+
+#include "log.h"
+#include "macro.h"
+
+struct WorkerPool {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        Job *queue_head, *queue_tail; /* FIFO of waiting jobs */
+        Job *done;                    /* finished, to complete on the loop */
+        unsigned n_queued, max_queued;
+        const void **running_keys;    /* serial keys currently running */
+        pthread_t *threads;
+        unsigned n_threads;
+        bool stop;
+        int efd;
+        sd_event_source *efd_source;
+};
+
+void job_cancel(Job *j) {
+        __atomic_store_n(&j->cancelled, 1, __ATOMIC_RELEASE);
+}
+
+bool job_is_cancelled(Job *j) {
+        return __atomic_load_n(&j->cancelled, __ATOMIC_ACQUIRE);
+}
+
+static bool key_running(WorkerPool *p, const void *key) {
+        for (unsigned i = 0; i < p->n_threads; i++)
+                if (p->running_keys[i] == key)
+                        return true;
+        return false;
+}
+
+/* First job whose plugin is free to run; called with the lock held. */
+static Job *take_runnable(WorkerPool *p) {
+        Job *prev = NULL;
+        for (Job *j = p->queue_head; j; prev = j, j = j->next) {
+                if (j->serial_key && key_running(p, j->serial_key))
+                        continue;
+                if (prev)
+                        prev->next = j->next;
+                else
+                        p->queue_head = j->next;
+                if (p->queue_tail == j)
+                        p->queue_tail = prev;
+                j->next = NULL;
+                p->n_queued--;
+                return j;
+        }
+        return NULL;
+}
+
+static void push_done(WorkerPool *p, Job *j) {
+        uint64_t one = 1;
+        j->next = p->done;
+        p->done = j;
+        if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+                log_error_errno(errno, "Failed to wake the event loop: %m");
+}
+
+static void *worker_main(void *arg) {
+        WorkerPool *p = arg;
+        unsigned slot = UINT32_MAX;
+
+        pthread_mutex_lock(&p->lock);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                if (pthread_equal(p->threads[i], pthread_self()))
+                        slot = i;
+        for (;;) {
+                Job *j;
+                while (!p->stop && !(j = take_runnable(p)))
+                        pthread_cond_wait(&p->cond, &p->lock);
+                if (p->stop)
+                        break;
+                p->running_keys[slot] = j->serial_key;
+                pthread_mutex_unlock(&p->lock);
+
+                if (!job_is_cancelled(j)) {
+                        j->ran = true;
+                        j->run(j);
+                }
+
+                pthread_mutex_lock(&p->lock);
+                p->running_keys[slot] = NULL;
+                push_done(p, j);
+                /* A serialised plugin just became free: others may now run. */
+                pthread_cond_broadcast(&p->cond);
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+static void complete_done(WorkerPool *p) {
+        Job *list;
+
+        pthread_mutex_lock(&p->lock);
+        list = p->done;
+        p->done = NULL;
+        pthread_mutex_unlock(&p->lock);
+
+        /* Complete in submission order (the list is LIFO). */
+        Job *rev = NULL;
+        while (list) {
+                Job *n = list->next;
+                list->next = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                Job *n = rev->next;
+                rev->complete(rev);
+                rev = n;
+        }
+}
+
+static int on_efd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        WorkerPool *p = userdata;
+        uint64_t v;
+
+        if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
+                return log_error_errno(errno, "Failed to read worker eventfd: %m");
+        complete_done(p);
+        return 0;
+}
+
+int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, WorkerPool **ret) {
+        WorkerPool *p;
+        int r;
+
+        if (n_threads == 0 || max_queued == 0)
+                return -EINVAL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->cond, NULL);
+        p->max_queued = max_queued;
+        p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        p->threads = calloc(n_threads, sizeof(pthread_t));
+        p->running_keys = calloc(n_threads, sizeof(void *));
+        if (p->efd < 0 || !p->threads || !p->running_keys) {
+                r = p->efd < 0 ? -errno : -ENOMEM;
+                goto fail;
+        }
+        r = sd_event_add_io(e, &p->efd_source, p->efd, EPOLLIN, on_efd, p);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(p->efd_source, "worker-pool");
+
+        pthread_mutex_lock(&p->lock); /* workers look up their slot under the lock */
+        for (unsigned i = 0; i < n_threads; i++) {
+                r = -pthread_create(&p->threads[i], NULL, worker_main, p);
+                if (r < 0) {
+                        pthread_mutex_unlock(&p->lock);
+                        goto fail;
+                }
+                p->n_threads++;
+        }
+        pthread_mutex_unlock(&p->lock);
+        *ret = p;
+        return 0;
+fail:
+        worker_pool_free(p);
+        return r;
+}
+
+WorkerPool *worker_pool_free(WorkerPool *p) {
+        if (!p)
+                return NULL;
+        pthread_mutex_lock(&p->lock);
+        p->stop = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                pthread_join(p->threads[i], NULL);
+
+        /* Everything still queued never ran: complete it as cancelled. */
+        for (Job *j = p->queue_head, *n; j; j = n) {
+                n = j->next;
+                job_cancel(j);
+                j->next = p->done;
+                p->done = j;
+        }
+        p->queue_head = p->queue_tail = NULL;
+        complete_done(p);
+
+        sd_event_source_disable_unref(p->efd_source);
+        if (p->efd >= 0)
+                close(p->efd);
+        free(p->threads);
+        free(p->running_keys);
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+}
+
+int worker_pool_submit(WorkerPool *p, Job *j) {
+        pthread_mutex_lock(&p->lock);
+        if (p->stop || p->n_queued >= p->max_queued) {
+                pthread_mutex_unlock(&p->lock);
+                return p->stop ? -ESHUTDOWN : -EBUSY;
+        }
+        j->next = NULL;
+        if (p->queue_tail)
+                p->queue_tail->next = j;
+        else
+                p->queue_head = j;
+        p->queue_tail = j;
+        p->n_queued++;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+unsigned worker_pool_queued(WorkerPool *p) {
+        unsigned n;
+        pthread_mutex_lock(&p->lock);
+        n = p->n_queued;
+        pthread_mutex_unlock(&p->lock);
+        return n;
+}

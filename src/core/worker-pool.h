@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A bounded pool of worker threads.  Jobs run off the event loop; their
+ * completion callbacks run back on the loop thread (eventfd), so all
+ * bookkeeping stays single-threaded.  Jobs sharing a non-NULL serial_key
+ * never run at the same time (plugins that are not thread-safe).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+typedef struct WorkerPool WorkerPool;
+typedef struct Job Job;
+
+struct Job {
+        Job *next;
+        const void *serial_key;
+        void (*run)(Job *j);      /* worker thread; skipped if cancelled before it started */
+        void (*complete)(Job *j); /* loop thread, exactly once */
+        int cancelled;            /* atomic; set by job_cancel() */
+        bool ran;                 /* run() was called */
+};
+
+int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, WorkerPool **ret);
+/* Stop the threads after their current job; complete every job left
+ * (queued ones as cancelled).  Waits for running handlers to return. */
+WorkerPool *worker_pool_free(WorkerPool *p);
+/* -EBUSY when max_queued jobs are already waiting. */
+int worker_pool_submit(WorkerPool *p, Job *j);
+void job_cancel(Job *j);
+bool job_is_cancelled(Job *j);
+unsigned worker_pool_queued(WorkerPool *p);
