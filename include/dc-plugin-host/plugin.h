@@ -118,7 +118,9 @@ struct dc_host_api {
         int (*cancelled)(dc_call *call);
 };
 
-typedef struct dc_plugin_descriptor {
+/* The descriptor type shares its name with the exported symbol: use the
+ * struct tag, `struct dc_plugin_descriptor`. */
+struct dc_plugin_descriptor {
         uint32_t magic;       /* DC_PLUGIN_MAGIC */
         uint16_t abi_major;   /* DC_PLUGIN_ABI_MAJOR ("api_level") */
         uint16_t abi_minor;   /* DC_PLUGIN_ABI_MINOR */
@@ -145,14 +147,14 @@ typedef struct dc_plugin_descriptor {
         /* Required.  Called once on unload or shutdown; a negative return is
          * logged as a warning and otherwise ignored. */
         int (*cleanup)(dc_plugin_ctx *ctx);
-} dc_plugin_descriptor;
+};
 
 /* Declare the descriptor: DC_PLUGIN_DEFINE(desc_initializer). */
-#define DC_PLUGIN_DEFINE(...) DC_PLUGIN_EXPORT const dc_plugin_descriptor dc_plugin_descriptor = __VA_ARGS__
+#define DC_PLUGIN_DEFINE(...) DC_PLUGIN_EXPORT const struct dc_plugin_descriptor dc_plugin_descriptor = __VA_ARGS__
 
 #define DC_PLUGIN_HEADER                                                                          \
         .magic = DC_PLUGIN_MAGIC, .abi_major = DC_PLUGIN_ABI_MAJOR, .abi_minor = DC_PLUGIN_ABI_MINOR, \
-        .struct_size = sizeof(dc_plugin_descriptor)
+        .struct_size = sizeof(struct dc_plugin_descriptor)
 
 #define DC_PLUGIN_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -58,6 +58,7 @@ static int set_string(char **dst, const char *value) {
 int host_config_init(HostConfig *c) {
         *c = (HostConfig){
                 .trusted_uid = (uid_t) -1,
+                .self_uid = geteuid(),
                 .workers = 4,
                 .max_queued_calls = 256,
                 .call_timeout_usec = 30ull * 1000000,

@@ -29,6 +29,7 @@ typedef struct HostConfig {
         char **allowed_libraries; /* DT_NEEDED allowlist */
         uint64_t max_plugin_size;
         uid_t trusted_uid;
+        uid_t self_uid;           /* the daemon's euid (tests may pretend otherwise) */
         unsigned workers;
         unsigned max_queued_calls;
         uint64_t call_timeout_usec;

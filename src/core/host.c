@@ -451,20 +451,19 @@ static int plugin_start_routines(Plugin *p) {
 
 /* ---- loading -------------------------------------------------------------- */
 
-static bool is_disabled_cb(const char *id, void *userdata) {
-        Host *h = userdata;
-        char path[PATH_MAX];
-
-        if (!h->config->state_dir)
-                return false;
-        snprintf(path, sizeof path, "%s/disabled.d/%s", h->config->state_dir, id);
-        return access(path, F_OK) == 0;
-}
-
 typedef struct ScanCtx {
         Host *h;
         const char *root;
 } ScanCtx;
+
+static bool is_disabled_cb(const char *id, void *userdata) {
+        ScanCtx *sc = userdata;
+        _cleanup_free_ char *path = NULL;
+
+        if (!sc->h->config->state_dir || asprintf(&path, "%s/disabled.d/%s", sc->h->config->state_dir, id) < 0)
+                return false;
+        return access(path, F_OK) == 0;
+}
 
 /* Duplicate: the id is live, or an earlier root already claimed it. */
 static bool is_registered_cb(const char *id, void *userdata) {
@@ -589,7 +588,7 @@ static int load_entry(Host *h, size_t root_idx, int rootfd, const char *name, Pl
                    LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
                               LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_AUTHOR", p->desc->author),
                               LF("PLUGIN_DIGEST", c.digest), LF("DC_PLUGIN_SIGNER", c.signer)),
-                   "Loaded plugin %s", p->id);
+                   "Loaded plugin");
         record_set(h, rec, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
         NOTIFY(h, plugin_loaded, rec);
 finish:
@@ -735,7 +734,7 @@ static int scan_all(Host *h) {
 /* The signatures file wins over the environment (and must be root-owned). */
 static int read_signatures(Host *h, char **text, char **source, char **forced_invalid) {
         const HostConfig *c = h->config;
-        OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = geteuid(), .trusted_uid = UID_INVALID };
+        OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = c->self_uid, .trusted_uid = UID_INVALID };
         Verdict v = {};
         int r;
 
@@ -788,7 +787,7 @@ int host_reload_policy(Host *h) {
                 .strict_elf = h->config->strict_elf,
                 .max_plugin_size = h->config->max_plugin_size,
                 .trusted_uid = h->config->trusted_uid,
-                .self_uid = geteuid(),
+                .self_uid = h->config->self_uid,
                 .image_mode = h->config->image_mode,
         };
         if (forced)
@@ -1040,7 +1039,7 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
                    LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
                               LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_DIGEST", c.digest),
                               LF("DC_OPERATION", "reload")),
-                   "Loaded plugin %s (new generation)", p->id);
+                   "Loaded plugin");
         record_set(h, r, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
         candidate_done(&c);
         plugin_begin_drain(old, NULL, NULL); /* finishes once its calls return */

@@ -69,7 +69,7 @@ static bool optional_text_ok(const char *s) {
 
 /* Functions, events and routines: names, handlers, schemas, no duplicates. */
 static int check_tables(Plugin *p, Verdict *v) {
-        const dc_plugin_descriptor *d = p->desc;
+        const struct dc_plugin_descriptor *d = p->desc;
         _cleanup_free_ char *err = NULL;
 
         if (d->n_functions > MAX_TABLE || d->n_events > MAX_TABLE || d->n_routines > MAX_TABLE ||
@@ -147,7 +147,7 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
         _cleanup_(plugin_unrefp) Plugin *p = NULL;
         char path[64];
         void *dl;
-        const dc_plugin_descriptor *d;
+        const struct dc_plugin_descriptor *d;
         int r;
 
         /* 15. The verified bytes are the loaded bytes: map the sealed memfd. */
@@ -176,7 +176,7 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
                                    e ? e : "symbol is NULL");
         }
         /* 18. */
-        if (d->magic != DC_PLUGIN_MAGIC || d->struct_size < sizeof(dc_plugin_descriptor) || !d->init || !d->cleanup)
+        if (d->magic != DC_PLUGIN_MAGIC || d->struct_size < sizeof(struct dc_plugin_descriptor) || !d->init || !d->cleanup)
                 return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "%s", NOT_IMPLEMENTED);
         /* 19. */
         if (isempty(d->id) || isempty(d->name))

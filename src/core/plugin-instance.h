@@ -44,7 +44,7 @@ struct Plugin {
         unsigned n_ref; /* loop thread only */
         Host *host;
         char *id;
-        const dc_plugin_descriptor *desc;
+        const struct dc_plugin_descriptor *desc;
         void *dl;
         char digest[DIGEST_STRING_MAX];
         PluginFunction *functions;

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/* dc-plugin-hostd: the Device Connect plugin host daemon. */
+#include <getopt.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "build-config.h"
+#include "dc-plugin-host/plugin.h"
+#include "check.h"
+#include "config.h"
+#include "host.h"
+#include "log.h"
+#include "names.h"
+#include "strv.h"
+
+
+typedef struct Args {
+        const char *config_file;
+        char **plugin_dirs; /* --plugin-dir, replaces the configured read-only roots */
+        const char *state_dir;
+        char **settings;    /* --set KEY=VALUE */
+        bool check;
+        bool json;
+        bool allow_unverified;
+        bool no_auto_load;
+        uint64_t timed_exit_usec;
+} Args;
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Device Connect plugin host: loads verified C plugins and serves them over\n"
+               "D-Bus and the Device Connect mesh.\n\n"
+               "  -h --help                    Show this help and exit\n"
+               "     --version                 Show the version and exit\n"
+               "     --config=FILE             Read FILE instead of %s/dc-plugin-host.conf\n"
+               "     --plugin-dir=DIR          Scan DIR (repeatable); replaces the configured\n"
+               "                               read-only plugin directories\n"
+               "     --state-dir=DIR           Keep installed plugins and state in DIR\n"
+               "     --set=KEY=VALUE           Override one configuration setting\n"
+               "     --check                   Verify every plugin without running plugin code,\n"
+               "                               print one line per plugin and exit (1 if any\n"
+               "                               plugin is rejected)\n"
+               "     --json                    With --check: print JSON\n"
+               "     --allow-unverified-plugins\n"
+               "                               Permit permissive signature mode (development)\n"
+               "     --no-auto-load            Do not load plugins at start-up\n"
+               "     --log-target=TARGET       auto, console, journal or null\n"
+               "     --log-level=LEVEL         emerg … debug (default: info)\n"
+               "\nEnvironment: DC_PLUGIN_SIGNATURES, DC_PLUGIN_CAPABILITIES_DIR,\n"
+               "DC_PLUGIN_HOST_CONFIG.  See dc-plugin-hostd(8).\n",
+               program_invocation_short_name, PKG_CONF_DIR);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_CONFIG,
+        ARG_PLUGIN_DIR,
+        ARG_STATE_DIR,
+        ARG_SET,
+        ARG_CHECK,
+        ARG_JSON,
+        ARG_ALLOW_UNVERIFIED,
+        ARG_NO_AUTO_LOAD,
+        ARG_LOG_TARGET,
+        ARG_LOG_LEVEL,
+        ARG_TIMED_EXIT,
+};
+
+static int parse_argv(int argc, char *argv[], Args *a) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "plugin-dir", required_argument, NULL, ARG_PLUGIN_DIR },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "set", required_argument, NULL, ARG_SET },
+                { "check", no_argument, NULL, ARG_CHECK },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "allow-unverified-plugins", no_argument, NULL, ARG_ALLOW_UNVERIFIED },
+                { "no-auto-load", no_argument, NULL, ARG_NO_AUTO_LOAD },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "timed-exit", required_argument, NULL, ARG_TIMED_EXIT }, /* tests */
+                {}
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("dc-plugin-hostd %s (plugin API level %u)\n", PACKAGE_VERSION, DC_PLUGIN_ABI_MAJOR);
+                        return 0;
+                case ARG_CONFIG:
+                        a->config_file = optarg;
+                        break;
+                case ARG_PLUGIN_DIR:
+                        if (strv_extend(&a->plugin_dirs, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_STATE_DIR:
+                        a->state_dir = optarg;
+                        break;
+                case ARG_SET:
+                        if (!strchr(optarg, '='))
+                                return log_error_errno(EINVAL, "--set expects KEY=VALUE, got \"%s\"", optarg);
+                        if (strv_extend(&a->settings, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_CHECK:
+                        a->check = true;
+                        break;
+                case ARG_JSON:
+                        a->json = true;
+                        break;
+                case ARG_ALLOW_UNVERIFIED:
+                        a->allow_unverified = true;
+                        break;
+                case ARG_NO_AUTO_LOAD:
+                        a->no_auto_load = true;
+                        break;
+                case ARG_LOG_TARGET:
+                        r = log_target_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(EINVAL, "Unknown log target \"%s\"", optarg);
+                        log_set_target(r);
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(EINVAL, "Unknown log level \"%s\"", optarg);
+                        log_set_max_level(r);
+                        break;
+                case ARG_TIMED_EXIT: {
+                        uint64_t ms;
+                        if (parse_size(optarg, &ms) < 0)
+                                return log_error_errno(EINVAL, "Invalid --timed-exit value \"%s\"", optarg);
+                        a->timed_exit_usec = ms * 1000000;
+                        break;
+                }
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "%s takes no positional arguments (got \"%s\")",
+                                       program_invocation_short_name, argv[optind]);
+        if (a->json && !a->check)
+                return log_error_errno(EINVAL, "--json needs --check");
+        return 1;
+}
+
+static int build_config(const Args *a, HostConfig *c) {
+        const char *file = a->config_file ? a->config_file : getenv(DC_ENV_CONFIG);
+        int r;
+
+        r = host_config_init(c);
+        if (r < 0)
+                return log_oom();
+        r = host_config_load_file(c, file ? file : PKG_CONF_DIR "/dc-plugin-host.conf");
+        if (r == -ENOENT && file)
+                return log_error_errno(ENOENT, "Configuration file %s does not exist", file);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = host_config_load_env(c);
+        if (r < 0)
+                return log_oom();
+        if (a->state_dir && host_config_set(c, "StateDirectory", a->state_dir) < 0)
+                return log_oom();
+        for (char **s = a->settings; s && *s; s++) {
+                _cleanup_free_ char *key = strndup(*s, strcspn(*s, "="));
+                if (!key)
+                        return log_oom();
+                r = host_config_set(c, key, *s + strlen(key) + 1);
+                if (r == -ENOKEY)
+                        return log_error_errno(EINVAL, "Unknown setting \"%s\"", key);
+                if (r < 0)
+                        return log_error_errno(EINVAL, "Invalid value in --set=%s", *s);
+        }
+        if (a->plugin_dirs) {
+                strv_free(c->plugin_dirs);
+                c->plugin_dirs = strv_copy(a->plugin_dirs);
+                if (!c->plugin_dirs)
+                        return log_oom();
+        }
+        if (a->allow_unverified)
+                c->allow_unverified = true;
+        if (a->no_auto_load)
+                c->auto_load = false;
+        return 0;
+}
+
+static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(host_freep) Host *host = NULL;
+        Args a = {};
+        HostConfig config;
+        int r;
+
+        r = parse_argv(argc, argv, &a);
+        if (r <= 0)
+                goto finish_args;
+        /* Config first, so a bad file never half-starts the daemon. */
+        r = build_config(&a, &config);
+        if (r < 0)
+                goto finish_args;
+
+        umask(0022);
+        r = sd_event_default(&event);
+        if (r < 0) {
+                log_error_errno(r, "Failed to allocate event loop: %m");
+                goto finish;
+        }
+        r = host_new(event, &config, &host);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the plugin host: %m");
+                goto finish;
+        }
+        if (a.check) {
+                r = host_check(host);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to check plugins: %m");
+                        goto finish;
+                }
+                r = check_print(host, a.json) == 0 ? 0 : -EPERM;
+                goto finish;
+        }
+
+        log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STARTED, LOG_FIELDS(LF("DC_VERSION", PACKAGE_VERSION)),
+                   "dc-plugin-hostd %s starting", PACKAGE_VERSION);
+        (void) sd_event_set_watchdog(event, true);
+        r = sd_event_set_signal_exit(event, true);
+        if (r < 0) {
+                log_error_errno(r, "Failed to install signal handlers: %m");
+                goto finish;
+        }
+        if (a.timed_exit_usec > 0)
+                (void) sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, a.timed_exit_usec, 0, on_timed_exit, NULL);
+
+        r = host_start(host);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start the plugin system: %m");
+                goto finish;
+        }
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded)", host_n_loaded(host));
+        r = sd_event_loop(event);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+        log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STOPPING, LOG_NO_FIELDS, "dc-plugin-hostd stopping");
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+finish:
+        host = host_free(host);
+        host_config_done(&config);
+finish_args:
+        strv_free(a.plugin_dirs);
+        strv_free(a.settings);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        if (r == -EPERM)
+                return 1; /* --check found a rejected plugin */
+        return r < 0 ? 1 : 0;
+}
