@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One source, many variants (-DTP_* in meson.build) for the loader tests.
+ * Every variant appends "ctor <id>" / "init <id>" / "cleanup <id>" to the
+ * file named by $DC_TEST_MARKER, so tests can prove that rejected plugins
+ * never ran a single instruction.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dc-plugin-host/plugin.h"
+
+#ifndef TP_ID
+#error "TP_ID must be defined"
+#endif
+#ifndef TP_BUILD
+#define TP_BUILD "default"
+#endif
+
+static const dc_host_api *host;
+
+static void mark(const char *what) {
+        const char *path = getenv("DC_TEST_MARKER");
+        char line[128];
+        if (!path)
+                return;
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        int n = snprintf(line, sizeof line, "%s %s\n", what, TP_ID);
+        if (write(fd, line, (size_t) n) < 0) {
+        }
+        close(fd);
+}
+
+__attribute__((constructor)) static void constructor(void) {
+        mark("ctor");
+}
+
+static int probe(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        return host->reply(call, "{\"build\":\"" TP_BUILD "\"}");
+}
+
+static int config(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        return host->reply(call, host->config(ctx));
+}
+
+static int emit(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        int r = host->emit_event(ctx, "ping", params);
+        char buf[32];
+        snprintf(buf, sizeof buf, "{\"r\":%d}", r);
+        return host->reply(call, buf);
+}
+
+static int bad_result(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        int r = host->reply(call, "{not json");
+        char buf[32];
+        snprintf(buf, sizeof buf, "{\"r\":%d}", r);
+        return host->reply(call, buf);
+}
+
+__attribute__((unused)) static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {
+        host = api;
+        mark("init");
+#ifdef TP_INIT_FAIL
+        *error = "the test asked me to fail";
+        return -5;
+#endif
+        return 0;
+}
+
+static int cleanup(dc_plugin_ctx *ctx) {
+        mark("cleanup");
+#ifdef TP_CLEANUP_FAIL
+        return -5;
+#endif
+        return 0;
+}
+
+static const dc_plugin_function functions[] = {
+        { .name = "probe", .description = "Which build is this", .handler = probe },
+        { .name = "config", .description = "The plugin's configuration", .handler = config },
+        {
+                .name = "emit",
+                .description = "Emit a ping event with the params as payload",
+                .params_schema = "{\"type\":\"object\",\"additionalProperties\":true}",
+                .handler = emit,
+        },
+        { .name = "bad_result", .description = "Tries to reply invalid JSON", .handler = bad_result },
+#ifdef TP_BAD_SCHEMA
+        { .name = "broken", .params_schema = "{\"type\":\"object\",\"patternProperties\":{}}", .handler = probe },
+#endif
+#ifdef TP_DUP_FUNCTION
+        { .name = "probe", .handler = probe },
+#endif
+};
+
+static const dc_plugin_event events[] = {
+        { .name = "ping", .description = "test event",
+          .payload_schema = "{\"type\":\"object\",\"additionalProperties\":true}" },
+};
+
+DC_PLUGIN_DEFINE({
+#ifdef TP_BAD_MAGIC
+        .magic = 0xdeadbeef,
+#else
+        .magic = DC_PLUGIN_MAGIC,
+#endif
+#ifdef TP_ABI
+        .abi_major = TP_ABI,
+#else
+        .abi_major = DC_PLUGIN_ABI_MAJOR,
+#endif
+        .abi_minor = DC_PLUGIN_ABI_MINOR,
+        .struct_size = sizeof(struct dc_plugin_descriptor),
+#ifdef TP_DESC_ID
+        .id = TP_DESC_ID,
+#else
+        .id = TP_ID,
+#endif
+#ifdef TP_NO_NAME
+        .name = "",
+#else
+        .name = "Test plugin " TP_ID,
+#endif
+        .version = "1.0.0",
+        .description = "loader test plugin",
+        .functions = functions,
+        .n_functions = DC_PLUGIN_N_ELEMENTS(functions),
+        .events = events,
+        .n_events = DC_PLUGIN_N_ELEMENTS(events),
+#ifdef TP_NULL_INIT
+        .init = NULL,
+#else
+        .init = init,
+#endif
+        .cleanup = cleanup,
+});
