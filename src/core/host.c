@@ -29,11 +29,6 @@ typedef struct QueuedEvent {
         char *plugin_id, *name, *payload;
 } QueuedEvent;
 
-typedef struct Image {
-        void *dl;
-        int fd;
-} Image;
-
 struct Host {
         sd_event *event;
         const HostConfig *config;
@@ -48,8 +43,6 @@ struct Host {
         size_t n_shadowed;
         ListenerSlot *listeners;
         size_t n_listeners;
-        Image *images; /* every object ever mapped, with its pinned fd */
-        size_t n_images;
         struct dc_plugin_ctx **ctxs;
         size_t n_ctxs;
         pthread_mutex_t event_lock;
@@ -214,22 +207,6 @@ static void record_fill_metadata(PluginRecord *r, const Candidate *c, const Plug
 }
 
 /* ---- bookkeeping used by the loader -------------------------------------- */
-
-bool host_handle_is_known(Host *h, void *dl) {
-        for (size_t i = 0; i < h->n_images; i++)
-                if (h->images[i].dl == dl)
-                        return true;
-        return false;
-}
-
-int host_remember_image(Host *h, void *dl, int fd) {
-        Image *n = realloc(h->images, (h->n_images + 1) * sizeof(Image));
-        if (!n)
-                return -ENOMEM;
-        h->images = n;
-        h->images[h->n_images++] = (Image){ dl, fd };
-        return 0;
-}
 
 int host_track_ctx(Host *h, struct dc_plugin_ctx *ctx) {
         struct dc_plugin_ctx **n = realloc(h->ctxs, (h->n_ctxs + 1) * sizeof(*n));
@@ -509,7 +486,9 @@ static void log_failure(const Candidate *c, const Verdict *v) {
         log_struct(LOG_WARNING, 0, rejected ? DC_MESSAGE_PLUGIN_REJECTED : DC_MESSAGE_PLUGIN_FAILED,
                    LOG_FIELDS(LF("PLUGIN_ID", c->id), LF("DC_REASON", reason_to_string(v->reason)),
                               LF("DC_ERROR", v->message), LF("PLUGIN_DIGEST", c->digest[0] ? c->digest : NULL),
-                              LF("DC_PLUGIN_ROOT", c->root)),
+                              LF("DC_PLUGIN_ROOT", c->root),
+                              LF("EXPECTED_DIGEST", c->expected_digest[0] ? c->expected_digest : NULL),
+                              LF("ACTUAL_DIGEST", c->expected_digest[0] ? c->digest : NULL)),
                    "Failed to load plugin: %s", c->id);
 }
 
@@ -867,9 +846,6 @@ Host *host_free(Host *h) {
         for (size_t i = 0; i < h->n_ctxs; i++)
                 free(h->ctxs[i]);
         free(h->ctxs);
-        for (size_t i = 0; i < h->n_images; i++)
-                close(h->images[i].fd);
-        free(h->images);
         strv_free(h->roots);
         free(h->root_kinds);
         free(h->listeners);

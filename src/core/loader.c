@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 #include "fs-check.h"
 #include "json-util.h"
@@ -21,6 +22,42 @@ static const char *host_toolchain(void) {
 #else
         return "unknown";
 #endif
+}
+
+/*
+ * Every object ever mapped in this process, with the fd it was mapped from.
+ * Process-wide on purpose: RTLD_NODELETE keeps the mapping until exit, and
+ * glibc recognises loaded objects by path, so an fd number (and with it
+ * "/proc/self/fd/N") must never be reused while the process lives, whatever
+ * Host object asked for the load.
+ */
+typedef struct MappedImage {
+        void *dl;
+        int fd;
+} MappedImage;
+
+static pthread_mutex_t mapped_lock = PTHREAD_MUTEX_INITIALIZER;
+static MappedImage *mapped;
+static size_t n_mapped;
+
+static bool image_is_mapped(void *dl) {
+        bool found = false;
+        pthread_mutex_lock(&mapped_lock);
+        for (size_t i = 0; i < n_mapped && !found; i++)
+                found = mapped[i].dl == dl;
+        pthread_mutex_unlock(&mapped_lock);
+        return found;
+}
+
+static int image_pin(void *dl, int fd) {
+        pthread_mutex_lock(&mapped_lock);
+        MappedImage *n = realloc(mapped, (n_mapped + 1) * sizeof(MappedImage));
+        if (n) {
+                mapped = n;
+                mapped[n_mapped++] = (MappedImage){ dl, fd };
+        }
+        pthread_mutex_unlock(&mapped_lock);
+        return n ? 0 : -ENOMEM;
 }
 
 Plugin *plugin_ref(Plugin *p) {
@@ -156,11 +193,11 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
         if (!dl)
                 return verdict_set(v, -EIO, REASON_LOAD_FAILED, "failed to load plugin: %s", dlerror());
         /* 16. glibc dedups by path: an old object must never come back. */
-        if (host_handle_is_known(h, dl))
+        if (image_is_mapped(dl))
                 return verdict_set(v, -EIO, REASON_LOAD_FAILED,
                                    "failed to load plugin: the dynamic loader returned an object that is already loaded");
         /* Mapped for good: the fd must never be reused for another image. */
-        r = host_remember_image(h, dl, c->image.fd);
+        r = image_pin(dl, c->image.fd);
         if (r < 0)
                 return r;
         c->image.fd = -1;

@@ -78,8 +78,6 @@ const PluginEvent *plugin_find_event(const Plugin *p, const char *name);
 extern const dc_host_api host_api_table;
 
 /* Internal hooks of host.c used by the loader and host-api.c. */
-bool host_handle_is_known(Host *h, void *dl);
-int host_remember_image(Host *h, void *dl, int fd);
 int host_track_ctx(Host *h, struct dc_plugin_ctx *ctx);
 int host_queue_event(Host *h, const char *plugin_id, const char *event, const char *payload_json);
 const char *host_plugin_config_dir(Host *h);

@@ -226,10 +226,10 @@ int plugin_verify(const VerifyContext *ctx, int rootfd, const char *root_path, c
         if (p->mode == SIGNATURES_ALLOWLIST) {
                 const Pin *pin = policy_find_pin(p, c->id);
                 if (!digest_equal(pin->digest, c->image.sha256)) {
-                        char expected[DIGEST_STRING_MAX];
-                        digest_format(pin->digest, expected);
+                        digest_format(pin->digest, c->expected_digest);
                         return verdict_set(v, -EPERM, REASON_DIGEST_MISMATCH,
-                                           "plugin signature does not match allowlist: expected %s, got %s", expected, c->digest);
+                                           "plugin signature does not match allowlist: expected %s, got %s",
+                                           c->expected_digest, c->digest);
                 }
         }
         /* 11. publisher signature */

@@ -22,6 +22,7 @@ typedef struct Candidate {
         Manifest manifest;      /* empty for LAYOUT_FLAT */
         PluginImage image;      /* fd = -1 until hashed */
         char digest[DIGEST_STRING_MAX]; /* "" until computed */
+        char expected_digest[DIGEST_STRING_MAX]; /* the pin, on digest-mismatch */
         char *signer;           /* trusted key id that signed it, or NULL */
         char *signed_version;   /* version from the signed trusted comment */
 } Candidate;
