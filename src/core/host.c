@@ -1195,6 +1195,9 @@ size_t host_n_loaded(Host *h) {
                 n += h->records[i]->plugin != NULL;
         return n;
 }
+unsigned host_n_queued_calls(Host *h) {
+        return worker_pool_queued(h->pool);
+}
 const Policy *host_policy(Host *h) {
         return h->policy;
 }

@@ -115,6 +115,7 @@ PluginRecord *host_find(Host *h, const char *id);
 size_t host_n_records(Host *h);
 PluginRecord *host_record(Host *h, size_t i); /* sorted by id */
 size_t host_n_loaded(Host *h);
+unsigned host_n_queued_calls(Host *h); /* waiting for a worker */
 const Policy *host_policy(Host *h);
 const HostConfig *host_config(Host *h);
 /* Roots: read-only ones first, then the store. */

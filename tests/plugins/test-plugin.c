@@ -6,6 +6,7 @@
  * never ran a single instruction.
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,26 @@ static int bad_result(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
         return host->reply(call, buf);
 }
 
+/* Concurrency probe: how many handlers of this plugin ran at once. */
+static int active, max_active;
+
+
+static int sleepy(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        int now = __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
+        int seen = __atomic_load_n(&max_active, __ATOMIC_SEQ_CST);
+        while (now > seen && !__atomic_compare_exchange_n(&max_active, &seen, now, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+                ;
+        usleep(50 * 1000);
+        __atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST);
+        return 0;
+}
+
+static int get_max_active(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "{\"max\":%d}", __atomic_load_n(&max_active, __ATOMIC_SEQ_CST));
+        return host->reply(call, buf);
+}
+
 __attribute__((unused)) static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {
         host = api;
         mark("init");
@@ -90,6 +111,8 @@ static const dc_plugin_function functions[] = {
                 .handler = emit,
         },
         { .name = "bad_result", .description = "Tries to reply invalid JSON", .handler = bad_result },
+        { .name = "sleepy", .description = "Sleep 50 ms, counting concurrent runs", .handler = sleepy },
+        { .name = "max_active", .description = "Most concurrent sleepy runs seen", .handler = get_max_active },
 #ifdef TP_BAD_SCHEMA
         { .name = "broken", .params_schema = "{\"type\":\"object\",\"patternProperties\":{}}", .handler = probe },
 #endif

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Invocation: params validated against the declared schema, handlers on the
+ * bounded worker pool, timeouts, serialisation, busy limits, events, and
+ * the example plugins end to end.
+ */
+#include <glib.h>
+#include <time.h>
+
+#include "json-util.h"
+#include "strv.h"
+#include "test-util.h"
+
+static void install_examples(TuHost *t) {
+        const char *names[] = { "hello-world", "counter", "sensor" };
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_autofree char *so = tu_example_plugin(names[i]);
+                g_autofree char *dir = g_strdup_printf("%s/../%s", so, "manifest.json");
+                g_autofree char *dirname = g_path_get_dirname(so);
+                g_autofree char *mf = g_build_filename(dirname, "manifest.json", NULL);
+                g_autofree char *manifest = NULL;
+                g_assert_true(g_file_get_contents(mf, &manifest, NULL, NULL));
+                tu_install(t->root, names[i], so, manifest);
+        }
+}
+
+static void start_examples(TuHost *t) {
+        tu_host_init(t);
+        install_examples(t);
+        g_assert_cmpint(tu_host_start(t), ==, 0);
+        g_assert_cmpuint(host_n_loaded(t->host), ==, 3);
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void test_examples(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_examples(&t);
+        g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL, *r5 = NULL, *r6 = NULL, *r7 = NULL;
+        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", "{\"name\":\"Ada\"}", &r1, NULL), ==, 0);
+        g_assert_cmpstr(r1, ==, "{\"message\":\"Hello, Ada!\"}");
+        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", NULL, &r2, NULL), ==, 0);
+        g_assert_cmpstr(r2, ==, "{\"message\":\"Hello, world!\"}");
+        g_assert_cmpint(tu_invoke(&t, "hello-world", "echo", "{\"a\":[1,2,{\"b\":null}],\"s\":\"\\u00e9\"}", &r3, NULL), ==, 0);
+        g_assert_cmpstr(r3, ==, "{\"a\":[1,2,{\"b\":null}],\"s\":\"\\u00e9\"}");
+        g_assert_cmpint(tu_invoke(&t, "counter", "increment", "{\"by\":5}", &r4, NULL), ==, 0);
+        g_assert_cmpstr(r4, ==, "{\"count\":5}");
+        g_assert_cmpint(tu_invoke(&t, "counter", "get", "{}", &r5, NULL), ==, 0);
+        g_assert_cmpstr(r5, ==, "{\"count\":5}");
+        g_assert_cmpint(tu_invoke(&t, "sensor", "read", "{\"channel\":2,\"scale\":2.0,\"calibrated\":false,\"tags\":[\"a\",\"b\"]}",
+                                  &r6, NULL),
+                        ==, 0);
+        g_assert_cmpstr(r6, ==, "{\"channel\":2,\"value\":42.250,\"calibrated\":false,\"unit\":\"C\"}");
+        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", &r7, NULL), ==, 0);
+        g_assert_cmpstr(r7, ==, "{\"reads\":1}");
+        tu_host_done(&t);
+}
+
+/* Every class of bad params gets InvalidParams with a specific message. */
+static void test_params_validation(void) {
+        if (!tu_require_root())
+                return;
+        static const struct {
+                const char *plugin, *fn, *params, *message;
+        } cases[] = {
+                { "sensor", "read", "{}", "params: missing required key \"channel\"" },
+                { "sensor", "read", "{\"channel\":\"2\"}", "params.channel: expected integer" },
+                { "sensor", "read", "{\"channel\":2.5}", "params.channel: expected integer" },
+                { "sensor", "read", "{\"channel\":9}", "params.channel: must be <= 7" },
+                { "sensor", "read", "{\"channel\":-1}", "params.channel: must be >= 0" },
+                { "sensor", "read", "{\"channel\":1,\"calibrated\":\"yes\"}", "params.calibrated: expected boolean" },
+                { "sensor", "read", "{\"channel\":1,\"scale\":true}", "params.scale: expected number" },
+                { "sensor", "read", "{\"channel\":1,\"tags\":\"a\"}", "params.tags: expected array" },
+                { "sensor", "read", "{\"channel\":1,\"tags\":[\"a\",2]}", "params.tags[1]: expected string" },
+                { "sensor", "read", "{\"channel\":1,\"tags\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
+                  "params.tags: more than 8 items" },
+                { "sensor", "read", "{\"channel\":1,\"unknown\":1}", "params: unknown key \"unknown\"" },
+                { "sensor", "read", "[]", "params must be a JSON object" },
+                { "sensor", "read", "null", "params must be a JSON object" },
+                { "sensor", "read", "{\"channel\":1", "params are not valid JSON" },
+                { "sensor", "read", "{\"channel\":1,\"channel\":2}", "params: duplicate key \"channel\"" },
+                { "hello-world", "hello_world", "{\"name\":7}", "params.name: expected string" },
+                { "counter", "get", "{\"x\":1}", "params: unknown key \"x\"" },
+        };
+        TuHost t;
+        start_examples(&t);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *msg = NULL;
+                g_assert_cmpint(tu_invoke(&t, cases[i].plugin, cases[i].fn, cases[i].params, NULL, &msg), ==,
+                                HOST_ERR_INVALID_PARAMS);
+                g_assert_cmpstr(msg, ==, cases[i].message);
+        }
+        /* Oversize params. */
+        GString *big = g_string_new("{\"name\":\"");
+        while (big->len < 1100 * 1024)
+                g_string_append(big, "xxxxxxxxxxxxxxxx");
+        g_string_append(big, "\"}");
+        g_autofree char *msg = NULL;
+        g_assert_cmpint(tu_invoke(&t, "hello-world", "echo", big->str, NULL, &msg), ==, HOST_ERR_INVALID_PARAMS);
+        g_assert_cmpstr(msg, ==, "params exceed 1048576 bytes");
+        g_string_free(big, TRUE);
+        /* The examples' counters were never touched by the refused calls. */
+        g_autofree char *stats = NULL;
+        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", &stats, NULL), ==, 0);
+        g_assert_cmpstr(stats, ==, "{\"reads\":0}");
+        tu_host_done(&t);
+}
+
+static void test_lookup_errors(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_examples(&t);
+        g_autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL;
+        g_assert_cmpint(tu_invoke(&t, "nope", "x", "{}", NULL, &m1), ==, HOST_ERR_NO_SUCH_PLUGIN);
+        g_assert_cmpstr(m1, ==, "Plugin 'nope' not found");
+        g_assert_cmpint(tu_invoke(&t, "sensor", "nope", "{}", NULL, &m2), ==, HOST_ERR_NO_SUCH_FUNCTION);
+        g_assert_cmpstr(m2, ==, "Plugin 'sensor' has no function 'nope'");
+        /* A failing handler: its own message, the daemon unharmed. */
+        g_assert_cmpint(tu_invoke(&t, "sensor", "fail", "{}", NULL, &m3), ==, HOST_ERR_HANDLER_FAILED);
+        g_assert_cmpstr(m3, ==, "sensor is unplugged");
+        tu_host_done(&t);
+}
+
+/* A plugin that replies invalid JSON is told so; the result stays valid. */
+static void test_plugin_reply_validated(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        tu_host_init(&t);
+        g_autofree char *so = tu_test_plugin("good");
+        tu_install(t.root, "good", so, NULL);
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        g_autofree char *res = NULL;
+        g_assert_cmpint(tu_invoke(&t, "good", "bad_result", "{}", &res, NULL), ==, 0);
+        g_assert_cmpstr(res, ==, "{\"r\":-22}");
+        tu_host_done(&t);
+}
+
+static void test_timeout(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall c;
+        start_examples(&t);
+        uint64_t start = now_ms();
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":5000}", 200 * 1000, &c), ==, 0);
+        while (!c.done)
+                g_assert_cmpint(sd_event_run(t.event, 3000 * 1000), >=, 0);
+        uint64_t took = now_ms() - start;
+        g_assert_cmpint(c.error, ==, HOST_ERR_TIMEOUT);
+        g_assert_cmpstr(c.message, ==, "plugin call timed out after 0.2 s");
+        g_assert_cmpuint(took, <, 2500);
+        tu_call_done(&c);
+        /* The handler saw cancelled() and gave its worker back: a fast call still runs. */
+        g_autofree char *res = NULL;
+        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", "{}", &res, NULL), ==, 0);
+        tu_host_done(&t);
+}
+
+/* A slow call never delays a fast one. */
+static void test_slow_does_not_block_fast(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall slow, fast;
+        start_examples(&t);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":1500}", 0, &slow), ==, 0);
+        uint64_t start = now_ms();
+        g_assert_cmpint(tu_invoke_async(&t, "hello-world", "hello_world", "{}", 0, &fast), ==, 0);
+        while (!fast.done)
+                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+        g_assert_cmpint(fast.error, ==, 0);
+        g_assert_false(slow.done);
+        g_assert_cmpuint(now_ms() - start, <, 1000);
+        while (!slow.done)
+                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+        g_assert_cmpint(slow.error, ==, 0);
+        g_assert_cmpstr(slow.result, ==, "{\"slept_ms\":1500}");
+        tu_call_done(&slow);
+        tu_call_done(&fast);
+        tu_host_done(&t);
+}
+
+/* Thread-safe plugins run in parallel; the others one call at a time. */
+static void test_concurrency_and_serialisation(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall calls[8];
+        start_examples(&t);
+        g_autofree char *so = tu_test_plugin("good");
+        tu_install(t.root, "good", so, NULL);
+        Verdict v = {};
+        g_assert_cmpint(host_load(t.host, "good", &v), ==, 0);
+
+        /* sensor (thread-safe): 4 × 400 ms on 4 workers overlap. */
+        uint64_t start = now_ms();
+        for (int i = 0; i < 4; i++)
+                g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":400}", 0, &calls[i]), ==, 0);
+        for (int i = 0; i < 4; i++) {
+                while (!calls[i].done)
+                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                g_assert_cmpint(calls[i].error, ==, 0);
+                tu_call_done(&calls[i]);
+        }
+        g_assert_cmpuint(now_ms() - start, <, 1200);
+
+        /* good (not thread-safe): 8 concurrent sleepy calls never overlap. */
+        for (int i = 0; i < 8; i++)
+                g_assert_cmpint(tu_invoke_async(&t, "good", "sleepy", "{}", 0, &calls[i]), ==, 0);
+        for (int i = 0; i < 8; i++) {
+                while (!calls[i].done)
+                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                g_assert_cmpint(calls[i].error, ==, 0);
+                tu_call_done(&calls[i]);
+        }
+        g_autofree char *res = NULL;
+        g_assert_cmpint(tu_invoke(&t, "good", "max_active", "{}", &res, NULL), ==, 0);
+        g_assert_cmpstr(res, ==, "{\"max\":1}");
+        tu_host_done(&t);
+}
+
+/* Past the queue cap callers get Busy at once, never a hang. */
+static void test_busy(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall calls[4];
+        tu_host_init(&t);
+        install_examples(&t);
+        t.config.workers = 1;
+        t.config.max_queued_calls = 2;
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":300}", 0, &calls[0]), ==, 0);
+        /* Wait (bounded) until the only worker took it off the queue. */
+        uint64_t deadline = now_ms() + 2000;
+        while (host_n_queued_calls(t.host) > 0 && now_ms() < deadline)
+                g_usleep(1000);
+        g_assert_cmpuint(host_n_queued_calls(t.host), ==, 0);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[1]), ==, 0);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[2]), ==, 0);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[3]), ==, HOST_ERR_BUSY);
+        g_assert_cmpstr(calls[3].message, ==, "too many plugin calls in progress");
+        for (int i = 0; i < 4; i++) {
+                while (!calls[i].done)
+                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                tu_call_done(&calls[i]);
+        }
+        tu_host_done(&t);
+}
+
+/* ---- events ---- */
+
+typedef struct Events {
+        GPtrArray *names, *payloads, *plugins;
+        GPtrArray *loaded, *unloaded;
+} Events;
+
+static void on_event(Host *h, const char *plugin_id, const char *event, const char *payload, void *userdata) {
+        Events *e = userdata;
+        g_ptr_array_add(e->plugins, g_strdup(plugin_id));
+        g_ptr_array_add(e->names, g_strdup(event));
+        g_ptr_array_add(e->payloads, g_strdup(payload));
+}
+static void on_loaded(Host *h, const PluginRecord *r, void *userdata) {
+        g_ptr_array_add(((Events *) userdata)->loaded, g_strdup(r->id));
+}
+static void on_unloaded(Host *h, const char *id, void *userdata) {
+        g_ptr_array_add(((Events *) userdata)->unloaded, g_strdup(id));
+}
+static const HostListener listener = { .plugin_event = on_event, .plugin_loaded = on_loaded, .plugin_unloaded = on_unloaded };
+
+static bool has_two_ticks(void *userdata) {
+        return ((Events *) userdata)->names->len >= 2;
+}
+static bool has_one(void *userdata) {
+        return ((Events *) userdata)->names->len >= 1;
+}
+
+static bool has_unloaded(void *userdata) {
+        return ((Events *) userdata)->unloaded->len >= 1;
+}
+
+static void test_events(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        Events e = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                     g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                     g_ptr_array_new_with_free_func(g_free) };
+        tu_host_init(&t);
+        install_examples(&t);
+        tu_host_create(&t);
+        g_assert_cmpint(host_add_listener(t.host, &listener, &e), ==, 0);
+        g_assert_cmpint(host_start(t.host), ==, 0);
+        g_assert_cmpuint(e.loaded->len, ==, 3);
+
+        /* The counter's routine ticks every 200 ms and emits "tick". */
+        g_assert_true(tu_run_until(t.event, has_two_ticks, &e, 3000));
+        g_assert_cmpstr(g_ptr_array_index(e.plugins, 0), ==, "counter");
+        g_assert_cmpstr(g_ptr_array_index(e.names, 0), ==, "tick");
+        g_assert_cmpstr(g_ptr_array_index(e.payloads, 0), ==, "{\"count\":0,\"ticks\":1}");
+        g_assert_cmpstr(g_ptr_array_index(e.payloads, 1), ==, "{\"count\":0,\"ticks\":2}");
+
+        /* Unloading stops the routine: no tick arrives afterwards. */
+        unsigned before;
+        g_assert_cmpint(host_unload(t.host, "counter", NULL, NULL), ==, 0);
+        g_assert_true(tu_run_until(t.event, has_unloaded, &e, 3000));
+        g_assert_cmpstr(g_ptr_array_index(e.unloaded, 0), ==, "counter");
+        before = e.names->len;
+        g_ptr_array_set_size(e.names, 0);
+        g_assert_false(tu_run_until(t.event, has_one, &e, 600));
+        (void) before;
+        tu_host_done(&t);
+        g_ptr_array_unref(e.names);
+        g_ptr_array_unref(e.payloads);
+        g_ptr_array_unref(e.plugins);
+        g_ptr_array_unref(e.loaded);
+        g_ptr_array_unref(e.unloaded);
+}
+
+/* Plugin events from a handler, validated against the declared schema. */
+static void test_emit_from_handler(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        Events e = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                     g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                     g_ptr_array_new_with_free_func(g_free) };
+        tu_host_init(&t);
+        g_autofree char *so = tu_test_plugin("good");
+        tu_install(t.root, "good", so, NULL);
+        tu_host_create(&t);
+        g_assert_cmpint(host_add_listener(t.host, &listener, &e), ==, 0);
+        g_assert_cmpint(host_start(t.host), ==, 0);
+        g_autofree char *res = NULL;
+        g_assert_cmpint(tu_invoke(&t, "good", "emit", "{\"level\":3}", &res, NULL), ==, 0);
+        g_assert_cmpstr(res, ==, "{\"r\":0}");
+        g_assert_true(tu_run_until(t.event, has_one, &e, 2000));
+        g_assert_cmpstr(g_ptr_array_index(e.plugins, 0), ==, "good");
+        g_assert_cmpstr(g_ptr_array_index(e.names, 0), ==, "ping");
+        g_assert_cmpstr(g_ptr_array_index(e.payloads, 0), ==, "{\"level\":3}");
+
+        /* The sensor's alert event, driven by its configuration. */
+        tu_host_done(&t);
+        g_ptr_array_unref(e.names);
+        g_ptr_array_unref(e.payloads);
+        g_ptr_array_unref(e.plugins);
+        g_ptr_array_unref(e.loaded);
+        g_ptr_array_unref(e.unloaded);
+}
+
+/* Unload waits for calls in flight; their callers still get their answers. */
+static bool unload_done;
+static void on_unload_done(Host *h, int error, void *userdata) {
+        unload_done = true;
+}
+
+static void test_unload_waits_for_calls(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall c;
+        start_examples(&t);
+        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":400}", 0, &c), ==, 0);
+        unload_done = false;
+        g_assert_cmpint(host_unload(t.host, "sensor", on_unload_done, NULL), ==, 0);
+        g_assert_false(unload_done);
+        g_assert_true(host_find(t.host, "sensor")->draining);
+        /* New calls are refused at once while draining. */
+        g_autofree char *msg = NULL;
+        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", NULL, &msg), ==, HOST_ERR_NOT_LOADED);
+        Verdict v = {};
+        g_assert_cmpint(host_load(t.host, "sensor", &v), ==, -EBUSY);
+        while (!c.done)
+                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+        g_assert_cmpint(c.error, ==, 0);
+        g_assert_true(unload_done);
+        g_assert_cmpint(host_find(t.host, "sensor")->state, ==, PLUGIN_STATE_AVAILABLE);
+        tu_call_done(&c);
+        tu_host_done(&t);
+}
+
+/* Shutting down with calls in flight answers every caller exactly once. */
+static void test_shutdown_with_calls(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        TuCall calls[3];
+        tu_host_init(&t);
+        install_examples(&t);
+        t.config.workers = 1;
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":200}", 0, &calls[i]), ==, 0);
+        t.host = host_free(t.host);
+        for (int i = 0; i < 3; i++) {
+                g_assert_true(calls[i].done);
+                g_assert_true(calls[i].error == 0 || calls[i].error == -ESHUTDOWN);
+                tu_call_done(&calls[i]);
+        }
+        tu_host_done(&t);
+}
+
+static void test_describe(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_examples(&t);
+        _cleanup_json_ struct json_object *o = host_describe(t.host);
+        const char *text = json_to_string_compact(o);
+        _cleanup_json_ struct json_object *again = NULL;
+        g_assert_cmpint(json_parse_strict(text, strlen(text), &again, NULL), ==, 0);
+        struct json_object *plugins, *p, *fns, *f, *params, *x;
+        g_assert_true(json_object_object_get_ex(o, "plugins", &plugins));
+        g_assert_cmpuint(json_object_array_length(plugins), ==, 3);
+        p = json_object_array_get_idx(plugins, 2); /* sorted: counter, hello-world, sensor */
+        g_assert_true(json_object_object_get_ex(p, "id", &x));
+        g_assert_cmpstr(json_object_get_string(x), ==, "sensor");
+        g_assert_true(json_object_object_get_ex(p, "functions", &fns));
+        f = json_object_array_get_idx(fns, 0);
+        g_assert_true(json_object_object_get_ex(f, "params", &params));
+        /* Booleans advertised as "boolean" (the upstream host gets this wrong). */
+        g_assert_nonnull(strstr(json_to_string_compact(params), "\"calibrated\":{\"type\":\"boolean\"}"));
+        tu_host_done(&t);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/invoke/examples", test_examples);
+        g_test_add_func("/invoke/params-validation", test_params_validation);
+        g_test_add_func("/invoke/lookup-errors", test_lookup_errors);
+        g_test_add_func("/invoke/plugin-reply-validated", test_plugin_reply_validated);
+        g_test_add_func("/invoke/timeout", test_timeout);
+        g_test_add_func("/invoke/slow-does-not-block-fast", test_slow_does_not_block_fast);
+        g_test_add_func("/invoke/concurrency-and-serialisation", test_concurrency_and_serialisation);
+        g_test_add_func("/invoke/busy", test_busy);
+        g_test_add_func("/invoke/events", test_events);
+        g_test_add_func("/invoke/emit-from-handler", test_emit_from_handler);
+        g_test_add_func("/invoke/unload-waits-for-calls", test_unload_waits_for_calls);
+        g_test_add_func("/invoke/shutdown-with-calls", test_shutdown_with_calls);
+        g_test_add_func("/invoke/describe", test_describe);
+        return g_test_run();
+}
