@@ -2,6 +2,7 @@
 #include "worker-pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 
@@ -67,6 +68,12 @@ static void push_done(WorkerPool *p, Job *j) {
 static void *worker_main(void *arg) {
         WorkerPool *p = arg;
         unsigned slot = UINT32_MAX;
+        sigset_t all;
+
+        /* Signals belong to the event loop (signalfd): a worker thread with
+         * SIGTERM unblocked would take the default action and kill us. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
 
         pthread_mutex_lock(&p->lock);
         for (unsigned i = 0; i < p->n_threads; i++)

@@ -214,6 +214,12 @@ static int run(int argc, char *argv[]) {
                 goto finish_args;
 
         umask(0022);
+        /* Before any thread exists: the event loop takes these via signalfd. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_default(&event);
         if (r < 0) {
                 log_error_errno(r, "Failed to allocate event loop: %m");
