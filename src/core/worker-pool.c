@@ -80,7 +80,7 @@ static void *worker_main(void *arg) {
                 if (pthread_equal(p->threads[i], pthread_self()))
                         slot = i;
         for (;;) {
-                Job *j;
+                Job *j = NULL;
                 while (!p->stop && !(j = take_runnable(p)))
                         pthread_cond_wait(&p->cond, &p->lock);
                 if (p->stop)
