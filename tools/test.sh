@@ -1,0 +1,47 @@
+#!/bin/bash
+# Install dependencies, build, and run the whole test suite three ways:
+# a plain build, ASan+UBSan, and the unit suites under valgrind.
+# The last line printed is "N passed, N failed" (summed over every run).
+set -u
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+setup() { # setup DIR [meson options...]
+        local dir=$1
+        shift
+        if [ -d "$dir" ]; then
+                meson setup --reconfigure "$dir" "$@" >/dev/null
+        else
+                meson setup "$dir" "$@" >/dev/null
+        fi
+}
+
+rc=0
+setup build || rc=1
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false || rc=1
+rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+
+echo "== plain build =="
+meson test -C build --print-errorlogs || rc=1
+echo "== ASan + UBSan =="
+ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs || rc=1
+echo "== valgrind (unit suites) =="
+meson test -C build --suite unit --print-errorlogs --timeout-multiplier 4 \
+        --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet" || rc=1
+
+logs=(build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json)
+if ! ls "${logs[@]}" >/dev/null 2>&1; then
+        echo "0 passed, 1 failed"
+        exit 1
+fi
+skipped=$(cat "${logs[@]}" | jq -rs '[.[].result] | map(select(.=="SKIP")) | length')
+[ "$skipped" -gt 0 ] && echo "$skipped skipped"
+summary=$(cat "${logs[@]}" | jq -rs '[.[].result] | "\(map(select(.=="OK" or .=="EXPECTEDFAIL"))|length) passed, \(map(select(.=="FAIL" or .=="TIMEOUT" or .=="ERROR" or .=="UNEXPECTEDPASS"))|length) failed"')
+echo "$summary"
+case "$summary" in
+*", 0 failed") ;;
+*) rc=1 ;;
+esac
+exit $rc
