@@ -16,7 +16,8 @@
 typedef struct PluginImage {
         int fd;           /* sealed memfd, or the original fd in fallback mode */
         bool sealed;      /* false: fallback on an unmodifiable file */
-        const uint8_t *map; /* PROT_READ mapping of the bytes (for checks) */
+        const uint8_t *map; /* the bytes, for checks: a PROT_READ mapping or a heap copy */
+        bool map_is_heap;
         size_t size;
         uint8_t sha256[SHA256_DIGEST_SIZE];
         uint8_t blake2b[MINISIGN_BLAKE2B_SIZE];

@@ -17,7 +17,7 @@ struct WorkerPool {
         unsigned n_queued, max_queued;
         const void **running_keys;    /* serial keys currently running */
         pthread_t *threads;
-        unsigned n_threads;
+        unsigned n_threads, n_threads_max;
         bool stop;
         int efd;
         sd_event_source *efd_source;
@@ -160,16 +160,9 @@ int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, Worker
                 goto fail;
         (void) sd_event_source_set_description(p->efd_source, "worker-pool");
 
-        pthread_mutex_lock(&p->lock); /* workers look up their slot under the lock */
-        for (unsigned i = 0; i < n_threads; i++) {
-                r = -pthread_create(&p->threads[i], NULL, worker_main, p);
-                if (r < 0) {
-                        pthread_mutex_unlock(&p->lock);
-                        goto fail;
-                }
-                p->n_threads++;
-        }
-        pthread_mutex_unlock(&p->lock);
+        /* Threads start with the first job (see worker_pool_submit): a
+         * start-up scan or --check never pays for them. */
+        p->n_threads_max = n_threads;
         *ret = p;
         return 0;
 fail:
@@ -208,8 +201,26 @@ WorkerPool *worker_pool_free(WorkerPool *p) {
         return NULL;
 }
 
+static int start_threads(WorkerPool *p) {
+        /* Called with the lock held; workers look up their slot under it. */
+        while (p->n_threads < p->n_threads_max) {
+                int r = -pthread_create(&p->threads[p->n_threads], NULL, worker_main, p);
+                if (r < 0)
+                        return p->n_threads > 0 ? 0 : r;
+                p->n_threads++;
+        }
+        return 0;
+}
+
 int worker_pool_submit(WorkerPool *p, Job *j) {
         pthread_mutex_lock(&p->lock);
+        if (p->n_threads < p->n_threads_max) {
+                int r = start_threads(p);
+                if (r < 0) {
+                        pthread_mutex_unlock(&p->lock);
+                        return r;
+                }
+        }
         if (p->stop || p->n_queued >= p->max_queued) {
                 pthread_mutex_unlock(&p->lock);
                 return p->stop ? -ESHUTDOWN : -EBUSY;

@@ -1,0 +1,16 @@
+#!/bin/bash
+# Run every benchmark once, side by side with its floor, and print JSON lines.
+# Usage: bench/run.sh [BUILD_DIR]   (default: build-bench, a release build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build-bench}
+[ -d "$B" ] || meson setup "$B" --buildtype=release -Dtests=false >/dev/null
+ninja -C "$B" bench >/dev/null
+
+# tmpfs, root-owned, not below a sticky world-writable directory
+WORK=$(mktemp -d /run/dc-plugin-host-bench.XXXXXX)
+chmod 0755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+
+"$B/bench/bench-hash" "$WORK" 32 15
+"$B/bench/bench-coldstart" "$B/src/daemon/dc-plugin-hostd" "$B/bench/bench-dlopen" "$B/bench/bench-plugin.so" "$WORK/cold" 100 9
