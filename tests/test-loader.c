@@ -1012,6 +1012,16 @@ static void test_log_fields(void) {
         g_assert_cmpstr(tu_log_field(e, "PLUGIN_VERSION"), ==, "1.0.0");
         g_assert_true(g_str_has_prefix(tu_log_field(e, "PLUGIN_DIGEST"), "sha256:"));
         g_assert_true(tu_log_has(&t, "Initializing plugin system..."));
+        tu_host_done(&t);
+
+        /* Another toolchain: a warning, never a rejection (§3.3 step 21). */
+        tu_host_init(&t);
+        start_with(&t, "other-toolchain", "other-toolchain");
+        assert_state(&t, "other-toolchain", PLUGIN_STATE_LOADED, "");
+        e = tu_log_find(&t, "Plugin other-toolchain built with tcc 0.9.27, host is ");
+        g_assert_nonnull(e);
+        g_assert_cmpint(e->level, ==, LOG_WARNING);
+        g_assert_true(g_str_has_suffix(e->message, " - may cause compatibility issues"));
         g_assert_true(tu_log_has(&t, "Loaded 1 external plugins (0 failed)"));
         tu_host_done(&t);
 }

@@ -61,5 +61,46 @@ class ExamplePlugins(unittest.TestCase):
             self.assertEqual(exported, ["dc_plugin_descriptor"], name)
 
 
+class InstalledSDK(unittest.TestCase):
+    """An out-of-tree plugin builds against the installed SDK via pkg-config."""
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("meson") and shutil.which("cc"), "needs root, meson, cc")
+    def test_build_with_pkg_config(self):
+        build = os.environ["DC_BUILD_ROOT"]
+        dest = tempfile.mkdtemp()
+        base = os.environ.get("DC_TEST_TMPDIR", "/run/dc-plugin-host-tests")
+        os.makedirs(base, mode=0o755, exist_ok=True)
+        work = tempfile.mkdtemp(dir=base)
+        os.chmod(work, 0o755)
+        try:
+            subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild", "--quiet"],
+                           check=True, capture_output=True)
+            pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "dc-plugin-host.pc"]
+            self.assertEqual(len(pcs), 1)
+            env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
+            cflags = subprocess.run(["pkg-config", "--cflags", "dc-plugin-host"], env=env, check=True,
+                                    capture_output=True, text=True).stdout.split()
+            api = subprocess.run(["pkg-config", "--variable=api_level", "dc-plugin-host"], env=env, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            self.assertEqual(api, "1")
+            plugin = os.path.join(work, "plugins", "hello-world")
+            os.makedirs(plugin, mode=0o755)
+            os.chmod(os.path.join(work, "plugins"), 0o755)
+            os.chmod(plugin, 0o755)
+            so = os.path.join(plugin, "hello-world.so")
+            subprocess.run(["cc", "-shared", "-fPIC", "-fvisibility=hidden", "-O2", *cflags, "-o", so,
+                            os.path.join(SRC, "examples/hello-world/hello-world.c")], check=True, env=env)
+            os.chmod(so, 0o644)
+            shutil.copy(os.path.join(SRC, "examples/hello-world/manifest.json"), plugin)
+            hostd = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "dc-plugin-hostd"][0]
+            r = subprocess.run([hostd, "--check", "--config", "/dev/null", "--plugin-dir", os.path.join(work, "plugins"),
+                                "--state-dir", os.path.join(work, "state")], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"hello-world +ok ")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

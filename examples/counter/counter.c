@@ -89,7 +89,6 @@ DC_PLUGIN_DEFINE({
         .version = "1.0.0",
         .description = "A counter with a periodic routine that emits a tick event",
         .author = "Device Connect",
-        .toolchain = DC_TOOLCHAIN,
         .functions = functions,
         .n_functions = DC_PLUGIN_N_ELEMENTS(functions),
         .events = events,

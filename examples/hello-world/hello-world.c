@@ -85,7 +85,6 @@ DC_PLUGIN_DEFINE({
         .version = "1.0.0",
         .description = "Says hello and echoes its parameters",
         .author = "Device Connect",
-        .toolchain = DC_TOOLCHAIN,
         .functions = functions,
         .n_functions = DC_PLUGIN_N_ELEMENTS(functions),
         .init = init,

@@ -131,7 +131,6 @@ DC_PLUGIN_DEFINE({
         .version = "1.0.0",
         .description = "A simulated sensor with typed parameters and a slow function",
         .author = "Device Connect",
-        .toolchain = DC_TOOLCHAIN,
         .functions = functions,
         .n_functions = DC_PLUGIN_N_ELEMENTS(functions),
         .events = events,

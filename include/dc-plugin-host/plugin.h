@@ -39,6 +39,15 @@ extern "C" {
 
 #define DC_PLUGIN_EXPORT __attribute__((visibility("default")))
 
+/* The compiler that built the plugin; the host warns when it differs from its own. */
+#if defined(__clang__)
+#define DC_PLUGIN_TOOLCHAIN "clang " __clang_version__
+#elif defined(__GNUC__)
+#define DC_PLUGIN_TOOLCHAIN "gcc " __VERSION__
+#else
+#define DC_PLUGIN_TOOLCHAIN "unknown"
+#endif
+
 /* Descriptor flags. */
 #define DC_PLUGIN_FLAG_THREAD_SAFE (1u << 0) /* handlers may run concurrently */
 
@@ -154,7 +163,7 @@ struct dc_plugin_descriptor {
 
 #define DC_PLUGIN_HEADER                                                                          \
         .magic = DC_PLUGIN_MAGIC, .abi_major = DC_PLUGIN_ABI_MAJOR, .abi_minor = DC_PLUGIN_ABI_MINOR, \
-        .struct_size = sizeof(struct dc_plugin_descriptor)
+        .struct_size = sizeof(struct dc_plugin_descriptor), .toolchain = DC_PLUGIN_TOOLCHAIN
 
 #define DC_PLUGIN_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 

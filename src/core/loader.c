@@ -15,13 +15,7 @@
 #define PLUGIN_CONFIG_MAX (64u * 1024u)
 
 static const char *host_toolchain(void) {
-#if defined(__clang__)
-        return "clang " __clang_version__;
-#elif defined(__GNUC__)
-        return "gcc " __VERSION__;
-#else
-        return "unknown";
-#endif
+        return DC_PLUGIN_TOOLCHAIN;
 }
 
 /*

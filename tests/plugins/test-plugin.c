@@ -151,6 +151,11 @@ DC_PLUGIN_DEFINE({
 #endif
         .version = "1.0.0",
         .description = "loader test plugin",
+#ifdef TP_TOOLCHAIN
+        .toolchain = TP_TOOLCHAIN,
+#else
+        .toolchain = DC_PLUGIN_TOOLCHAIN,
+#endif
         .functions = functions,
         .n_functions = DC_PLUGIN_N_ELEMENTS(functions),
         .events = events,
