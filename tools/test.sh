@@ -21,6 +21,9 @@ rc=0
 setup build || rc=1
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false || rc=1
 rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+# Build everything first: a target no test depends on must still compile.
+ninja -C build >/dev/null || { echo "build failed" >&2; rc=1; }
+ninja -C build-asan >/dev/null || { echo "ASan build failed" >&2; rc=1; }
 
 echo "== plain build =="
 meson test -C build --print-errorlogs || rc=1
