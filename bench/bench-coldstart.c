@@ -114,7 +114,7 @@ int main(int argc, char *argv[]) {
                 char env_notify[4200];
                 snprintf(env_notify, sizeof env_notify, "NOTIFY_SOCKET=%s", sock);
                 char *envp[] = { env_notify, "PATH=/usr/bin:/bin", NULL };
-                char *args[] = { (char *) hostd, "--config", conf, "--log-level=warning", NULL };
+                char *args[] = { (char *) hostd, "--no-bus", "--config", conf, "--log-level=warning", NULL };
                 t0 = bench_now_ns();
                 if (posix_spawn(&pid, hostd, NULL, NULL, args, envp) != 0)
                         return perror("spawn"), 1;

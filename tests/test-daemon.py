@@ -67,7 +67,7 @@ class Daemon(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def hostd(self, *args, **kw):
-        cmd = [HOSTD, "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state] + list(args)
+        cmd = [HOSTD, "--no-bus", "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state] + list(args)
         return subprocess.run(cmd, env=kw.get("env", self.env), capture_output=True, text=True, timeout=30)
 
     def test_help_and_version(self):
@@ -142,7 +142,7 @@ class Daemon(unittest.TestCase):
         self.assertIn("invalid DC_PLUGIN_SIGNATURES: top-level value is null, expected an object", r.stderr)
 
     def run_daemon(self, env, extra=()):
-        return subprocess.Popen([HOSTD, "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state,
+        return subprocess.Popen([HOSTD, "--no-bus", "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state,
                                  *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def test_ready_notification(self):
@@ -176,7 +176,7 @@ class Daemon(unittest.TestCase):
         r, w = os.pipe()
         st = os.fstat(w)
         env = dict(self.env, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
-        p = subprocess.Popen([HOSTD, "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state,
+        p = subprocess.Popen([HOSTD, "--no-bus", "--config", self.conf, "--plugin-dir", self.root, "--state-dir", self.state,
                               "--check"], env=env, stdout=subprocess.DEVNULL, stderr=w)
         os.close(w)
         p.wait(timeout=30)

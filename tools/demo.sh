@@ -39,4 +39,4 @@ CONF
 
 echo "dc-plugin-hostd: plugins in $DEMO/plugins, configuration $DEMO/etc (Ctrl-C to stop)" >&2
 build/src/daemon/dc-plugin-hostd --check --config "$DEMO/etc/dc-plugin-host.conf" || true
-exec build/src/daemon/dc-plugin-hostd --config "$DEMO/etc/dc-plugin-host.conf" --log-target=console "$@"
+exec build/src/daemon/dc-plugin-hostd --no-bus --config "$DEMO/etc/dc-plugin-host.conf" --log-target=console "$@"

@@ -62,6 +62,7 @@ int host_config_init(HostConfig *c) {
                 .workers = 4,
                 .max_queued_calls = 256,
                 .call_timeout_usec = 30ull * 1000000,
+                .polkit_timeout_usec = 25ull * 1000000,
                 .production = PRODUCTION_BUILD,
                 .auto_load = true,
                 .max_plugin_size = 64ull * 1024 * 1024,
@@ -174,6 +175,14 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return parse_unsigned(value, 1, 256, &c->workers);
         if (streq(key, "MaxQueuedCalls"))
                 return parse_unsigned(value, 1, 1000000, &c->max_queued_calls);
+        if (streq(key, "PolkitTimeoutSec")) {
+                unsigned sec;
+                r = parse_unsigned(value, 1, 3600, &sec);
+                if (r < 0)
+                        return r;
+                c->polkit_timeout_usec = (uint64_t) sec * 1000000;
+                return 0;
+        }
         if (streq(key, "CallTimeoutSec")) {
                 unsigned s;
                 r = parse_unsigned(value, 1, 86400, &s);

@@ -33,6 +33,7 @@ typedef struct HostConfig {
         unsigned workers;
         unsigned max_queued_calls;
         uint64_t call_timeout_usec;
+        uint64_t polkit_timeout_usec;
         ImageMode image_mode;     /* tests only */
 } HostConfig;
 

@@ -158,16 +158,16 @@ static PluginRecord *record_get_or_add(Host *h, const char *id, const char *root
 }
 
 static void record_remove(Host *h, PluginRecord *r) {
+        /* Listeners hear about it while the record still exists (D-Bus
+         * needs the object to build InterfacesRemoved). */
+        NOTIFY(h, record_removed, r->id);
         for (size_t i = 0; i < h->n_records; i++)
                 if (h->records[i] == r) {
                         memmove(h->records + i, h->records + i + 1, (h->n_records - i - 1) * sizeof(PluginRecord *));
                         h->n_records--;
                         break;
                 }
-        _cleanup_free_ char *id = strdup(r->id);
         record_free(r);
-        if (id)
-                NOTIFY(h, record_removed, id);
 }
 
 static int set_str(char **dst, const char *s) {

@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "build-config.h"
+#include "bus-manager.h"
 #include "dc-plugin-host/plugin.h"
 #include "check.h"
 #include "config.h"
@@ -24,6 +25,8 @@ typedef struct Args {
         bool json;
         bool allow_unverified;
         bool no_auto_load;
+        bool no_bus;
+        const char *bus_introspect;
         uint64_t timed_exit_usec;
 } Args;
 
@@ -45,6 +48,9 @@ static void help(void) {
                "     --allow-unverified-plugins\n"
                "                               Permit permissive signature mode (development)\n"
                "     --no-auto-load            Do not load plugins at start-up\n"
+               "     --no-bus                  Do not connect to the system bus\n"
+               "     --bus-introspect=INTERFACE\n"
+               "                               Print the D-Bus introspection XML of INTERFACE\n"
                "     --log-target=TARGET       auto, console, journal or null\n"
                "     --log-level=LEVEL         emerg … debug (default: info)\n"
                "\nEnvironment: DC_PLUGIN_SIGNATURES, DC_PLUGIN_CAPABILITIES_DIR,\n"
@@ -65,6 +71,8 @@ enum {
         ARG_LOG_TARGET,
         ARG_LOG_LEVEL,
         ARG_TIMED_EXIT,
+        ARG_NO_BUS,
+        ARG_BUS_INTROSPECT,
 };
 
 static int parse_argv(int argc, char *argv[], Args *a) {
@@ -82,6 +90,8 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "timed-exit", required_argument, NULL, ARG_TIMED_EXIT }, /* tests */
+                { "no-bus", no_argument, NULL, ARG_NO_BUS },
+                { "bus-introspect", required_argument, NULL, ARG_BUS_INTROSPECT },
                 {}
         };
         int c, r;
@@ -122,6 +132,19 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 case ARG_NO_AUTO_LOAD:
                         a->no_auto_load = true;
                         break;
+                case ARG_NO_BUS:
+                        a->no_bus = true;
+                        break;
+                case ARG_BUS_INTROSPECT: {
+                        _cleanup_free_ char *xml = NULL;
+                        r = bus_introspect_interface(optarg, &xml);
+                        if (r == -ENOENT)
+                                return log_error_errno(ENOENT, "Unknown interface \"%s\"", optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to introspect %s: %m", optarg);
+                        fputs(xml, stdout);
+                        return 0;
+                }
                 case ARG_LOG_TARGET:
                         r = log_target_from_string(optarg);
                         if (r < 0)
@@ -201,6 +224,8 @@ static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(host_freep) Host *host = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        BusManager *manager = NULL;
         Args a = {};
         HostConfig config;
         int r;
@@ -251,18 +276,43 @@ static int run(int argc, char *argv[]) {
         if (a.timed_exit_usec > 0)
                 (void) sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, a.timed_exit_usec, 0, on_timed_exit, NULL);
 
+        if (!a.no_bus) {
+                r = sd_bus_open_system(&bus);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to connect to the system bus: %m (use --no-bus to run without D-Bus)");
+                        goto finish;
+                }
+                BusSettings bs = { .max_pending_authorizations = 64, .polkit_timeout_usec = config.polkit_timeout_usec };
+                r = bus_manager_new(bus, host, &bs, &manager);
+                if (r >= 0)
+                        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to set up the D-Bus API: %m");
+                        goto finish;
+                }
+                r = bus_manager_request_name(manager);
+                if (r < 0)
+                        goto finish;
+        }
+
         r = host_start(host);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the plugin system: %m");
                 goto finish;
         }
+        if (manager)
+                bus_manager_set_state(manager, MANAGER_STATE_RUNNING);
         (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded)", host_n_loaded(host));
         r = sd_event_loop(event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+        if (manager)
+                bus_manager_set_state(manager, MANAGER_STATE_STOPPING);
         log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STOPPING, LOG_NO_FIELDS, "dc-plugin-hostd stopping");
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
+        /* Front end first: it listens to the host. */
+        manager = bus_manager_free(manager);
         host = host_free(host);
         host_config_done(&config);
 finish_args:

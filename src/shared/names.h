@@ -28,6 +28,9 @@
 #define DC_BUS_ERROR_INVOKE_FAILED DC_BUS_ERROR_PREFIX "InvokeFailed"
 #define DC_BUS_ERROR_ALREADY_EXISTS DC_BUS_ERROR_PREFIX "AlreadyExists"
 #define DC_BUS_ERROR_READ_ONLY DC_BUS_ERROR_PREFIX "ReadOnly"
+#define DC_BUS_ERROR_SHUTTING_DOWN DC_BUS_ERROR_PREFIX "ShuttingDown"
+#define DC_BUS_PATH_LOG_CONTROL "/org/freedesktop/LogControl1"
+#define DC_BUS_IFACE_LOG_CONTROL "org.freedesktop.LogControl1"
 
 /* polkit */
 #define DC_POLKIT_ACTION_INVOKE "org.deviceconnect.pluginhost.invoke"
