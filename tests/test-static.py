@@ -61,6 +61,111 @@ class ExamplePlugins(unittest.TestCase):
             self.assertEqual(exported, ["dc_plugin_descriptor"], name)
 
 
+def run(*cmd, **kw):
+    return subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+
+
+class DeploymentFiles(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("xmllint"), "xmllint not installed")
+    def test_polkit_policy_is_valid(self):
+        dtd = "/usr/share/polkit-1/policyconfig-1.dtd"
+        if not os.path.exists(dtd):
+            self.skipTest("polkit DTD not installed")
+        r = run("xmllint", "--noout", "--dtdvalid", dtd, os.path.join(SRC, "polkit/org.deviceconnect.pluginhost.policy"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(SRC, "polkit/org.deviceconnect.pluginhost.policy")) as f:
+            text = f.read()
+        ids = re.findall(r'<action id="([^"]+)"', text)
+        self.assertEqual(ids, ["org.deviceconnect.pluginhost.invoke", "org.deviceconnect.pluginhost.manage-plugins",
+                               "org.deviceconnect.pluginhost.install-plugins"])
+        # every action carries the owner annotation (the daemon is not root)
+        self.assertEqual(text.count('key="org.freedesktop.policykit.owner">unix-user:dc-plugin-host<'), len(ids))
+        with open(os.path.join(SRC, "src/shared/names.h")) as f:
+            names = f.read()
+        for i in ids:
+            self.assertIn('"%s"' % i, names)
+
+    @unittest.skipUnless(shutil.which("dbus-daemon"), "dbus-daemon not installed")
+    def test_bus_policy_parses(self):
+        tmp = tempfile.mkdtemp()
+        try:
+            conf = os.path.join(tmp, "lint.conf")
+            with open(conf, "w") as f:
+                f.write('<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" '
+                        '"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+                        "<busconfig><type>system</type><listen>unix:tmpdir=%s</listen><auth>EXTERNAL</auth>"
+                        "<include>%s</include></busconfig>\n" % (tmp, os.path.join(SRC, "dbus/org.deviceconnect.PluginHost.conf")))
+            p = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--print-address"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = p.stdout.readline()
+            p.terminate()
+            err = p.communicate(timeout=10)[1]
+            self.assertTrue(line.startswith("unix:"), err)
+        finally:
+            shutil.rmtree(tmp)
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    def test_unit_verifies_silently(self):
+        unit = os.path.join(os.environ["DC_BUILD_ROOT"], "systemd", "dc-plugin-hostd.service")
+        tmp = tempfile.mkdtemp()
+        try:
+            # verify needs ExecStart= to exist: point it at the built daemon
+            with open(unit) as f:
+                text = f.read()
+            hostd = os.path.join(os.environ["DC_BUILD_ROOT"], "src/daemon/dc-plugin-hostd")
+            text = re.sub(r"^ExecStart=.*$", "ExecStart=" + hostd, text, flags=re.M)
+            path = os.path.join(tmp, "dc-plugin-hostd.service")
+            with open(path, "w") as f:
+                f.write(text)
+            r = run("systemd-analyze", "verify", "--man=no", path)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+            r = run("systemd-analyze", "security", "--offline=true", "--threshold=15", path)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
+            self.assertIsNotNone(score, r.stdout)
+            self.assertLessEqual(float(score.group(1)), 1.0)
+            # with the mesh drop-in: network allowed, still verified and well under MEDIUM
+            d = path + ".d"
+            os.mkdir(d)
+            shutil.copy(os.path.join(SRC, "systemd/mesh-network.conf"), d)
+            r = run("systemd-analyze", "verify", "--man=no", path)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+            r = run("systemd-analyze", "security", "--offline=true", "--threshold=15", path)
+            self.assertEqual(r.returncode, 0, r.stdout)
+        finally:
+            shutil.rmtree(tmp)
+
+    @unittest.skipUnless(shutil.which("systemd-sysusers") and shutil.which("systemd-tmpfiles"), "systemd tools missing")
+    def test_sysusers_and_tmpfiles(self):
+        root = tempfile.mkdtemp()
+        try:
+            os.makedirs(os.path.join(root, "etc"))
+            r = run("systemd-sysusers", "--root=" + root, os.path.join(SRC, "sysusers.d/dc-plugin-host.conf"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(root, "etc/passwd")) as f:
+                self.assertRegex(f.read(), r"^dc-plugin-host:x:\d+:\d+:Device Connect plugin host:")
+            r = run("systemd-tmpfiles", "--root=" + root, "--create", os.path.join(SRC, "tmpfiles.d/dc-plugin-host.conf"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            st = os.stat(os.path.join(root, "etc/dc-plugin-host/trusted-keys.d"))
+            self.assertEqual(st.st_mode & 0o7777, 0o755)
+        finally:
+            shutil.rmtree(root)
+
+    def test_introspection_matches_dbus_xml(self):
+        hostd = os.path.join(os.environ["DC_BUILD_ROOT"], "src/daemon/dc-plugin-hostd")
+        for iface in ("org.deviceconnect.PluginHost1.Manager", "org.deviceconnect.PluginHost1.Plugin"):
+            out = run(hostd, "--bus-introspect=" + iface, check=True).stdout
+            with open(os.path.join(SRC, "dbus", iface + ".xml")) as f:
+                committed = f.read()
+            body = re.search(r"(<interface .*?</interface>)", committed, re.S).group(1)
+            strip = lambda t: [l.strip() for l in re.sub(r"<!--.*?-->", "", t, flags=re.S).splitlines() if l.strip()]
+            self.assertEqual(strip(body), strip(out), iface)
+            # every member is documented
+            members = re.findall(r'<(?:property|method|signal) name="([^"]+)"', body)
+            self.assertGreater(len(members), 3)
+            self.assertEqual(len(re.findall(r"<!--", body)), len(members), iface)
+
+
 class InstalledSDK(unittest.TestCase):
     """An out-of-tree plugin builds against the installed SDK via pkg-config."""
 
