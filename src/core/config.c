@@ -63,6 +63,7 @@ int host_config_init(HostConfig *c) {
                 .max_queued_calls = 256,
                 .call_timeout_usec = 30ull * 1000000,
                 .polkit_timeout_usec = 25ull * 1000000,
+                .max_pending_authorizations = 64,
                 .production = PRODUCTION_BUILD,
                 .auto_load = true,
                 .max_plugin_size = 64ull * 1024 * 1024,
@@ -173,6 +174,8 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
         }
         if (streq(key, "Workers"))
                 return parse_unsigned(value, 1, 256, &c->workers);
+        if (streq(key, "MaxPendingAuthorizations"))
+                return parse_unsigned(value, 1, 100000, &c->max_pending_authorizations);
         if (streq(key, "MaxQueuedCalls"))
                 return parse_unsigned(value, 1, 1000000, &c->max_queued_calls);
         if (streq(key, "PolkitTimeoutSec")) {

@@ -34,6 +34,7 @@ typedef struct HostConfig {
         unsigned max_queued_calls;
         uint64_t call_timeout_usec;
         uint64_t polkit_timeout_usec;
+        unsigned max_pending_authorizations;
         ImageMode image_mode;     /* tests only */
 } HostConfig;
 

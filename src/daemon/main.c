@@ -282,7 +282,7 @@ static int run(int argc, char *argv[]) {
                         log_error_errno(r, "Failed to connect to the system bus: %m (use --no-bus to run without D-Bus)");
                         goto finish;
                 }
-                BusSettings bs = { .max_pending_authorizations = 64, .polkit_timeout_usec = config.polkit_timeout_usec };
+                BusSettings bs = { .max_pending_authorizations = config.max_pending_authorizations, .polkit_timeout_usec = config.polkit_timeout_usec };
                 r = bus_manager_new(bus, host, &bs, &manager);
                 if (r >= 0)
                         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);

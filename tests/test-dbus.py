@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""
+The D-Bus API end to end: the real dc-plugin-hostd as the dc-plugin-host user
+on a private system-like bus with the project's bus policy, the real polkitd
+(or none, or the dbusmock template for faults), and independent clients:
+Gio, busctl and gdbus, as root and as nobody.  Run by tests/run-bus-tests.sh.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from gi.repository import Gio, GLib
+
+HOSTD = os.environ["DC_HOSTD"]
+EXAMPLES = os.environ["DC_EXAMPLES_DIR"]
+MODE = os.environ.get("DC_POLKIT_MODE", "real")
+BUS = os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+NAME = "org.deviceconnect.PluginHost"
+ROOT = "/org/deviceconnect/PluginHost1"
+MGR = "org.deviceconnect.PluginHost1.Manager"
+PLUGIN = "org.deviceconnect.PluginHost1.Plugin"
+ERR = "org.deviceconnect.PluginHost1.Error."
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+DENIED = ("org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired")
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    ctx = GLib.MainContext.default()
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        ctx.iteration(False) or time.sleep(0.005)
+
+
+class Daemon:
+    """dc-plugin-hostd with the example plugins, as user dc-plugin-host."""
+
+    def __init__(self, extra_conf=""):
+        base = "/run/dc-plugin-host-tests"
+        os.makedirs(base, mode=0o755, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(dir=base)
+        os.chmod(self.tmp, 0o755)
+        self.root = os.path.join(self.tmp, "plugins")
+        os.mkdir(self.root, 0o755)
+        for name in ("hello-world", "counter", "sensor"):
+            d = os.path.join(self.root, name)
+            os.mkdir(d, 0o755)
+            for f in (name + ".so", "manifest.json"):
+                shutil.copy(os.path.join(EXAMPLES, name, f), d)
+                os.chmod(os.path.join(d, f), 0o644)
+        state = os.path.join(self.tmp, "state")
+        os.mkdir(state, 0o700)
+        shutil.chown(state, "dc-plugin-host", "dc-plugin-host")
+        self.conf = os.path.join(self.tmp, "hostd.conf")
+        with open(self.conf, "w") as f:
+            f.write("PluginDirectories=%s\nStateDirectory=%s\nSignaturesFile=%s/none.json\n"
+                    "TrustedKeysDirectory=%s/none.d\nPluginConfigDirectory=%s/none\nPolkitTimeoutSec=3\n%s"
+                    % (self.root, state, self.tmp, self.tmp, self.tmp, extra_conf))
+        self.log = open(os.path.join(self.tmp, "hostd.log"), "w+")
+        self.proc = subprocess.Popen(["setpriv", "--reuid=dc-plugin-host", "--regid=dc-plugin-host", "--clear-groups",
+                                      HOSTD, "--config", self.conf, "--log-target=console"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        r = subprocess.run(["gdbus", "wait", "--system", "--timeout", "10", NAME])
+        if r.returncode != 0:
+            self.stop()
+            raise AssertionError("daemon did not take its name:\n" + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        rc = self.proc.returncode
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+
+def connect():
+    return Gio.DBusConnection.new_for_address_sync(
+        BUS, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
+def call(conn, path, iface, method, args=None, reply=None, timeout=10000):
+    return conn.call_sync(NAME, path, iface, method, args, GLib.VariantType(reply) if reply else None,
+                          Gio.DBusCallFlags.NONE, timeout, None)
+
+
+def dbus_error(exc):
+    return Gio.DBusError.get_remote_error(exc)
+
+
+def busctl(*args, as_nobody=False):
+    cmd = (NOBODY if as_nobody else []) + ["busctl", "--system", "--timeout=10"] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def gdbus(*args, as_nobody=False, user=None):
+    prefix = NOBODY if as_nobody else (["runuser", "-u", user, "--"] if user else [])
+    cmd = prefix + ["gdbus", "call", "--system", "--timeout", "10", "--dest", NAME] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+# Every mutating member, as a busctl argument list.
+MUTATIONS = [
+    ("Invoke", [ROOT, MGR, "Invoke", "sss", "hello-world", "echo", "{}"]),
+    ("LoadPlugin", [ROOT, MGR, "LoadPlugin", "st", "hello-world", "0"]),
+    ("UnloadPlugin", [ROOT, MGR, "UnloadPlugin", "st", "hello-world", "0"]),
+    ("ReloadPlugin", [ROOT, MGR, "ReloadPlugin", "st", "hello-world", "0"]),
+    ("Rescan", [ROOT, MGR, "Rescan", "t", "0"]),
+    ("Plugin.Load", [ROOT + "/plugins/hello_2dworld", PLUGIN, "Load", "t", "0"]),
+    ("Plugin.Unload", [ROOT + "/plugins/hello_2dworld", PLUGIN, "Unload", "t", "0"]),
+    ("Plugin.Reload", [ROOT + "/plugins/hello_2dworld", PLUGIN, "Reload", "t", "0"]),
+    ("Plugin.Invoke", [ROOT + "/plugins/hello_2dworld", PLUGIN, "Invoke", "ss", "echo", "{}"]),
+]
+
+
+@unittest.skipUnless(MODE == "real", "real polkitd only")
+class RealPolkit(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon()
+        cls.conn = connect()
+
+    @classmethod
+    def tearDownClass(cls):
+        out = cls.d.output()
+        rc = cls.d.stop()
+        if rc != 0:
+            print(out)
+        assert rc == 0, "daemon exit status %r" % rc
+
+    def test_properties_and_introspection(self):
+        v = call(self.conn, ROOT, "org.freedesktop.DBus.Properties", "GetAll", GLib.Variant("(s)", (MGR,)), "(a{sv})")
+        props = v.unpack()[0]
+        self.assertEqual(props["ApiLevel"], 1)
+        self.assertEqual(props["State"], 2)
+        self.assertEqual(props["SignatureMode"], "permissive")
+        self.assertEqual(props["PluginDirectories"][0], self.d.root)
+        r = busctl("introspect", NAME, ROOT, MGR)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for member in ("Invoke", "Describe", "PluginLoaded", "PluginEvent", "SignatureMode"):
+            self.assertIn(member, r.stdout)
+
+    def test_list_and_get(self):
+        plugins = call(self.conn, ROOT, MGR, "ListPlugins", None, "(a(so))").unpack()[0]
+        self.assertEqual(plugins, [("counter", ROOT + "/plugins/counter"),
+                                   ("hello-world", ROOT + "/plugins/hello_2dworld"),
+                                   ("sensor", ROOT + "/plugins/sensor")])
+        path = call(self.conn, ROOT, MGR, "GetPlugin", GLib.Variant("(s)", ("hello-world",)), "(o)").unpack()[0]
+        state = call(self.conn, path, "org.freedesktop.DBus.Properties", "Get", GLib.Variant("(ss)", (PLUGIN, "State")), "(v)")
+        self.assertEqual(state.unpack()[0], 3)
+        with self.assertRaises(GLib.Error) as e:
+            call(self.conn, ROOT, MGR, "GetPlugin", GLib.Variant("(s)", ("nope",)))
+        self.assertEqual(dbus_error(e.exception), ERR + "NoSuchPlugin")
+        # busctl as an independent client, properties of a plugin object
+        r = busctl("get-property", NAME, ROOT + "/plugins/sensor", PLUGIN, "Functions")
+        self.assertEqual(r.stdout.strip(), 'as 4 "read" "slow" "stats" "fail"')
+        r = busctl("get-property", NAME, ROOT + "/plugins/sensor", PLUGIN, "Digest")
+        self.assertRegex(r.stdout.strip(), r'^s "sha256:[0-9a-f]{64}"$')
+
+    def test_object_manager(self):
+        objs = call(self.conn, ROOT, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", None,
+                    "(a{oa{sa{sv}}})").unpack()[0]
+        self.assertIn(ROOT + "/plugins/counter", objs)
+        self.assertEqual(objs[ROOT + "/plugins/counter"][PLUGIN]["Id"], "counter")
+        self.assertEqual(objs[ROOT + "/plugins/counter"][PLUGIN]["Events"], ["tick"])
+
+    def test_describe_and_invoke(self):
+        desc = json.loads(call(self.conn, ROOT, MGR, "Describe", None, "(s)").unpack()[0])
+        self.assertEqual([p["id"] for p in desc["plugins"]], ["counter", "hello-world", "sensor"])
+        r = call(self.conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("hello-world", "hello_world", '{"name":"bus"}')), "(s)")
+        self.assertEqual(json.loads(r.unpack()[0]), {"message": "Hello, bus!"})
+        # gdbus, an independent client, on the plugin object
+        r = gdbus("--object-path", ROOT + "/plugins/hello_2dworld", "--method", PLUGIN + ".Invoke", "echo", '{"x":[1,true]}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('{"x":[1,true]}', r.stdout)
+        for args, name in ((("sensor", "read", '{"channel":99}'), "InvalidParams"),
+                           (("sensor", "nope", "{}"), "NoSuchFunction"),
+                           (("nope", "x", "{}"), "NoSuchPlugin"),
+                           (("../x", "x", "{}"), "InvalidId"),
+                           (("sensor", "read", "not json"), "InvalidParams"),
+                           (("sensor", "fail", "{}"), "InvokeFailed")):
+            with self.assertRaises(GLib.Error) as e:
+                call(self.conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", args))
+            self.assertEqual(dbus_error(e.exception), ERR + name, args)
+
+    def test_unknown_flags(self):
+        for args in ((ROOT, MGR, "LoadPlugin", "st", "hello-world", "1"), (ROOT, MGR, "Rescan", "t", "4")):
+            r = busctl("call", NAME, *args)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("Invalid 'flags' parameter", r.stderr)
+
+    def test_slow_call_does_not_block_others(self):
+        done = []
+        self.conn.call(NAME, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("sensor", "slow", '{"ms":1500}')),
+                       None, Gio.DBusCallFlags.NONE, 10000, None, lambda c, res: done.append(c.call_finish(res)))
+        t0 = time.monotonic()
+        call(self.conn, ROOT, MGR, "Describe", None, "(s)")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(done, [])
+        wait_for(lambda: done, 10, "the slow call")
+        self.assertEqual(json.loads(done[0].unpack()[0]), {"slept_ms": 1500})
+
+    def test_unload_load_signals(self):
+        signals = []
+        sub = self.conn.signal_subscribe(NAME, None, None, None, None, Gio.DBusSignalFlags.NONE,
+                                         lambda c, s, p, i, name, params: signals.append((p, i, name, params.unpack())))
+        try:
+            call(self.conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+            wait_for(lambda: any(s[2] == "PluginUnloaded" for s in signals), 5, "PluginUnloaded")
+            changed = [s for s in signals if s[2] == "PropertiesChanged" and s[0].endswith("hello_2dworld")]
+            self.assertTrue(any(c[3][1].get("State") == 1 for c in changed), changed)
+            with self.assertRaises(GLib.Error) as e:
+                call(self.conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+            self.assertEqual(dbus_error(e.exception), ERR + "NotLoaded")
+            call(self.conn, ROOT + "/plugins/hello_2dworld", PLUGIN, "Load", GLib.Variant("(t)", (0,)))
+            wait_for(lambda: any(s[2] == "PluginLoaded" for s in signals), 5, "PluginLoaded")
+            loaded = [s for s in signals if s[2] == "PluginLoaded"][0]
+            self.assertEqual(loaded[3], ("hello-world", ["hello_world", "echo"]))
+            with self.assertRaises(GLib.Error) as e:
+                call(self.conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+            self.assertEqual(dbus_error(e.exception), ERR + "AlreadyLoaded")
+            # reload with unchanged bytes: nothing changes
+            call(self.conn, ROOT, MGR, "ReloadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+            # the counter's routine emits PluginEvent
+            wait_for(lambda: any(s[2] == "PluginEvent" for s in signals), 5, "PluginEvent")
+            ev = [s for s in signals if s[2] == "PluginEvent"][0][3]
+            self.assertEqual(ev[0:2], ("counter", "tick"))
+            self.assertIn("ticks", json.loads(ev[2]))
+        finally:
+            self.conn.signal_unsubscribe(sub)
+
+    def test_rejected_plugin_is_visible(self):
+        d = os.path.join(self.d.root, "broken")
+        os.mkdir(d, 0o755)
+        with open(os.path.join(d, "manifest.json"), "w") as f:
+            f.write('{"id":"broken","class_name":"X","entry_point":"capability.py"}')
+        os.chmod(os.path.join(d, "manifest.json"), 0o644)
+        try:
+            call(self.conn, ROOT, MGR, "Rescan", GLib.Variant("(t)", (0,)))
+            path = call(self.conn, ROOT, MGR, "GetPlugin", GLib.Variant("(s)", ("broken",)), "(o)").unpack()[0]
+            props = call(self.conn, path, "org.freedesktop.DBus.Properties", "GetAll", GLib.Variant("(s)", (PLUGIN,)),
+                         "(a{sv})").unpack()[0]
+            self.assertEqual((props["State"], props["LastError"]), (6, "runtime-unsupported"))
+            with self.assertRaises(GLib.Error) as e:
+                call(self.conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("broken", 0)))
+            self.assertEqual(dbus_error(e.exception), ERR + "Rejected")
+            self.assertIn("runtime-unsupported", e.exception.message)
+        finally:
+            shutil.rmtree(d)
+            call(self.conn, ROOT, MGR, "Rescan", GLib.Variant("(t)", (0,)))
+
+    def test_nobody_reads_but_cannot_mutate(self):
+        for args in ((ROOT, MGR, "ListPlugins"), (ROOT, MGR, "Describe")):
+            r = busctl("call", NAME, *args, as_nobody=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = busctl("get-property", NAME, ROOT, MGR, "Version", as_nobody=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for label, args in MUTATIONS:
+            r = busctl("call", NAME, *args, as_nobody=True)
+            self.assertNotEqual(r.returncode, 0, label)
+            self.assertTrue("Access denied" in r.stderr or "Interactive authentication required" in r.stderr,
+                            "%s: %s" % (label, r.stderr))
+        # gdbus without -i: not allowed to interact → AccessDenied or challenge, never success
+        r = gdbus("--object-path", ROOT, "--method", MGR + ".Rescan", "0", as_nobody=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(any(n in r.stderr for n in DENIED), r.stderr)
+        # the plugin is still loaded: nothing happened
+        state = busctl("get-property", NAME, ROOT + "/plugins/hello_2dworld", PLUGIN, "State")
+        self.assertEqual(state.stdout.strip(), "u 3")
+
+    def test_polkit_rule_grants_group(self):
+        r = gdbus("--object-path", ROOT, "--method", MGR + ".Invoke", "hello-world", "hello_world", "{}", user="dctest")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Hello, world!", r.stdout)
+
+    def test_log_control(self):
+        r = busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s", "debug")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = busctl("get-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel")
+        self.assertEqual(r.stdout.strip(), 's "debug"')
+        r = busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s",
+                   "info", as_nobody=True)
+        self.assertNotEqual(r.returncode, 0)
+        r = busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s", "loud")
+        self.assertNotEqual(r.returncode, 0)
+        busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s", "info")
+
+
+@unittest.skipUnless(MODE == "none", "no polkitd")
+class NoPolkit(unittest.TestCase):
+    def test_denied_without_polkit_root_still_works(self):
+        d = Daemon()
+        try:
+            for label, args in MUTATIONS:
+                r = busctl("call", NAME, *args, as_nobody=True)
+                self.assertNotEqual(r.returncode, 0, label)
+                self.assertIn("Access denied", r.stderr, label)
+            r = busctl("call", NAME, ROOT, MGR, "Invoke", "sss", "hello-world", "echo", '{"a":1}')
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
+@unittest.skipUnless(MODE == "mock", "dbusmock polkitd")
+class HangingPolkit(unittest.TestCase):
+    def mock(self, method, *args):
+        r = subprocess.run(["busctl", "--system", "call", "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+                            "org.freedesktop.DBus.Mock", method] + list(args), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_hang_does_not_stall_and_cap_applies(self):
+        d = Daemon("MaxPendingAuthorizations=2\n")
+        try:
+            self.mock("SimulateHang", "b", "true")
+            procs = [subprocess.Popen(NOBODY + ["busctl", "--system", "--timeout=20", "call", NAME, ROOT, MGR, "Rescan", "t", "0"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+            wait_for(lambda: "true" in subprocess.run(["busctl", "--system", "call", "org.freedesktop.PolicyKit1",
+                                                         "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock",
+                                                         "HaveHangingCalls"], capture_output=True, text=True).stdout, 10,
+                     "hanging polkit calls")
+            # others are served meanwhile
+            t0 = time.monotonic()
+            r = busctl("call", NAME, ROOT, MGR, "Describe")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertLess(time.monotonic() - t0, 2.0)
+            # past the cap: LimitsExceeded at once
+            r = busctl("call", NAME, ROOT, MGR, "Rescan", "t", "0", as_nobody=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("Too many authorization requests pending", r.stderr)
+            # polkit never answers: after PolkitTimeoutSec the callers are denied, not left hanging
+            for p in procs:
+                out, err = p.communicate(timeout=30)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn("Access denied", err)
+            self.mock("SimulateHang", "b", "false")
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
