@@ -14,3 +14,8 @@ trap 'rm -rf "$WORK"' EXIT
 
 "$B/bench/bench-hash" "$WORK" 32 15
 "$B/bench/bench-coldstart" "$B/src/daemon/dc-plugin-hostd" "$B/bench/bench-dlopen" "$B/bench/bench-plugin.so" "$WORK/cold" 100 9
+
+# D-Bus: a private system-like bus with the project's policy and the real polkitd.
+systemd-sysusers "$PWD/sysusers.d/dc-plugin-host.conf"
+POLKIT=real FIXTURE_NATS=0 FIXTURE_POLKIT_POLICY=polkit/org.deviceconnect.pluginhost.policy \
+        tests/test-fixture.sh dbus bench/run-dbus.sh "$PWD/$B"
