@@ -2,18 +2,21 @@
 # Install dependencies, build, and run dc-plugin-hostd in the foreground with
 # the example plugins (Ctrl-C stops it).  Nothing is installed system-wide:
 # the examples are copied into a private, root-owned plugin directory under
-# /run, as the loader's ownership rules demand.
+# /run, as the loader's ownership rules demand.  Without a system bus that
+# carries our policy, a private system-like bus with the project's policy
+# and the real polkitd is started for the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
+systemd-sysusers "$PWD/sysusers.d/dc-plugin-host.conf"
 
 DEMO=/run/dc-plugin-host-demo
 rm -rf "$DEMO"
 install -d -m 0755 "$DEMO" "$DEMO/plugins" "$DEMO/etc"
-install -d -m 0700 "$DEMO/state"
+install -d -m 0700 -o dc-plugin-host -g dc-plugin-host "$DEMO/state"
 for p in hello-world counter sensor; do
         install -d -m 0755 "$DEMO/plugins/$p"
         install -m 0644 "build/examples/$p/$p.so" "build/examples/$p/manifest.json" "$DEMO/plugins/$p/"
@@ -23,7 +26,7 @@ done
         printf '{'
         sep=
         for p in hello-world counter sensor; do
-                printf '%s"%s":"sha256:%s"' "$sep" "$p" "$(sha256sum "$DEMO/plugins/$p/$p.so" | cut -d' ' -f1)"
+                printf '%s"%s":"%s"' "$sep" "$p" "$(build/src/hostctl/dc-plugin-hostctl hash "$DEMO/plugins/$p/$p.so")"
                 sep=,
         done
         printf '}\n'
@@ -36,7 +39,25 @@ SignaturesFile=$DEMO/etc/signatures.json
 TrustedKeysDirectory=$DEMO/etc/trusted-keys.d
 PluginConfigDirectory=$DEMO/etc/plugin-config
 CONF
+build/src/daemon/dc-plugin-hostd --no-bus --check --config "$DEMO/etc/dc-plugin-host.conf" || true
 
-echo "dc-plugin-hostd: plugins in $DEMO/plugins, configuration $DEMO/etc (Ctrl-C to stop)" >&2
-build/src/daemon/dc-plugin-hostd --check --config "$DEMO/etc/dc-plugin-host.conf" || true
-exec build/src/daemon/dc-plugin-hostd --no-bus --config "$DEMO/etc/dc-plugin-host.conf" --log-target=console "$@"
+cat > "$DEMO/run" <<RUN
+#!/bin/bash
+echo
+echo "dc-plugin-hostd is starting on \$DBUS_SYSTEM_BUS_ADDRESS (Ctrl-C stops it)."
+echo "In another shell, as root:"
+echo "  export DBUS_SYSTEM_BUS_ADDRESS=\$DBUS_SYSTEM_BUS_ADDRESS"
+echo "  $PWD/build/src/hostctl/dc-plugin-hostctl list"
+echo "  $PWD/build/src/hostctl/dc-plugin-hostctl invoke hello-world hello_world '{\"name\":\"you\"}'"
+echo
+exec setpriv --reuid=dc-plugin-host --regid=dc-plugin-host --clear-groups \\
+        $PWD/build/src/daemon/dc-plugin-hostd --config "$DEMO/etc/dc-plugin-host.conf" --log-target=console
+RUN
+chmod 0755 "$DEMO/run"
+
+if [ -S /run/dbus/system_bus_socket ] && [ -e /usr/share/dbus-1/system.d/org.deviceconnect.PluginHost.conf ]; then
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
+        exec "$DEMO/run"
+fi
+FIXTURE_NATS=0 FIXTURE_POLKIT_POLICY="$PWD/polkit/org.deviceconnect.pluginhost.policy" \
+        exec tests/test-fixture.sh "$PWD/dbus" "$DEMO/run"

@@ -108,7 +108,7 @@ static int verb_status(sd_bus *bus) {
                json_object_get_int(json_object_object_get(d, "api_level")));
         printf("Signature mode: %s%s\n", jstr(policy, "mode"),
                json_object_get_boolean(json_object_object_get(policy, "require_signatures")) ? " (signatures required)" : "");
-        printf("   Trusted keys: %d\n", json_object_get_int(json_object_object_get(policy, "trusted_keys")));
+        printf("  Trusted keys: %d\n", json_object_get_int(json_object_object_get(policy, "trusted_keys")));
         for (size_t i = 0; i < json_object_array_length(roots); i++) {
                 struct json_object *root = json_object_array_get_idx(roots, i);
                 printf("%s %s (%s)\n", i == 0 ? "   Directories:" : "               ", jstr(root, "path"), jstr(root, "kind"));
