@@ -42,7 +42,7 @@ def wait_for(cond, timeout=10.0, what="condition"):
 class Daemon:
     """dc-plugin-hostd with the example plugins, as user dc-plugin-host."""
 
-    def __init__(self, extra_conf=""):
+    def __init__(self, extra_conf="", test_plugins=()):
         base = "/run/dc-plugin-host-tests"
         os.makedirs(base, mode=0o755, exist_ok=True)
         self.tmp = tempfile.mkdtemp(dir=base)
@@ -55,6 +55,14 @@ class Daemon:
             for f in (name + ".so", "manifest.json"):
                 shutil.copy(os.path.join(EXAMPLES, name, f), d)
                 os.chmod(os.path.join(d, f), 0o644)
+        for variant in test_plugins:
+            d = os.path.join(self.root, variant)
+            os.mkdir(d, 0o755)
+            shutil.copy(os.path.join(os.environ["DC_TEST_PLUGINS_DIR"], variant + ".so"), d)
+            os.chmod(os.path.join(d, variant + ".so"), 0o644)
+            with open(os.path.join(d, "manifest.json"), "w") as f:
+                f.write(json.dumps({"id": variant, "version": "1.0.0", "runtime": "c", "api_level": 1}))
+            os.chmod(os.path.join(d, "manifest.json"), 0o644)
         state = os.path.join(self.tmp, "state")
         os.mkdir(state, 0o700)
         shutil.chown(state, "dc-plugin-host", "dc-plugin-host")
@@ -299,6 +307,72 @@ class RealPolkit(unittest.TestCase):
         r = busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s", "loud")
         self.assertNotEqual(r.returncode, 0)
         busctl("set-property", NAME, "/org/freedesktop/LogControl1", "org.freedesktop.LogControl1", "LogLevel", "s", "info")
+
+
+@unittest.skipUnless(MODE == "real", "real polkitd only")
+class ErrorNames(unittest.TestCase):
+    """Every remaining error name, round-tripped to a client, and every emits-change property."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon("CallTimeoutSec=1\nWorkers=1\nMaxQueuedCalls=1\n", test_plugins=("init-fail", "bad-abi"))
+        cls.conn = connect()
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.d.stop() == 0
+
+    def expect(self, name, method, args):
+        with self.assertRaises(GLib.Error) as e:
+            call(self.conn, ROOT, MGR, method, args)
+        self.assertEqual(dbus_error(e.exception), ERR + name)
+        return e.exception.message
+
+    def test_load_failures(self):
+        msg = self.expect("LoadFailed", "LoadPlugin", GLib.Variant("(st)", ("init-fail", 0)))
+        self.assertIn("plugin initialization failed: the test asked me to fail", msg)
+        msg = self.expect("IncompatiblePlugin", "LoadPlugin", GLib.Variant("(st)", ("bad-abi", 0)))
+        self.assertIn("plugin interface version mismatch: plugin interface 99, host requires 1", msg)
+
+    def test_timeout_and_busy(self):
+        done = []
+        self.conn.call(NAME, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("sensor", "slow", '{"ms":3000}')), None,
+                       Gio.DBusCallFlags.NONE, 10000, None, lambda c, res: done.append(res))
+        # one worker busy, one call queued, the next is refused at once
+        queued = []
+        self.conn.call(NAME, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("sensor", "slow", '{"ms":10}')), None,
+                       Gio.DBusCallFlags.NONE, 10000, None, lambda c, res: queued.append(res))
+        busy = None
+        deadline = time.monotonic() + 5
+        while busy is None and time.monotonic() < deadline:
+            try:
+                call(self.conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("sensor", "slow", '{"ms":10}')))
+            except GLib.Error as e:
+                busy = dbus_error(e)
+        self.assertEqual(busy, ERR + "Busy")
+        wait_for(lambda: done and queued, 10, "the calls")
+        with self.assertRaises(GLib.Error) as e:
+            self.conn.call_finish(done[0])
+        self.assertEqual(dbus_error(e.exception), ERR + "Timeout")
+        self.assertIn("timed out after 1 s", e.exception.message)
+
+    def test_every_emits_change_property(self):
+        changes = []
+        sub = self.conn.signal_subscribe(NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", None, None,
+                                         Gio.DBusSignalFlags.NONE,
+                                         lambda c, s, p, i, name, params: changes.append((p, params.unpack())))
+        try:
+            call(self.conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+            wait_for(lambda: any(p.endswith("hello_2dworld") for p, _ in changes), 5, "PropertiesChanged")
+            props = set()
+            for p, (iface, changed, invalidated) in changes:
+                if p.endswith("hello_2dworld") and iface == PLUGIN:
+                    props |= set(changed) | set(invalidated)
+            self.assertEqual(props, {"Name", "Version", "Description", "ApiLevel", "State", "LastError", "Digest",
+                                     "Functions", "Events"})
+            call(self.conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
+        finally:
+            self.conn.signal_unsubscribe(sub)
 
 
 def hostctl(*args, as_nobody=False):

@@ -313,9 +313,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("ApiLevel", "u", property_get_api_level, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("PluginDirectories", "as", property_get_dirs, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "u", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("SignatureMode", "s", property_get_signature_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("RequireSignatures", "b", property_get_require_signatures, 0,
-                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* The policy is built once at start-up (a restart applies a new one). */
+        SD_BUS_PROPERTY("SignatureMode", "s", property_get_signature_mode, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RequireSignatures", "b", property_get_require_signatures, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("ListPlugins", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", plugins), method_list_plugins,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPlugin", SD_BUS_ARGS("s", plugin_id), SD_BUS_RESULT("o", plugin),
