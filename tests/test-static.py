@@ -180,6 +180,24 @@ class InstalledSDK(unittest.TestCase):
         try:
             subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild", "--quiet"],
                            check=True, capture_output=True)
+            installed = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
+            prefix = os.environ.get("DC_PREFIX", "/usr/local").lstrip("/")
+            for rel in ("libexec/dc-plugin-hostd", "bin/dc-plugin-hostctl", "include/dc-plugin-host/plugin.h",
+                        "lib/systemd/system/dc-plugin-hostd.service", "lib/sysusers.d/dc-plugin-host.conf",
+                        "lib/tmpfiles.d/dc-plugin-host.conf", "lib/systemd/catalog/dc-plugin-host.catalog",
+                        "share/dbus-1/system.d/org.deviceconnect.PluginHost.conf",
+                        "share/dbus-1/system-services/org.deviceconnect.PluginHost.service",
+                        "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Manager.xml",
+                        "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Plugin.xml",
+                        "share/polkit-1/actions/org.deviceconnect.pluginhost.policy",
+                        "share/dc-plugin-host/mesh-network.conf",
+                        "lib/dc-plugin-host/plugins/hello-world/hello-world.so",
+                        "lib/dc-plugin-host/plugins/hello-world/manifest.json"):
+                self.assertIn(os.path.join(prefix, rel), installed)
+            with open(os.path.join(dest, prefix, "lib/systemd/system/dc-plugin-hostd.service")) as f:
+                unit = f.read()
+            self.assertIn("ExecStart=/" + prefix + "/libexec/dc-plugin-hostd\n", unit)
+            self.assertIn("ReadOnlyPaths=/" + prefix + "/lib/dc-plugin-host/plugins", unit)
             pcs = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "dc-plugin-host.pc"]
             self.assertEqual(len(pcs), 1)
             env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
