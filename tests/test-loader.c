@@ -974,6 +974,24 @@ static void test_plugin_config(void) {
         g_assert_cmpstr(res, ==, "{\"threshold\":5,\"name\":\"x\"}");
         /* A broken configuration is a load failure, not silent defaults. */
         assert_state(&t, "probe", PLUGIN_STATE_FAILED, "load-failed");
+        g_assert_nonnull(strstr(host_find(t.host, "probe")->message, "is not a readable JSON object"));
+        /* A world-writable (or symlinked) configuration is refused too. */
+        tu_write_file(bad, "{}", 0666);
+        Verdict v = {};
+        g_assert_cmpint(host_load(t.host, "probe", &v), <, 0);
+        g_assert_nonnull(strstr(v.message, "is unsafe"));
+        verdict_clear(&v);
+        unlink(bad);
+        g_assert_cmpint(symlink(cfg, bad), ==, 0);
+        g_assert_cmpint(host_load(t.host, "probe", &v), <, 0);
+        g_assert_nonnull(strstr(v.message, "configuration"));
+        verdict_clear(&v);
+        unlink(bad);
+        tu_write_file(bad, "{\"ok\":true}", 0644);
+        g_assert_cmpint(host_load(t.host, "probe", &v), ==, 0);
+        g_autofree char *res2 = NULL;
+        g_assert_cmpint(tu_invoke(&t, "probe", "config", "{}", &res2, NULL), ==, 0);
+        g_assert_cmpstr(res2, ==, "{\"ok\":true}");
         tu_host_done(&t);
 }
 

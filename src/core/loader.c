@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "fs-check.h"
 #include "json-util.h"
@@ -163,9 +164,21 @@ static int read_plugin_config(Plugin *p, Verdict *v) {
 
         if (!dir || asprintf(&path, "%s/%s.json", dir, p->id) < 0)
                 return dir ? -ENOMEM : 0;
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 && errno == ENOENT)
                 return (p->config_json = strdup("{}")) ? 0 : -ENOMEM;
+        /* Configuration steers plugin code: the same owner/mode rule as key files. */
+        OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = host_config(p->host)->self_uid,
+                           .trusted_uid = host_config(p->host)->trusted_uid };
+        struct stat st;
+        Verdict fv = {};
+        if (fd >= 0 && (fstat(fd, &st) < 0 || check_plugin_file_stat(&st, &rule, PLUGIN_CONFIG_MAX, "configuration", &fv) < 0)) {
+                int r = verdict_set(v, -EPERM, REASON_LOAD_FAILED,
+                                    "failed to load plugin: its configuration %s is unsafe (%s)", path,
+                                    fv.message ? fv.message : strerror(errno));
+                verdict_clear(&fv);
+                return r;
+        }
         if (fd < 0 || read_fd_full(fd, PLUGIN_CONFIG_MAX, &text, &len) < 0 || json_parse_strict(text, len, &o, NULL) < 0 ||
             !json_object_is_type(o, json_type_object))
                 return verdict_set(v, -EBADMSG, REASON_LOAD_FAILED,
