@@ -492,21 +492,35 @@ static void log_failure(const Candidate *c, const Verdict *v) {
                    "Failed to load plugin: %s", c->id);
 }
 
+static VerifyContext verify_context(Host *h, size_t root_idx, Policy *policy, ScanCtx *sc) {
+        *sc = (ScanCtx){ .h = h, .root = h->roots[root_idx] };
+        return (VerifyContext){
+                .policy = policy,
+                .rule = rule_for(h, h->root_kinds[root_idx]),
+                .host_api_level = DC_PLUGIN_ABI_MAJOR,
+                .is_disabled = is_disabled_cb,
+                .is_registered = is_registered_cb,
+                .userdata = sc,
+        };
+}
+
+static void log_loaded(const Plugin *p, const Candidate *c, const char *operation) {
+        log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_LOADED,
+                   LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
+                              LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_AUTHOR", p->desc->author),
+                              LF("PLUGIN_DIGEST", c->digest), LF("DC_PLUGIN_SIGNER", c->signer),
+                              LF("DC_OPERATION", operation)),
+                   "Loaded plugin");
+}
+
 /*
  * The one load path: verify (code-free), then map, check, init, register.
  * `name` is the directory entry below root number `root_idx`.
  */
 static int load_entry(Host *h, size_t root_idx, int rootfd, const char *name, PluginLayout layout, Verdict *v) {
         _cleanup_(policy_unrefp) Policy *policy = policy_ref(h->policy);
-        ScanCtx sc = { .h = h, .root = h->roots[root_idx] };
-        VerifyContext vc = {
-                .policy = policy,
-                .rule = rule_for(h, h->root_kinds[root_idx]),
-                .host_api_level = DC_PLUGIN_ABI_MAJOR,
-                .is_disabled = is_disabled_cb,
-                .is_registered = is_registered_cb,
-                .userdata = &sc,
-        };
+        ScanCtx sc;
+        VerifyContext vc = verify_context(h, root_idx, policy, &sc);
         Candidate c;
         Plugin *p = NULL;
         PluginRecord *rec;
@@ -563,11 +577,7 @@ static int load_entry(Host *h, size_t root_idx, int rootfd, const char *name, Pl
         }
         rec->plugin = p;
         record_fill_metadata(rec, &c, p);
-        log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_LOADED,
-                   LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
-                              LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_AUTHOR", p->desc->author),
-                              LF("PLUGIN_DIGEST", c.digest), LF("DC_PLUGIN_SIGNER", c.signer)),
-                   "Loaded plugin");
+        log_loaded(p, &c, "load");
         record_set(h, rec, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
         NOTIFY(h, plugin_loaded, rec);
 finish:
@@ -890,10 +900,15 @@ int host_rescan(Host *h) {
         return scan_all(h);
 }
 
-/* Find the root and entry that hold `id` (first root wins, as in a scan). */
-static int locate(Host *h, const char *id, size_t *ret_idx, int *ret_fd, PluginLayout *ret_layout, char **error) {
+/* Find the root and entry that hold `id` (first root wins, as in a scan):
+ * the folder "<id>" or Charon's flat "<id>.so". */
+static int locate(Host *h, const char *id, size_t *ret_idx, int *ret_fd, PluginLayout *ret_layout, char **ret_name,
+                  char **error) {
+        _cleanup_free_ char *flat = NULL;
+
+        if (asprintf(&flat, "%s.so", id) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < h->n_roots; i++) {
-                _cleanup_free_ char *flat = NULL;
                 struct stat st;
                 if (isempty(h->roots[i]))
                         continue;
@@ -902,14 +917,16 @@ static int locate(Host *h, const char *id, size_t *ret_idx, int *ret_fd, PluginL
                         continue;
                 if (fd < 0)
                         return fd;
-                if (asprintf(&flat, "%s.so", id) < 0)
-                        return -ENOMEM;
                 if (fstatat(fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         *ret_layout = LAYOUT_FOLDER;
+                        *ret_name = strdup(id);
                 } else if (fstatat(fd, flat, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         *ret_layout = LAYOUT_FLAT;
+                        *ret_name = TAKE_PTR(flat);
                 } else
                         continue;
+                if (!*ret_name)
+                        return -ENOMEM;
                 *ret_idx = i;
                 *ret_fd = TAKE_FD(fd);
                 return 0;
@@ -918,7 +935,7 @@ static int locate(Host *h, const char *id, size_t *ret_idx, int *ret_fd, PluginL
 }
 
 int host_load(Host *h, const char *id, Verdict *v) {
-        _cleanup_free_ char *error = NULL, *flat = NULL;
+        _cleanup_free_ char *error = NULL, *name = NULL;
         _cleanup_close_ int fd = -1;
         PluginLayout layout;
         PluginRecord *r;
@@ -932,7 +949,7 @@ int host_load(Host *h, const char *id, Verdict *v) {
                 return -EBUSY;
         if (r && r->plugin)
                 return -EALREADY;
-        k = locate(h, id, &idx, &fd, &layout, &error);
+        k = locate(h, id, &idx, &fd, &layout, &name, &error);
         if (k == -ENOENT)
                 return -ENOENT;
         if (k < 0)
@@ -941,13 +958,11 @@ int host_load(Host *h, const char *id, Verdict *v) {
         (void) host_set_disabled(h, id, false);
         for (size_t i = 0; i < h->n_records; i++)
                 h->records[i]->seen = false;
-        if (layout == LAYOUT_FLAT && asprintf(&flat, "%s.so", id) < 0)
-                return -ENOMEM;
-        return load_entry(h, idx, fd, layout == LAYOUT_FLAT ? flat : id, layout, v);
+        return load_entry(h, idx, fd, name, layout, v);
 }
 
 int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
-        _cleanup_free_ char *error = NULL, *flat = NULL;
+        _cleanup_free_ char *error = NULL, *name = NULL;
         _cleanup_close_ int fd = -1;
         PluginRecord *r = host_find(h, id);
         PluginLayout layout;
@@ -962,27 +977,24 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
         if (!r->plugin)
                 return host_load(h, id, v);
 
-        k = locate(h, id, &idx, &fd, &layout, &error);
+        k = locate(h, id, &idx, &fd, &layout, &name, &error);
         if (k == -ENOENT)
                 return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
         if (k < 0)
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        if (layout == LAYOUT_FLAT && asprintf(&flat, "%s.so", id) < 0)
-                return -ENOMEM;
 
         /* Verify the new bytes with the live instance set aside, so the
          * duplicate-id check does not trip over ourselves. */
         Plugin *old = TAKE_PTR(r->plugin);
         _cleanup_(policy_unrefp) Policy *policy = policy_ref(h->policy);
-        ScanCtx sc = { .h = h, .root = h->roots[idx] };
-        VerifyContext vc = { .policy = policy, .rule = rule_for(h, h->root_kinds[idx]), .host_api_level = DC_PLUGIN_ABI_MAJOR,
-                             .is_disabled = is_disabled_cb, .is_registered = is_registered_cb, .userdata = &sc };
+        ScanCtx sc;
+        VerifyContext vc = verify_context(h, idx, policy, &sc);
         Candidate c;
         Plugin *p = NULL;
         candidate_init(&c);
         for (size_t i = 0; i < h->n_records; i++)
                 h->records[i]->seen = false;
-        k = plugin_verify(&vc, fd, h->roots[idx], layout == LAYOUT_FLAT ? flat : id, layout, &c, v);
+        k = plugin_verify(&vc, fd, h->roots[idx], name, layout, &c, v);
         if (k >= 0 && streq(c.digest, old->digest)) {
                 /* Same bytes: never re-init or clean up a healthy live instance. */
                 r->plugin = old;
@@ -1011,11 +1023,7 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
         }
         r->plugin = p;
         record_fill_metadata(r, &c, p);
-        log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_LOADED,
-                   LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
-                              LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_DIGEST", c.digest),
-                              LF("DC_OPERATION", "reload")),
-                   "Loaded plugin");
+        log_loaded(p, &c, "reload");
         record_set(h, r, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
         candidate_done(&c);
         plugin_begin_drain(old, NULL, NULL); /* finishes once its calls return */

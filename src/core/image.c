@@ -52,30 +52,27 @@ static ssize_t read_full(int fd, uint8_t *dst, size_t len) {
         return (ssize_t) n;
 }
 
-/* Explicitly fetched once: OpenSSL 3's implicit fetch in every
+/* Explicitly fetched once per process: OpenSSL 3's implicit fetch in every
  * EVP_DigestInit_ex(…, EVP_sha256(), …) costs more than hashing a small plugin. */
-static const EVP_MD *md_sha256(void) {
-        static EVP_MD *md;
-        EVP_MD *m = __atomic_load_n(&md, __ATOMIC_ACQUIRE);
+static const EVP_MD *fetch_md(EVP_MD **cache, const char *name) {
+        EVP_MD *m = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         if (!m) {
-                EVP_MD *fresh = EVP_MD_fetch(NULL, "SHA256", NULL), *expected = NULL;
-                if (fresh && !__atomic_compare_exchange_n(&md, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                EVP_MD *fresh = EVP_MD_fetch(NULL, name, NULL), *expected = NULL;
+                if (fresh && !__atomic_compare_exchange_n(cache, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                         EVP_MD_free(fresh), fresh = expected;
                 m = fresh;
         }
         return m;
 }
 
+static const EVP_MD *md_sha256(void) {
+        static EVP_MD *md;
+        return fetch_md(&md, "SHA256");
+}
+
 static const EVP_MD *md_blake2b(void) {
         static EVP_MD *md;
-        EVP_MD *m = __atomic_load_n(&md, __ATOMIC_ACQUIRE);
-        if (!m) {
-                EVP_MD *fresh = EVP_MD_fetch(NULL, "BLAKE2B-512", NULL), *expected = NULL;
-                if (fresh && !__atomic_compare_exchange_n(&md, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                        EVP_MD_free(fresh), fresh = expected;
-                m = fresh;
-        }
-        return m;
+        return fetch_md(&md, "BLAKE2B-512");
 }
 
 static int hashers_new(bool want_blake2b, EVP_MD_CTX **sha, EVP_MD_CTX **b2) {
