@@ -2,10 +2,11 @@
 # Run tests/test-dbus.py inside the private system-like environment
 # (dbus-daemon with the project's bus policy + polkitd).  The static service
 # user must exist before dbus-daemon reads the policy.
-#   run-bus-tests.sh SOURCE_ROOT real|none|mock
+#   run-bus-tests.sh SOURCE_ROOT real|none|mock [TEST_SCRIPT]
 set -eu
 SRC=$1
 MODE=$2
+SCRIPT=${3:-test-dbus.py}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
 command -v systemd-sysusers >/dev/null || { echo "SKIP: systemd-sysusers missing" >&2; exit 77; }
 systemd-sysusers "$SRC/sysusers.d/dc-plugin-host.conf"
@@ -19,4 +20,4 @@ export FIXTURE_POLKIT_POLICY="$SRC/polkit/org.deviceconnect.pluginhost.policy"
 if [ "$MODE" = real ]; then
         export FIXTURE_POLKIT_RULES="$SRC/tests/data/50-dc-plugin-host-test.rules"
 fi
-exec "$SRC/tests/test-fixture.sh" "$SRC/dbus" /usr/bin/python3 "$SRC/tests/test-dbus.py"
+exec "$SRC/tests/test-fixture.sh" "$SRC/dbus" /usr/bin/python3 "$SRC/tests/$SCRIPT"

@@ -67,6 +67,10 @@ int host_config_init(HostConfig *c) {
                 .production = PRODUCTION_BUILD,
                 .auto_load = true,
                 .max_plugin_size = 64ull * 1024 * 1024,
+                .max_archive_size = 10ull * 1024 * 1024,
+                .max_extracted_size = 256ull * 1024 * 1024,
+                .max_archive_members = 10000,
+                .install_timeout_usec = 120ull * 1000000,
         };
         _cleanup_free_ char *libs = NULL;
         if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
@@ -95,7 +99,33 @@ void host_config_done(HostConfig *c) {
         free(c->signatures_env);
         free(c->trusted_keys_dir);
         free(c->plugin_config_dir);
+        strv_free(c->install_url_allowlist);
+        free(c->install_ca_file);
+        free(c->artifact_dir);
         *c = (HostConfig){};
+}
+
+/* "a.example, b.example c.example": lower-cased hosts. */
+static int set_host_list(char ***dst, const char *value) {
+        _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+
+        if (!l || !copy)
+                return -ENOMEM;
+        for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+                for (char *p = t; *p; p++) {
+                        *p = (char) tolower((unsigned char) *p);
+                        if (!isalnum((unsigned char) *p) && *p != '.' && *p != '-' && *p != '_' && *p != ':' &&
+                            *p != '[' && *p != ']')
+                                return -EINVAL;
+                }
+                if (strv_extend(&l, t) < 0)
+                        return -ENOMEM;
+        }
+        strv_free(*dst);
+        *dst = TAKE_PTR(l);
+        return 0;
 }
 
 static int parse_unsigned(const char *value, unsigned min, unsigned max, unsigned *ret) {
@@ -186,6 +216,36 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 c->polkit_timeout_usec = (uint64_t) sec * 1000000;
                 return 0;
         }
+        if (streq(key, "MaxArchiveSize"))
+                return parse_size(value, &c->max_archive_size);
+        if (streq(key, "MaxExtractedSize"))
+                return parse_size(value, &c->max_extracted_size);
+        if (streq(key, "MaxArchiveMembers"))
+                return parse_unsigned(value, 1, 10000000, &c->max_archive_members);
+        if (streq(key, "InstallRequireDigest") || streq(key, "InstallAllowInsecureHTTP")) {
+                r = parse_boolean(value);
+                if (r < 0)
+                        return r;
+                if (streq(key, "InstallRequireDigest"))
+                        c->install_require_digest = r;
+                else
+                        c->install_allow_http = r;
+                return 0;
+        }
+        if (streq(key, "InstallURLAllowlist"))
+                return set_host_list(&c->install_url_allowlist, value);
+        if (streq(key, "InstallCAFile"))
+                return set_string(&c->install_ca_file, value);
+        if (streq(key, "ArtifactDirectory"))
+                return set_string(&c->artifact_dir, value);
+        if (streq(key, "InstallTimeoutSec")) {
+                unsigned s;
+                r = parse_unsigned(value, 1, 86400, &s);
+                if (r < 0)
+                        return r;
+                c->install_timeout_usec = (uint64_t) s * 1000000;
+                return 0;
+        }
         if (streq(key, "CallTimeoutSec")) {
                 unsigned s;
                 r = parse_unsigned(value, 1, 86400, &s);
@@ -246,5 +306,26 @@ int host_config_load_env(HostConfig *c) {
         e = getenv(DC_ENV_CAPABILITIES_DIR);
         if (!isempty(e) && set_string(&c->store_dir, e) < 0)
                 return -ENOMEM;
+        /* The Python host's install knobs keep their names (wire §15.11). */
+        static const struct {
+                const char *env, *key;
+        } install_env[] = {
+                { DC_ENV_MAX_PLUGIN_BYTES, "MaxArchiveSize" },
+                { DC_ENV_INSTALL_REQUIRE_DIGEST, "InstallRequireDigest" },
+                { DC_ENV_INSTALL_URL_ALLOWLIST, "InstallURLAllowlist" },
+                { DC_ENV_ARTIFACT_DIR, "ArtifactDirectory" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(install_env); i++) {
+                e = getenv(install_env[i].env);
+                if (!e)
+                        continue;
+                int r = host_config_set(c, install_env[i].key, e);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_error("Invalid value in $%s: \"%s\"", install_env[i].env, e);
+                        return -EINVAL;
+                }
+        }
         return 0;
 }

@@ -36,6 +36,17 @@ typedef struct HostConfig {
         uint64_t polkit_timeout_usec;
         unsigned max_pending_authorizations;
         ImageMode image_mode;     /* tests only */
+
+        /* Installs (docs/plugin-security.md, "Installing plugins") */
+        uint64_t max_archive_size;     /* compressed archive: $DC_PLUGIN_MAX_PLUGIN_BYTES, 10 MiB */
+        uint64_t max_extracted_size;   /* everything extracted from one archive */
+        unsigned max_archive_members;
+        bool install_require_digest;   /* $DC_PLUGIN_INSTALL_REQUIRE_DIGEST */
+        char **install_url_allowlist;  /* $DC_PLUGIN_INSTALL_URL_ALLOWLIST; empty = any host */
+        char *install_ca_file;         /* extra CA bundle for private artifact servers */
+        bool install_allow_http;       /* tests only: permit http:// URLs */
+        uint64_t install_timeout_usec; /* whole download, all redirects */
+        char *artifact_dir;            /* NULL: <state_dir>/artifacts; $DC_PLUGIN_ARTIFACT_DIR */
 } HostConfig;
 
 int host_config_init(HostConfig *c);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <string.h>
+#include <strings.h>
 
 static int unhex(char c) {
         if (c >= '0' && c <= '9')
@@ -31,6 +32,21 @@ int digest_parse_prefixed(const char *s, uint8_t out[SHA256_DIGEST_SIZE]) {
         if (!s || strncmp(s, "sha256:", 7) != 0)
                 return -EINVAL;
         return hex_decode_exact(s + 7, strlen(s + 7), out, SHA256_DIGEST_SIZE);
+}
+
+int digest_parse_loose(const char *s, uint8_t out[SHA256_DIGEST_SIZE]) {
+        size_t len;
+
+        if (!s)
+                return -EINVAL;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+                s++;
+        if (strncasecmp(s, "sha256:", 7) == 0)
+                s += 7;
+        len = strlen(s);
+        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+                len--;
+        return hex_decode_exact(s, len, out, SHA256_DIGEST_SIZE);
 }
 
 void digest_format(const uint8_t d[SHA256_DIGEST_SIZE], char out[DIGEST_STRING_MAX]) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "host.h"
+#include "install.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -876,6 +877,8 @@ int host_start(Host *h) {
         r = host_reload_policy(h);
         if (r < 0)
                 return r;
+        /* An install interrupted by a crash leaves only staging behind. */
+        (void) host_install_clean_staging(h);
         if (h->config->auto_load) {
                 r = scan_all(h);
                 if (r < 0)
@@ -932,6 +935,66 @@ static int locate(Host *h, const char *id, size_t *ret_idx, int *ret_fd, PluginL
                 return 0;
         }
         return -ENOENT;
+}
+
+int host_store_index(Host *h) {
+        for (size_t i = 0; i < h->n_roots; i++)
+                if (h->root_kinds[i] == ROOT_STORE && !isempty(h->roots[i]))
+                        return (int) i;
+        return -ENOENT;
+}
+
+int host_locate_root(Host *h, const char *id) {
+        _cleanup_free_ char *error = NULL, *name = NULL;
+        _cleanup_close_ int fd = -1;
+        PluginLayout layout;
+        size_t idx;
+        int k = locate(h, id, &idx, &fd, &layout, &name, &error);
+        return k < 0 ? k : (int) idx;
+}
+
+int host_refresh(Host *h, const char *id) {
+        _cleanup_free_ char *error = NULL, *name = NULL;
+        _cleanup_close_ int fd = -1;
+        PluginRecord *rec = host_find(h, id);
+        PluginLayout layout;
+        Verdict v = {};
+        size_t idx;
+        int k;
+
+        if (rec && (rec->plugin || rec->draining))
+                return -EBUSY;
+        k = locate(h, id, &idx, &fd, &layout, &name, &error);
+        if (k == -ENOENT) {
+                if (rec)
+                        record_remove(h, rec);
+                return 0;
+        }
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < h->n_records; i++)
+                h->records[i]->seen = false;
+        h->dry_run = true;
+        k = load_entry(h, idx, fd, name, layout, &v);
+        h->dry_run = false;
+        verdict_clear(&v);
+        return k == -ENOMEM ? k : 0;
+}
+
+WorkerPool *host_pool(Host *h) {
+        return h->pool;
+}
+
+Policy *host_policy_ref(Host *h) {
+        return policy_ref(h->policy);
+}
+
+OwnerRule host_owner_rule(Host *h, RootKind kind) {
+        return rule_for(h, kind);
+}
+
+sd_event *host_event(Host *h) {
+        return h->event;
 }
 
 int host_load(Host *h, const char *id, Verdict *v) {

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "fs-check.h"
 #include "policy.h"
 #include "digest.h"
 #include "reason.h"
@@ -123,6 +124,21 @@ char *const *host_roots(Host *h);
 /* Candidates that lost to an earlier plugin with the same id (--check, Describe). */
 size_t host_n_shadowed(Host *h);
 const PluginRecord *host_shadowed(Host *h, size_t i);
+
+/* For the install operations (install.c). */
+typedef struct WorkerPool WorkerPool;
+/* Index of the install store among host_roots(), -ENOENT when none is configured. */
+int host_store_index(Host *h);
+/* Index of the first root that holds id (folder or flat), -ENOENT if none. */
+int host_locate_root(Host *h, const char *id);
+/* Re-read one id from disk without running its code: the record becomes
+ * available (or rejected), or disappears when the files are gone.  A
+ * loaded plugin is left alone (-EBUSY). */
+int host_refresh(Host *h, const char *id);
+WorkerPool *host_pool(Host *h);
+Policy *host_policy_ref(Host *h);
+OwnerRule host_owner_rule(Host *h, RootKind kind);
+sd_event *host_event(Host *h);
 
 /* Loaded plugin details (NULL/0 when not loaded). */
 size_t plugin_n_functions(const PluginRecord *r);

@@ -39,7 +39,29 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_ABI_MISMATCH] = "abi-mismatch",
         [REASON_INIT_FAILED] = "init-failed",
         [REASON_READ_FAILED] = "read-failed",
+        [REASON_ARCHIVE_INVALID] = "archive-invalid",
+        [REASON_ARCHIVE_TOO_LARGE] = "archive-too-large",
+        [REASON_ARCHIVE_UNSAFE_PATH] = "archive-unsafe-path",
+        [REASON_ARCHIVE_LINK] = "archive-link",
+        [REASON_ARCHIVE_SPECIAL_FILE] = "archive-special-file",
+        [REASON_ARCHIVE_DUPLICATE_ENTRY] = "archive-duplicate-entry",
+        [REASON_ARCHIVE_BAD_NAME] = "archive-bad-name",
+        [REASON_ARCHIVE_LIMIT_EXCEEDED] = "archive-limit-exceeded",
+        [REASON_ARCHIVE_LAYOUT] = "archive-layout",
+        [REASON_DIGEST_REQUIRED] = "digest-required",
+        [REASON_DIGEST_INVALID] = "digest-invalid",
+        [REASON_ALREADY_EXISTS] = "already-exists",
+        [REASON_READ_ONLY] = "read-only",
+        [REASON_URL_INVALID] = "url-invalid",
+        [REASON_URL_NOT_ALLOWED] = "url-not-allowed",
+        [REASON_URL_INSECURE] = "url-insecure",
+        [REASON_DOWNLOAD_FAILED] = "download-failed",
+        [REASON_NOT_FOUND] = "not-found",
 };
+
+bool reason_is_install_problem(Reason r) {
+        return r >= REASON_ARCHIVE_INVALID && r < _REASON_MAX;
+}
 
 const char *reason_to_string(Reason r) {
         return r >= 0 && r < _REASON_MAX ? reason_table[r] : "";
@@ -60,6 +82,8 @@ bool reason_is_rejection(Reason r) {
         case REASON_INIT_FAILED:
         case REASON_READ_FAILED:
                 return false;
+        case REASON_ARCHIVE_INVALID ... REASON_NOT_FOUND:
+                return false; /* bad input, not a trust decision */
         default:
                 return true;
         }

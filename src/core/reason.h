@@ -44,6 +44,25 @@ typedef enum Reason {
         REASON_ABI_MISMATCH,
         REASON_INIT_FAILED,
         REASON_READ_FAILED,
+        /* Installs (archive, digest, source and store problems). */
+        REASON_ARCHIVE_INVALID,
+        REASON_ARCHIVE_TOO_LARGE,
+        REASON_ARCHIVE_UNSAFE_PATH,
+        REASON_ARCHIVE_LINK,
+        REASON_ARCHIVE_SPECIAL_FILE,
+        REASON_ARCHIVE_DUPLICATE_ENTRY,
+        REASON_ARCHIVE_BAD_NAME,
+        REASON_ARCHIVE_LIMIT_EXCEEDED,
+        REASON_ARCHIVE_LAYOUT,
+        REASON_DIGEST_REQUIRED,
+        REASON_DIGEST_INVALID,
+        REASON_ALREADY_EXISTS,
+        REASON_READ_ONLY,
+        REASON_URL_INVALID,
+        REASON_URL_NOT_ALLOWED,
+        REASON_URL_INSECURE,
+        REASON_DOWNLOAD_FAILED,
+        REASON_NOT_FOUND,
         _REASON_MAX,
 } Reason;
 
@@ -51,6 +70,8 @@ const char *reason_to_string(Reason r);
 Reason reason_from_string(const char *s);
 /* True for reasons that mean "the trust policy refused it" (vs. it broke). */
 bool reason_is_rejection(Reason r);
+/* Archive, digest, download and store problems of an install. */
+bool reason_is_install_problem(Reason r);
 
 /* The outcome of one check: a reason code and a short, stable message. */
 typedef struct Verdict {

@@ -64,6 +64,58 @@ int bus_error_from_operation(sd_bus_error *error, int r, const Verdict *v, const
         }
 }
 
+int bus_error_from_install(sd_bus_error *error, int r, const Verdict *v, const char *plugin_id) {
+        Reason reason = v ? v->reason : REASON_NONE;
+        const char *msg = v && v->message ? v->message : strerror(-r);
+        const char *code = reason_to_string(reason);
+
+        if (r >= 0)
+                return r;
+        switch (reason) {
+        case REASON_ALREADY_EXISTS:
+                return sd_bus_error_set(error, DC_BUS_ERROR_ALREADY_EXISTS, msg);
+        case REASON_READ_ONLY:
+                return sd_bus_error_set(error, DC_BUS_ERROR_READ_ONLY, msg);
+        case REASON_NOT_FOUND:
+                return sd_bus_error_set(error, DC_BUS_ERROR_NO_SUCH_PLUGIN, msg);
+        case REASON_INVALID_ID:
+                return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_ID, "%s: %s", code, msg);
+        case REASON_MANIFEST_MISSING:
+        case REASON_MANIFEST_INVALID:
+        case REASON_RUNTIME_UNSUPPORTED:
+        case REASON_ID_MISMATCH:
+                /* The package is malformed rather than distrusted. */
+                return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_PACKAGE, "%s: %s", code, msg);
+        case REASON_DIGEST_MISMATCH:
+                /* The caller's archive digest (a pin mismatch is a policy rejection). */
+                if (r == -EBADMSG)
+                        return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_PACKAGE, "%s: %s", code, msg);
+                break;
+        default:
+                if (reason_is_install_problem(reason))
+                        return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_PACKAGE, "%s: %s", code, msg);
+        }
+        if (reason == REASON_NONE) {
+                switch (r) {
+                case -EEXIST:
+                        return sd_bus_error_set(error, DC_BUS_ERROR_ALREADY_EXISTS, msg);
+                case -EROFS:
+                        return sd_bus_error_set(error, DC_BUS_ERROR_READ_ONLY, msg);
+                case -EBUSY:
+                        return sd_bus_error_set(error, DC_BUS_ERROR_BUSY, msg);
+                case -ESHUTDOWN:
+                        return sd_bus_error_set(error, DC_BUS_ERROR_SHUTTING_DOWN, "The plugin host is shutting down");
+                case -ENOMEM:
+                        return sd_bus_error_set(error, SD_BUS_ERROR_NO_MEMORY, "Out of memory");
+                case -ENOENT:
+                        return sd_bus_error_setf(error, DC_BUS_ERROR_NO_SUCH_PLUGIN, "No plugin '%s'", plugin_id ? plugin_id : "");
+                default:
+                        return sd_bus_error_setf(error, DC_BUS_ERROR_LOAD_FAILED, "Install failed: %s", msg);
+                }
+        }
+        return bus_error_from_operation(error, r, v, plugin_id ? plugin_id : "");
+}
+
 int bus_error_from_invoke(sd_bus_error *error, int r, const char *message) {
         const char *name;
 

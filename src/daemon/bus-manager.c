@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include "bus-manager.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "build-config.h"
 #include "bus-errors.h"
 #include "bus-polkit.h"
 #include "dc-plugin-host/plugin.h"
+#include "digest.h"
+#include "artifact.h"
+#include "install.h"
 #include "json-util.h"
 #include "log.h"
 #include "names.h"
@@ -30,6 +35,9 @@ typedef enum Op {
         OP_UNLOAD,
         OP_RELOAD,
         OP_RESCAN,
+        OP_INSTALL,
+        OP_REMOVE,
+        OP_PUBLISH,
 } Op;
 
 typedef struct Request {
@@ -39,6 +47,12 @@ typedef struct Request {
         char *plugin_id;
         char *function;
         char *params;
+        char *version; /* OP_PUBLISH, "" = default */
+        /* OP_INSTALL */
+        int fd;
+        char *digest;
+        PackageFormat format;
+        bool load, replace;
 } Request;
 
 static void request_free(void *p) {
@@ -49,6 +63,9 @@ static void request_free(void *p) {
         free(r->plugin_id);
         free(r->function);
         free(r->params);
+        safe_close(r->fd);
+        free(r->digest);
+        free(r->version);
         free(r);
 }
 
@@ -82,6 +99,55 @@ static void on_unload_done(Host *h, int error, void *userdata) {
                 reply_error(r->msg, &e);
         } else
                 (void) sd_bus_reply_method_return(r->msg, NULL);
+        request_free(r);
+}
+
+static void on_install_done(Host *h, int error, const Verdict *v, const InstallResult *res, void *userdata) {
+        Request *r = userdata;
+        if (error < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                bus_error_from_install(&e, error, v, res->plugin_id ? res->plugin_id : r->plugin_id);
+                reply_error(r->msg, &e);
+        } else {
+                /* Installed; if the load step failed the object says why
+                 * (State, LastError): the files are in place either way. */
+                _cleanup_free_ char *path = plugin_path(res->plugin_id);
+                if (path)
+                        (void) sd_bus_reply_method_return(r->msg, "o", path);
+                else
+                        (void) sd_bus_reply_method_errno(r->msg, -ENOMEM, NULL);
+        }
+        request_free(r);
+}
+
+static void on_remove_done(Host *h, int error, void *userdata) {
+        Request *r = userdata;
+        if (error < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                Verdict v = { .reason = REASON_NONE };
+                bus_error_from_install(&e, error, &v, r->plugin_id);
+                reply_error(r->msg, &e);
+        } else
+                (void) sd_bus_reply_method_return(r->msg, NULL);
+        request_free(r);
+}
+
+static int append_artifact(sd_bus_message *m, const ArtifactRecord *a) {
+        return sd_bus_message_append(m, "a{sv}", 7, "plugin_id", "s", a->plugin_id, "filename", "s", a->filename, "digest",
+                                     "s", a->digest, "size", "t", a->size, "version", "s", a->version ? a->version : "",
+                                     "created_at", "s", a->created_at ? a->created_at : "", "path", "s", a->path);
+}
+
+static void on_publish_done(Host *h, int error, const Verdict *v, const ArtifactRecord *rec, void *userdata) {
+        Request *r = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        if (error < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                bus_error_from_install(&e, error, v, r->plugin_id);
+                reply_error(r->msg, &e);
+        } else if (sd_bus_message_new_method_return(r->msg, &reply) < 0 || append_artifact(reply, rec) < 0 ||
+                   sd_bus_send(NULL, reply, NULL) < 0)
+                (void) sd_bus_reply_method_errno(r->msg, -ENOMEM, NULL);
         request_free(r);
 }
 
@@ -122,6 +188,38 @@ static void request_run(Request *r) {
                 if (k < 0)
                         sd_bus_error_set_errno(&e, k);
                 break;
+        case OP_INSTALL: {
+                _cleanup_free_ char *caller = NULL;
+                const char *sender = sd_bus_message_get_sender(r->msg);
+                InstallRequest req = {
+                        .source = INSTALL_SOURCE_FD,
+                        .fd = TAKE_FD(r->fd),
+                        .plugin_id = r->plugin_id,
+                        .digest = r->digest,
+                        .format = r->format,
+                        .load = r->load,
+                        .replace = r->replace,
+                        .caller = sender,
+                };
+                k = host_install(h, &req, on_install_done, r, &v);
+                if (k >= 0)
+                        return; /* on_install_done replies and frees */
+                bus_error_from_install(&e, k, &v, r->plugin_id);
+                break;
+        }
+        case OP_PUBLISH:
+                k = host_publish_artifact(h, r->plugin_id, isempty(r->version) ? NULL : r->version, NULL, on_publish_done,
+                                          r, &v);
+                if (k >= 0)
+                        return; /* on_publish_done replies and frees */
+                bus_error_from_install(&e, k, &v, r->plugin_id);
+                break;
+        case OP_REMOVE:
+                k = host_remove(h, r->plugin_id, on_remove_done, r, &v);
+                if (k >= 0)
+                        return; /* on_remove_done replies and frees */
+                bus_error_from_install(&e, k, &v, r->plugin_id);
+                break;
         }
         verdict_clear(&v);
         if (sd_bus_error_is_set(&e))
@@ -141,20 +239,12 @@ static void on_authorized(sd_bus_message *msg, int authorized, const sd_bus_erro
         request_run(r);
 }
 
-/* Validate cheaply, authorize asynchronously, then run.  Returns what an
- * sd-bus handler returns: 1 when the reply is (or will be) sent. */
-static int dispatch(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
-                    const char *params, sd_bus_error *error) {
-        static const char *const actions[] = {
-                [OP_INVOKE] = DC_POLKIT_ACTION_INVOKE, [OP_LOAD] = DC_POLKIT_ACTION_MANAGE,
-                [OP_UNLOAD] = DC_POLKIT_ACTION_MANAGE, [OP_RELOAD] = DC_POLKIT_ACTION_MANAGE,
-                [OP_RESCAN] = DC_POLKIT_ACTION_MANAGE,
-        };
+static Request *request_new(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
+                            const char *params) {
         Request *r = calloc(1, sizeof(Request));
-        int k;
-
         if (!r)
-                return -ENOMEM;
+                return NULL;
+        r->fd = -1;
         r->m = m;
         r->msg = sd_bus_message_ref(msg);
         r->op = op;
@@ -163,10 +253,23 @@ static int dispatch(BusManager *m, sd_bus_message *msg, Op op, const char *plugi
         r->params = params ? strdup(params) : NULL;
         if ((plugin_id && !r->plugin_id) || (function && !r->function) || (params && !r->params)) {
                 request_free(r);
-                return -ENOMEM;
+                return NULL;
         }
-        const char *details[] = { "plugin_id", plugin_id ? plugin_id : "", function ? "function" : NULL, function, NULL };
-        k = polkit_check_async(m->polkit, msg, actions[op], details, on_authorized, r, request_free, error);
+        return r;
+}
+
+/* Authorize asynchronously, then run; takes over r.  Returns what an
+ * sd-bus handler returns: 1 when the reply is (or will be) sent. */
+static int request_submit(Request *r, sd_bus_error *error) {
+        static const char *const actions[] = {
+                [OP_INVOKE] = DC_POLKIT_ACTION_INVOKE, [OP_LOAD] = DC_POLKIT_ACTION_MANAGE,
+                [OP_UNLOAD] = DC_POLKIT_ACTION_MANAGE, [OP_RELOAD] = DC_POLKIT_ACTION_MANAGE,
+                [OP_RESCAN] = DC_POLKIT_ACTION_MANAGE, [OP_INSTALL] = DC_POLKIT_ACTION_INSTALL,
+                [OP_REMOVE] = DC_POLKIT_ACTION_INSTALL, [OP_PUBLISH] = DC_POLKIT_ACTION_MANAGE,
+        };
+        const char *details[] = { "plugin_id", r->plugin_id ? r->plugin_id : "", r->function ? "function" : NULL,
+                                  r->function, NULL };
+        int k = polkit_check_async(r->m->polkit, r->msg, actions[r->op], details, on_authorized, r, request_free, error);
         if (k < 0) {
                 request_free(r);
                 return k;
@@ -174,6 +277,12 @@ static int dispatch(BusManager *m, sd_bus_message *msg, Op op, const char *plugi
         if (k > 0)
                 request_run(r);
         return 1;
+}
+
+static int dispatch(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
+                    const char *params, sd_bus_error *error) {
+        Request *r = request_new(m, msg, op, plugin_id, function, params);
+        return r ? request_submit(r, error) : -ENOMEM;
 }
 
 static int check_flags(uint64_t flags, sd_bus_error *error) {
@@ -271,6 +380,142 @@ static int method_rescan(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return dispatch(userdata, msg, OP_RESCAN, NULL, NULL, NULL, error);
 }
 
+/* InstallPlugin options: name → D-Bus type (unknown keys are refused). */
+static int read_install_options(sd_bus_message *msg, Request *req, sd_bus_error *error) {
+        int r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key, *contents, *s = NULL;
+                char expected;
+                int b = 0;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "plugin-id") || streq(key, "digest") || streq(key, "format"))
+                        expected = 's';
+                else if (streq(key, "load") || streq(key, "replace"))
+                        expected = 'b';
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+                r = sd_bus_message_peek_type(msg, NULL, &contents);
+                if (r < 0)
+                        return r;
+                if (contents[0] != expected || contents[1])
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option '%s' must be of type '%c'", key,
+                                                 expected);
+                r = expected == 's' ? sd_bus_message_read(msg, "v", "s", &s) : sd_bus_message_read(msg, "v", "b", &b);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+
+                if (streq(key, "plugin-id")) {
+                        if ((r = check_id(s, error)) < 0)
+                                return r;
+                        if (free_and_strdup(&req->plugin_id, s) < 0)
+                                return -ENOMEM;
+                } else if (streq(key, "digest")) {
+                        uint8_t d[SHA256_DIGEST_SIZE];
+                        if (digest_parse_loose(s, d) < 0)
+                                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                        "Invalid 'digest' option: expected 64 hex digits, optionally "
+                                                        "prefixed with sha256:");
+                        if (free_and_strdup(&req->digest, s) < 0)
+                                return -ENOMEM;
+                } else if (streq(key, "format")) {
+                        if (package_format_from_string(s, &req->format) < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Invalid 'format' option '%s': expected auto, tar.gz, tgz, tar or zip", s);
+                } else if (streq(key, "load"))
+                        req->load = b;
+                else
+                        req->replace = b;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+static int method_install_plugin(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusManager *m = userdata;
+        struct stat st;
+        int fd, r, fl;
+
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fstat(fd, &st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot use the archive file descriptor: %m");
+        if ((fl & O_ACCMODE) == O_WRONLY || S_ISDIR(st.st_mode) || (fl & O_PATH))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "The archive must be a readable file descriptor (regular file, pipe or socket)");
+        Request *req = request_new(m, msg, OP_INSTALL, NULL, NULL, NULL);
+        if (!req)
+                return -ENOMEM;
+        req->load = true;
+        r = read_install_options(msg, req, error);
+        if (r < 0) {
+                request_free(req);
+                return r;
+        }
+        req->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (req->fd < 0) {
+                request_free(req);
+                return -errno;
+        }
+        return request_submit(req, error);
+}
+
+static int method_publish_artifact(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *id, *version;
+        uint64_t flags;
+        int r = sd_bus_message_read(msg, "sst", &id, &version, &flags);
+        if (r < 0)
+                return r;
+        if ((r = check_flags(flags, error)) < 0 || (r = check_id(id, error)) < 0)
+                return r;
+        if (!isempty(version) && !artifact_version_is_valid(version))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid version \"%s\"", version);
+        Request *req = request_new(userdata, msg, OP_PUBLISH, id, NULL, NULL);
+        if (!req || free_and_strdup(&req->version, version) < 0) {
+                request_free(req);
+                return -ENOMEM;
+        }
+        return request_submit(req, error);
+}
+
+static int method_list_artifacts(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusManager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *dir = host_artifact_dir(m->host);
+        ArtifactRecord *l = NULL;
+        size_t n = 0;
+        int r = dir ? artifact_list(dir, &l, &n) : -ENOMEM;
+        if (r >= 0)
+                r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        for (size_t i = 0; i < n; i++) {
+                if (r >= 0)
+                        r = append_artifact(reply, &l[i]);
+                artifact_record_done(&l[i]);
+        }
+        free(l);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the artifact store: %m");
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_remove_plugin(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return manager_op(msg, userdata, error, OP_REMOVE);
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *iface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
@@ -332,6 +577,14 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_reload_plugin, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_ARGS("t", flags), SD_BUS_NO_RESULT, method_rescan,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("InstallPlugin", SD_BUS_ARGS("h", archive, "a{sv}", options), SD_BUS_RESULT("o", plugin),
+                                method_install_plugin, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemovePlugin", SD_BUS_ARGS("s", plugin_id, "t", flags), SD_BUS_NO_RESULT,
+                                method_remove_plugin, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PublishArtifact", SD_BUS_ARGS("s", plugin_id, "s", version, "t", flags),
+                                SD_BUS_RESULT("a{sv}", artifact), method_publish_artifact, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListArtifacts", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", artifacts),
+                                method_list_artifacts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("PluginLoaded", SD_BUS_ARGS("s", plugin_id, "as", functions), 0),
         SD_BUS_SIGNAL_WITH_ARGS("PluginUnloaded", SD_BUS_ARGS("s", plugin_id), 0),
         SD_BUS_SIGNAL_WITH_ARGS("PluginEvent", SD_BUS_ARGS("s", plugin_id, "s", event, "s", payload_json), 0),

@@ -2,6 +2,9 @@
 /* dc-plugin-hostctl: control dc-plugin-hostd over the system bus (like hostnamectl). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -12,12 +15,19 @@
 #include "digest.h"
 #include "host.h"
 #include "image.h"
+#include "extract.h"
 #include "json-util.h"
+#include "pack.h"
 #include "log.h"
 #include "names.h"
 #include "strv.h"
 
 static bool arg_json;
+static const char *arg_plugin_id;
+static const char *arg_digest;
+static const char *arg_format;
+static bool arg_load = true;
+static bool arg_replace;
 static bool arg_ask_password = true;
 static const char *arg_config;
 
@@ -34,6 +44,11 @@ static void help(void) {
                "  invoke ID FUNCTION [JSON]\n"
                "                          Call a plugin function (params: a JSON object)\n"
                "  rescan                  Re-read the plugin directories\n"
+               "  install PATH            Install a plugin archive (.tar.gz, .tgz, .zip) or a\n"
+               "                          plugin folder (packed here) into the plugin store\n"
+               "  remove ID               Unload and delete a plugin from the plugin store\n"
+               "  publish ID [VERSION]    Pack an installed plugin into the artifact store\n"
+               "  artifacts               List the artifact store\n"
                "  hash FILE               Print sha256:<hex> of FILE (for the allowlist)\n"
                "  verify PATH             Run every static check on a plugin folder or .so\n"
                "                          without running plugin code (no daemon needed)\n\n"
@@ -43,6 +58,11 @@ static void help(void) {
                "     --json               Print JSON\n"
                "     --no-ask-password    Do not ask for a password (polkit)\n"
                "     --config=FILE        verify: read FILE instead of the default configuration\n"
+               "     --plugin-id=ID       install: the plugin id (default: the manifest's)\n"
+               "     --digest=SHA256      install: required sha256 of the archive (sha256:<hex>)\n"
+               "     --format=FORMAT      install: auto, tar.gz, tgz, tar or zip\n"
+               "     --no-load            install: do not load the plugin\n"
+               "     --replace            install: replace an installed plugin of the same id\n"
                "\nThe system bus is $DBUS_SYSTEM_BUS_ADDRESS if set.  See dc-plugin-hostctl(1).\n",
                program_invocation_short_name);
 }
@@ -301,9 +321,186 @@ finish:
         return r;
 }
 
+/* The archive to send: the file itself, or a folder packed into a memfd. */
+static int open_archive(const char *path) {
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", path);
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return log_error_errno(errno, "Cannot stat %s: %m", path);
+        }
+        if (!S_ISDIR(st.st_mode))
+                return fd;
+        close(fd);
+        _cleanup_free_ char *copy = strdup(path), *parent = NULL;
+        if (!copy)
+                return log_oom();
+        while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+                copy[strlen(copy) - 1] = 0;
+        char *slash = strrchr(copy, '/');
+        const char *name = slash ? slash + 1 : copy;
+        parent = slash ? strndup(copy, (size_t) (slash - copy) + (slash == copy)) : strdup(".");
+        if (!parent)
+                return log_oom();
+        _cleanup_close_ int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int mfd = memfd_create("dc-plugin-pack", MFD_CLOEXEC);
+        Verdict v = {};
+        if (dfd < 0 || mfd < 0)
+                return log_error_errno(errno, "Cannot pack %s: %m", path);
+        int r = pack_directory(dfd, name, mfd, &v);
+        if (r < 0) {
+                log_error("Cannot pack %s: %s", path, v.message ? v.message : strerror(-r));
+                verdict_clear(&v);
+                close(mfd);
+                return r;
+        }
+        (void) lseek(mfd, 0, SEEK_SET);
+        return mfd;
+}
+
+static int verb_install(sd_bus *bus, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_free_ char *last_error = NULL, *label = NULL;
+        _cleanup_close_ int fd = open_archive(path);
+        const char *object;
+        uint32_t state = 0;
+        int r;
+
+        if (fd < 0)
+                return fd;
+        r = sd_bus_message_new_method_call(bus, &m, DC_BUS_NAME, DC_BUS_PATH_ROOT, DC_BUS_IFACE_MANAGER, "InstallPlugin");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "h", fd);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_plugin_id)
+                r = sd_bus_message_append(m, "{sv}", "plugin-id", "s", arg_plugin_id);
+        if (r >= 0 && arg_digest)
+                r = sd_bus_message_append(m, "{sv}", "digest", "s", arg_digest);
+        if (r >= 0 && arg_format)
+                r = sd_bus_message_append(m, "{sv}", "format", "s", arg_format);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}", "load", "b", arg_load, "replace", "b", arg_replace);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_set_allow_interactive_authorization(m, arg_ask_password);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build the request: %m");
+        r = sd_bus_call(bus, m, 300ull * 1000000, &e, &reply);
+        if (r < 0) {
+                if (asprintf(&label, "Failed to install %s", path) < 0)
+                        return log_oom();
+                return fail(label, &e, r);
+        }
+        r = sd_bus_message_read(reply, "o", &object);
+        if (r < 0)
+                return log_error_errno(r, "Malformed reply: %m");
+        const char *id = strrchr(object, '/') + 1;
+        _cleanup_free_ char *decoded = NULL;
+        (void) sd_bus_path_decode(object, DC_BUS_PATH_PLUGINS, &decoded);
+        (void) sd_bus_get_property_trivial(bus, DC_BUS_NAME, object, DC_BUS_IFACE_PLUGIN, "State", NULL, 'u', &state);
+        (void) sd_bus_get_property_string(bus, DC_BUS_NAME, object, DC_BUS_IFACE_PLUGIN, "LastError", NULL, &last_error);
+        printf("Installed plugin %s (%s)\n", decoded ? decoded : id, object);
+        if (arg_load && state != PLUGIN_STATE_LOADED) {
+                log_error("The plugin is installed but did not load: %s (see dc-plugin-hostctl show %s)",
+                          isempty(last_error) ? plugin_state_to_string(state) : last_error, decoded ? decoded : id);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int print_artifact(sd_bus_message *reply, bool comma) {
+        const char *key, *plugin_id = "", *filename = "", *digest = "", *version = "", *created = "", *path = "";
+        uint64_t size = 0;
+        int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r <= 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char **dst = NULL;
+                if ((r = sd_bus_message_read(reply, "s", &key)) < 0)
+                        return r;
+                if (streq(key, "size"))
+                        r = sd_bus_message_read(reply, "v", "t", &size);
+                else {
+                        dst = streq(key, "plugin_id") ? &plugin_id : streq(key, "filename") ? &filename
+                            : streq(key, "digest")    ? &digest    : streq(key, "version")  ? &version
+                            : streq(key, "created_at") ? &created  : streq(key, "path")     ? &path : NULL;
+                        r = dst ? sd_bus_message_read(reply, "v", "s", dst) : sd_bus_message_skip(reply, "v");
+                }
+                if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0)
+                        return r;
+        }
+        if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0)
+                return r;
+        if (arg_json) {
+                _cleanup_json_ struct json_object *o = json_object_new_object();
+                if (!o)
+                        return -ENOMEM;
+                json_object_object_add(o, "plugin_id", json_object_new_string(plugin_id));
+                json_object_object_add(o, "filename", json_object_new_string(filename));
+                json_object_object_add(o, "digest", json_object_new_string(digest));
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) size));
+                json_object_object_add(o, "version", isempty(version) ? NULL : json_object_new_string(version));
+                json_object_object_add(o, "created_at", json_object_new_string(created));
+                json_object_object_add(o, "path", json_object_new_string(path));
+                printf("%s%s", comma ? "," : "", json_to_string_compact(o));
+        } else
+                printf("%-24s %-20s %10" PRIu64 "  %s\n%-24s %s\n", plugin_id, filename, size, created, "", digest);
+        return 1;
+}
+
+static int verb_publish(sd_bus *bus, const char *id, const char *version) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        int r = sd_bus_message_new_method_call(bus, &m, DC_BUS_NAME, DC_BUS_PATH_ROOT, DC_BUS_IFACE_MANAGER, "PublishArtifact");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sst", id, version ? version : "", (uint64_t) 0);
+        if (r >= 0)
+                r = sd_bus_message_set_allow_interactive_authorization(m, arg_ask_password);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build the request: %m");
+        r = sd_bus_call(bus, m, 300ull * 1000000, &e, &reply);
+        if (r < 0) {
+                _cleanup_free_ char *label = NULL;
+                if (asprintf(&label, "Failed to publish %s", id) < 0)
+                        return log_oom();
+                return fail(label, &e, r);
+        }
+        r = print_artifact(reply, false);
+        if (arg_json)
+                putchar('\n');
+        return r < 0 ? log_error_errno(r, "Malformed reply: %m") : 0;
+}
+
+static int verb_artifacts(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, DC_BUS_NAME, DC_BUS_PATH_ROOT, DC_BUS_IFACE_MANAGER, "ListArtifacts", &e, &reply, NULL);
+        if (r < 0)
+                return fail("Failed to list artifacts", &e, r);
+        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+        if (arg_json)
+                putchar('[');
+        for (bool first = true; r >= 0 && (r = print_artifact(reply, !first)) > 0; first = false)
+                ;
+        if (arg_json)
+                puts("]");
+        return r < 0 ? log_error_errno(r, "Malformed reply: %m") : 0;
+}
+
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_ASK, ARG_CONFIG };
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_ASK, ARG_CONFIG, ARG_PLUGIN_ID, ARG_DIGEST, ARG_FORMAT, ARG_NO_LOAD,
+               ARG_REPLACE };
         static const struct option options[] = {
+                { "plugin-id", required_argument, NULL, ARG_PLUGIN_ID },
+                { "digest", required_argument, NULL, ARG_DIGEST },
+                { "format", required_argument, NULL, ARG_FORMAT },
+                { "no-load", no_argument, NULL, ARG_NO_LOAD },
+                { "replace", no_argument, NULL, ARG_REPLACE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -332,6 +529,27 @@ int main(int argc, char *argv[]) {
                 case ARG_CONFIG:
                         arg_config = optarg;
                         break;
+                case ARG_PLUGIN_ID:
+                        arg_plugin_id = optarg;
+                        break;
+                case ARG_DIGEST:
+                        arg_digest = optarg;
+                        break;
+                case ARG_FORMAT: {
+                        PackageFormat f;
+                        if (package_format_from_string(optarg, &f) < 0) {
+                                log_error("Unknown archive format \"%s\": expected auto, tar.gz, tgz, tar or zip.", optarg);
+                                return 1;
+                        }
+                        arg_format = optarg;
+                        break;
+                }
+                case ARG_NO_LOAD:
+                        arg_load = false;
+                        break;
+                case ARG_REPLACE:
+                        arg_replace = true;
+                        break;
                 default:
                         return 1;
                 }
@@ -346,7 +564,8 @@ int main(int argc, char *argv[]) {
         } verbs[] = {
                 { "status", 0, 0, true }, { "list", 0, 0, true },   { "show", 1, 1, true },   { "load", 1, 1, true },
                 { "unload", 1, 1, true }, { "reload", 1, 1, true }, { "invoke", 2, 3, true }, { "rescan", 0, 0, true },
-                { "hash", 1, 1, false },  { "verify", 1, 1, false },
+                { "hash", 1, 1, false },  { "verify", 1, 1, false }, { "install", 1, 1, true }, { "remove", 1, 1, true },
+                { "publish", 1, 2, true }, { "artifacts", 0, 0, true },
         };
         size_t v;
         for (v = 0; v < ELEMENTSOF(verbs); v++)
@@ -380,6 +599,16 @@ int main(int argc, char *argv[]) {
                 r = verb_simple(bus, "Rescan", NULL, "rescan the plugin directories");
         else if (streq(verb, "invoke"))
                 r = verb_invoke(bus, args[0], args[1], nargs > 2 ? args[2] : NULL);
+        else if (streq(verb, "install"))
+                r = verb_install(bus, args[0]);
+        else if (streq(verb, "remove")) {
+                r = verb_simple(bus, "RemovePlugin", args[0], "remove");
+                if (r >= 0)
+                        printf("Removed plugin %s\n", args[0]);
+        } else if (streq(verb, "publish"))
+                r = verb_publish(bus, args[0], nargs > 1 ? args[1] : NULL);
+        else if (streq(verb, "artifacts"))
+                r = verb_artifacts(bus);
         else if (streq(verb, "hash"))
                 r = verb_hash(args[0]);
         else

@@ -2,6 +2,7 @@
 /* Small systemd-style helpers: cleanup attributes and ownership transfer. */
 #pragma once
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +16,12 @@
 #define _sentinel_ __attribute__((sentinel))
 #define _likely_(x) __builtin_expect(!!(x), 1)
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
+
+#define assert_not_reached() \
+        do {                      \
+                assert(!"unreachable"); \
+                abort();          \
+        } while (0)
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -46,6 +53,16 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Close if open; always returns -1 for `fd = safe_close(fd)`. */
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -1;
+}
+
 static inline void fclosep(FILE **f) {
         if (*f)
                 fclose(*f);
@@ -66,6 +83,16 @@ static inline bool streq_ptr(const char *a, const char *b) {
 }
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define isempty(s) (!(s) || !(s)[0])
+
+/* Replace *p with a copy of s (NULL allowed). */
+static inline int free_and_strdup(char **p, const char *s) {
+        char *c = NULL;
+        if (s && !(c = strdup(s)))
+                return -ENOMEM;
+        free(*p);
+        *p = c;
+        return 0;
+}
 
 /* Return -errno of the last failure, never 0 (for code paths that must fail). */
 static inline int negative_errno(void) {

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+#include "artifact.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base64.h"
+#include "fs-check.h"
+#include "image.h"
+#include "json-util.h"
+#include "log.h"
+#include "manifest.h"
+#include "pack.h"
+#include "plugin-id.h"
+#include "worker-pool.h"
+
+#define RECORD_FILE "artifact.json"
+#define RECORD_MAX (64u * 1024u)
+
+void artifact_record_done(ArtifactRecord *r) {
+        free(r->plugin_id);
+        free(r->filename);
+        free(r->digest);
+        free(r->version);
+        free(r->created_at);
+        free(r->path);
+        *r = (ArtifactRecord){};
+}
+
+bool artifact_version_is_valid(const char *v) {
+        size_t n = v ? strlen(v) : 0;
+        if (n == 0 || n > 64 || strstr(v, ".."))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = v[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '+' && c != '-')))
+                        return false;
+        }
+        return true;
+}
+
+struct json_object *artifact_record_to_json(const ArtifactRecord *r) {
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "plugin_id", json_object_new_string(r->plugin_id));
+        json_object_object_add(o, "filename", json_object_new_string(r->filename));
+        json_object_object_add(o, "digest", json_object_new_string(r->digest));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t) r->size));
+        json_object_object_add(o, "version", r->version ? json_object_new_string(r->version) : NULL);
+        json_object_object_add(o, "created_at", r->created_at ? json_object_new_string(r->created_at) : NULL);
+        return o;
+}
+
+static int open_dir_at(int dirfd, const char *name, bool create) {
+        if (create && mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Write data as dirfd/name atomically (temporary file, then rename). */
+static int write_atomic(int dirfd, const char *name, int src_fd, const char *text) {
+        char tmp[64];
+        uint64_t rnd;
+        int r = 0;
+
+        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+                return -EIO;
+        snprintf(tmp, sizeof tmp, ".tmp-%016" PRIx64, rnd);
+        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (text) {
+                size_t n = strlen(text);
+                r = write(fd, text, n) == (ssize_t) n ? 0 : -EIO;
+        } else {
+                uint8_t buf[64 * 1024];
+                off_t off = 0;
+                for (ssize_t k; r == 0 && (k = pread(src_fd, buf, sizeof buf, off)) != 0; off += k)
+                        r = k < 0 || write(fd, buf, (size_t) k) != k ? -EIO : 0;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dirfd, tmp, 0);
+        return r;
+}
+
+static char *now_isoformat(void) {
+        struct timespec ts;
+        struct tm tm;
+        char buf[64], *ret;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        return asprintf(&ret, "%s.%06ld+00:00", buf, ts.tv_nsec / 1000) < 0 ? NULL : ret;
+}
+
+int artifact_store(const char *artifact_dir, const char *id, const char *version, int fd, ArtifactRecord *ret,
+                   Verdict *v) {
+        uint8_t sha[SHA256_DIGEST_SIZE];
+        char digest[DIGEST_STRING_MAX], sha12[13];
+        _cleanup_close_ int dfd = -1, pfd = -1;
+        ArtifactRecord rec = {};
+        struct stat st;
+        int r;
+
+        if (!plugin_id_is_valid(id))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid plugin id");
+        if (version && !artifact_version_is_valid(version))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid version: %s", version);
+        if (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        r = sha256_fd(fd, sha);
+        if (r < 0)
+                return verdict_set(v, r, REASON_READ_FAILED, "cannot read the archive: %s", strerror(-r));
+        digest_format(sha, digest);
+        memcpy(sha12, digest + 7, 12);
+        sha12[12] = 0;
+
+        dfd = open(artifact_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 && errno == ENOENT && mkdir(artifact_dir, 0755) == 0)
+                dfd = open(artifact_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return verdict_set(v, errno == EROFS ? -EROFS : -errno, errno == EROFS ? REASON_READ_ONLY : REASON_NONE,
+                                   "cannot open the artifact directory %s: %m", artifact_dir);
+        pfd = open_dir_at(dfd, id, true);
+        if (pfd < 0)
+                return verdict_set(v, pfd, REASON_NONE, "cannot create %s/%s: %s", artifact_dir, id, strerror(-pfd));
+
+        rec.plugin_id = strdup(id);
+        rec.version = version ? strdup(version) : NULL;
+        rec.digest = strdup(digest);
+        rec.size = (uint64_t) st.st_size;
+        rec.created_at = now_isoformat();
+        if (!rec.plugin_id || (version && !rec.version) || !rec.digest || !rec.created_at ||
+            asprintf(&rec.filename, "%s.tgz", version ? version : sha12) < 0 ||
+            asprintf(&rec.path, "%s/%s/%s", artifact_dir, id, rec.filename) < 0) {
+                artifact_record_done(&rec);
+                return -ENOMEM;
+        }
+        r = write_atomic(pfd, rec.filename, fd, NULL);
+        if (r >= 0) {
+                _cleanup_json_ struct json_object *o = artifact_record_to_json(&rec);
+                const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+                r = text ? write_atomic(pfd, RECORD_FILE, -1, text) : -ENOMEM;
+        }
+        if (r < 0) {
+                artifact_record_done(&rec);
+                return verdict_set(v, r, r == -EROFS ? REASON_READ_ONLY : REASON_NONE, "cannot write the artifact: %s",
+                                   strerror(-r));
+        }
+        *ret = rec;
+        return 0;
+}
+
+static char *json_str(struct json_object *o, const char *key) {
+        struct json_object *x;
+        if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+                return NULL;
+        return strdup(json_object_get_string(x));
+}
+
+/* Read <id>/artifact.json; the file name it names must be valid and present. */
+static int read_record(const char *artifact_dir, int dfd, const char *id, ArtifactRecord *ret) {
+        _cleanup_close_ int pfd = open_dir_at(dfd, id, false);
+        _cleanup_free_ char *text = NULL;
+        struct json_object *o = NULL, *x;
+        ArtifactRecord rec = {};
+        struct stat st;
+        size_t len;
+        int r;
+
+        if (pfd < 0)
+                return pfd;
+        _cleanup_close_ int fd = openat(pfd, RECORD_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = read_fd_full(fd, RECORD_MAX, &text, &len);
+        if (r < 0)
+                return r;
+        if (json_parse_strict(text, len, &o, NULL) < 0 || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        rec.plugin_id = strdup(id);
+        rec.filename = json_str(o, "filename");
+        rec.digest = json_str(o, "digest");
+        rec.version = json_str(o, "version");
+        rec.created_at = json_str(o, "created_at");
+        if (json_object_object_get_ex(o, "size", &x))
+                rec.size = (uint64_t) json_object_get_int64(x);
+        json_object_put(o);
+        r = 0;
+        if (!rec.plugin_id || !rec.filename || !rec.digest)
+                r = -EBADMSG;
+        /* the name must be one we would have written */
+        else if (strlen(rec.filename) < 5 || !streq(rec.filename + strlen(rec.filename) - 4, ".tgz") ||
+                 strchr(rec.filename, '/') || rec.filename[0] == '.')
+                r = -EBADMSG;
+        else if (fstatat(pfd, rec.filename, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                r = -ENOENT;
+        else if (asprintf(&rec.path, "%s/%s/%s", artifact_dir, id, rec.filename) < 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                artifact_record_done(&rec);
+                return r;
+        }
+        *ret = rec;
+        return 0;
+}
+
+int artifact_list(const char *artifact_dir, ArtifactRecord **ret, size_t *ret_n) {
+        _cleanup_close_ int dfd = open(artifact_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ArtifactRecord *l = NULL;
+        size_t n = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent **names = NULL;
+        int k = scandirat(dfd, ".", &names, NULL, alphasort);
+        if (k < 0)
+                return -errno;
+        for (int i = 0; i < k; i++) {
+                ArtifactRecord rec;
+                if (plugin_id_is_valid(names[i]->d_name) && read_record(artifact_dir, dfd, names[i]->d_name, &rec) >= 0) {
+                        ArtifactRecord *nl = realloc(l, (n + 1) * sizeof *l);
+                        if (!nl) {
+                                artifact_record_done(&rec);
+                                break;
+                        }
+                        l = nl;
+                        l[n++] = rec;
+                }
+                free(names[i]);
+        }
+        free(names);
+        *ret = l;
+        *ret_n = n;
+        return 0;
+}
+
+int artifact_find(const char *artifact_dir, const char *id, const char *version, ArtifactRecord *ret, Verdict *v) {
+        _cleanup_close_ int dfd = -1;
+        ArtifactRecord rec = {};
+        int r;
+
+        if (!plugin_id_is_valid(id))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid plugin id");
+        if (version && !artifact_version_is_valid(version))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid version: %s", version);
+        dfd = open(artifact_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = dfd < 0 ? -ENOENT : read_record(artifact_dir, dfd, id, &rec);
+        if (r >= 0 && version && !streq_ptr(rec.version, version)) {
+                /* an older publish of that version: describe it from the file */
+                _cleanup_close_ int fd = -1;
+                struct stat st;
+                uint8_t sha[SHA256_DIGEST_SIZE];
+                char digest[DIGEST_STRING_MAX];
+                artifact_record_done(&rec);
+                rec.plugin_id = strdup(id);
+                rec.version = strdup(version);
+                if (!rec.plugin_id || !rec.version || asprintf(&rec.filename, "%s.tgz", version) < 0 ||
+                    asprintf(&rec.path, "%s/%s/%s", artifact_dir, id, rec.filename) < 0)
+                        r = -ENOMEM;
+                else if ((fd = open(rec.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+                         !S_ISREG(st.st_mode))
+                        r = -ENOENT;
+                else if ((r = sha256_fd(fd, sha)) >= 0) {
+                        digest_format(sha, digest);
+                        rec.size = (uint64_t) st.st_size;
+                        r = (rec.digest = strdup(digest)) ? 0 : -ENOMEM;
+                }
+        }
+        if (r < 0) {
+                artifact_record_done(&rec);
+                return r == -ENOMEM ? r : verdict_set(v, -ENOENT, REASON_NOT_FOUND, "artifact not found for %s", id);
+        }
+        *ret = rec;
+        return 0;
+}
+
+char *host_artifact_dir(Host *h) {
+        const HostConfig *c = host_config(h);
+        char *p = NULL;
+        if (c->artifact_dir)
+                return strdup(c->artifact_dir);
+        return asprintf(&p, "%s/artifacts", c->state_dir ? c->state_dir : ".") < 0 ? NULL : p;
+}
+
+/* ---- the publish operation -------------------------------------------------- */
+
+typedef struct PublishJob {
+        Job job; /* first */
+        Host *host;
+        host_publish_cb cb;
+        void *userdata;
+        char *id, *version, *bundle_b64, *artifact_dir, *root;
+        OwnerRule rule;
+        int error;
+        Verdict verdict;
+        ArtifactRecord rec;
+} PublishJob;
+
+static void publish_job_free(PublishJob *j) {
+        free(j->id);
+        free(j->version);
+        free(j->bundle_b64);
+        free(j->artifact_dir);
+        free(j->root);
+        verdict_clear(&j->verdict);
+        artifact_record_done(&j->rec);
+        free(j);
+}
+
+static char *manifest_version(int rootfd, const char *id, const OwnerRule *rule) {
+        _cleanup_close_ int dfd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = dfd >= 0 ? openat_plugin_file(dfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest",
+                                                               NULL, NULL)
+                                          : -1;
+        _cleanup_free_ char *text = NULL;
+        struct json_object *o = NULL;
+        char *ret = NULL;
+        size_t len;
+
+        if (fd >= 0 && read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) >= 0 && json_parse_strict(text, len, &o, NULL) >= 0 &&
+            json_object_is_type(o, json_type_object))
+                ret = json_str(o, "version");
+        json_object_put(o);
+        return ret;
+}
+
+static int publish(PublishJob *j) {
+        Verdict *v = &j->verdict;
+        _cleanup_close_ int memfd = memfd_create("dc-plugin-artifact", MFD_CLOEXEC);
+        _cleanup_free_ char *mver = NULL;
+        int r;
+
+        if (memfd < 0)
+                return -errno;
+        if (j->bundle_b64) {
+                size_t len = strlen(j->bundle_b64);
+                _cleanup_free_ uint8_t *buf = malloc(base64_decoded_max(len) + 1);
+                long n = buf ? base64_decode_strict(j->bundle_b64, len, buf) : -ENOMEM;
+                if (n == -ENOMEM)
+                        return -ENOMEM;
+                if (n < 0)
+                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "invalid base64 bundle");
+                if (write(memfd, buf, (size_t) n) != n)
+                        return -EIO;
+        } else {
+                _cleanup_free_ char *inner = NULL;
+                _cleanup_close_ int rootfd = root_open_checked(j->root, &j->rule, &inner);
+                if (rootfd < 0)
+                        return verdict_set(v, rootfd, REASON_INSECURE_DIRECTORY, "cannot open %s: %s", j->root,
+                                           inner ? inner : strerror(-rootfd));
+                r = pack_directory(rootfd, j->id, memfd, v);
+                if (r < 0)
+                        return r;
+                if (!j->version && (mver = manifest_version(rootfd, j->id, &j->rule)) && !artifact_version_is_valid(mver))
+                        mver = (free(mver), NULL); /* unusable as a file name: fall back to the digest */
+        }
+        return artifact_store(j->artifact_dir, j->id, j->version ? j->version : mver, memfd, &j->rec, v);
+}
+
+static void publish_run(Job *job) {
+        PublishJob *j = (PublishJob *) job;
+        j->error = publish(j);
+        if (j->error < 0 && !j->verdict.message)
+                (void) verdict_set(&j->verdict, j->error, REASON_NONE, "publish failed: %s", strerror(-j->error));
+}
+
+static void publish_complete(Job *job) {
+        PublishJob *j = (PublishJob *) job;
+        if (!job->ran)
+                j->error = verdict_set(&j->verdict, -ESHUTDOWN, REASON_NONE, "the plugin host is shutting down");
+        if (j->error >= 0)
+                log_struct(LOG_INFO, 0, NULL,
+                           LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("DC_OPERATION", "publish"), LF("DC_ARTIFACT", j->rec.path),
+                                      LF("DC_ARCHIVE_DIGEST", j->rec.digest)),
+                           "Published plugin %s as %s", j->id, j->rec.filename);
+        j->cb(j->host, j->error, &j->verdict, j->error >= 0 ? &j->rec : NULL, j->userdata);
+        publish_job_free(j);
+}
+
+int host_publish_artifact(Host *h, const char *id, const char *version, const char *bundle_b64, host_publish_cb cb,
+                          void *userdata, Verdict *v) {
+        PublishJob *j;
+        int idx = -1, r;
+
+        if (!id)
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID,
+                                   bundle_b64 ? "plugin_id required with bundle_b64" : "plugin_id or bundle_b64 required");
+        if (!plugin_id_is_valid(id))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid plugin id");
+        if (version && !artifact_version_is_valid(version))
+                return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid version: %s", version);
+        if (!bundle_b64) {
+                idx = host_locate_root(h, id);
+                if (idx < 0)
+                        return verdict_set(v, -ENOENT, REASON_NOT_FOUND, "plugin not found: %s", id);
+        }
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->host = h;
+        j->cb = cb;
+        j->userdata = userdata;
+        j->id = strdup(id);
+        j->version = version ? strdup(version) : NULL;
+        j->bundle_b64 = bundle_b64 ? strdup(bundle_b64) : NULL;
+        j->artifact_dir = host_artifact_dir(h);
+        j->root = idx >= 0 ? strdup(host_roots(h)[idx]) : NULL;
+        j->rule = host_owner_rule(h, idx >= 0 && idx == host_store_index(h) ? ROOT_STORE : ROOT_READONLY);
+        if (!j->id || (version && !j->version) || (bundle_b64 && !j->bundle_b64) || !j->artifact_dir || (idx >= 0 && !j->root)) {
+                publish_job_free(j);
+                return -ENOMEM;
+        }
+        j->job.run = publish_run;
+        j->job.complete = publish_complete;
+        r = worker_pool_submit(host_pool(h), &j->job);
+        if (r < 0) {
+                publish_job_free(j);
+                return verdict_set(v, r, REASON_NONE, "too many operations queued");
+        }
+        return 0;
+}

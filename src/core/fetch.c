@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "build-config.h"
+#include "macro.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init(void) {
+        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static bool host_allowed(char *const *allowlist, const char *host) {
+        size_t hl = strlen(host);
+
+        if (!allowlist || !allowlist[0])
+                return true;
+        for (char *const *a = allowlist; *a; a++) {
+                size_t al = strlen(*a);
+                if (streq(host, *a))
+                        return true;
+                /* any subdomain: "cdn.example.com" matches "example.com" */
+                if (hl > al + 1 && host[hl - al - 1] == '.' && streq(host + hl - al, *a))
+                        return true;
+        }
+        return false;
+}
+
+static void curl_urlp(CURLU **u) {
+        curl_url_cleanup(*u);
+}
+
+int fetch_check_url(const char *url, const FetchOptions *o, char **ret_host, Verdict *v) {
+        _cleanup_(curl_urlp) CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL;
+        int r = 0;
+
+        if (!u)
+                return -ENOMEM;
+        if (isempty(url) || strlen(url) > 8192 || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || isempty(host)) {
+                r = verdict_set(v, -EINVAL, REASON_URL_INVALID, "invalid URL: %s", url ? url : "");
+                goto finish;
+        }
+        for (char *p = host; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                        *p = (char) (*p - 'A' + 'a');
+        if (!streq(scheme, "https") && !(o->allow_http && streq(scheme, "http"))) {
+                r = verdict_set(v, -EPERM, REASON_URL_INSECURE, "URL scheme '%s' is not allowed (https only): %s", scheme,
+                                url);
+                goto finish;
+        }
+        if (!host_allowed(o->allowlist, host)) {
+                r = verdict_set(v, -EPERM, REASON_URL_NOT_ALLOWED, "URL host '%s' is not in DC_PLUGIN_INSTALL_URL_ALLOWLIST",
+                                host);
+                goto finish;
+        }
+        if (ret_host && !(*ret_host = strdup(host)))
+                r = -ENOMEM;
+finish:
+        curl_free(scheme);
+        curl_free(host);
+        return r;
+}
+
+typedef struct Sink {
+        int fd;
+        uint64_t size, max;
+        bool too_big;
+        int write_errno;
+        EVP_MD_CTX *md;
+        const int *cancelled;
+} Sink;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        Sink *s = userdata;
+        size_t n = size * nmemb;
+
+        if (s->size + n > s->max) {
+                s->too_big = true;
+                return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+        }
+        for (size_t done = 0; done < n;) {
+                ssize_t k = pwrite(s->fd, ptr + done, n - done, (off_t) (s->size + done));
+                if (k < 0) {
+                        s->write_errno = errno;
+                        return 0;
+                }
+                done += (size_t) k;
+        }
+        if (EVP_DigestUpdate(s->md, ptr, n) != 1) {
+                s->write_errno = ENOMEM;
+                return 0;
+        }
+        s->size += n;
+        return n;
+}
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        Sink *s = userdata;
+        (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+        return s->cancelled && __atomic_load_n(s->cancelled, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
+static void md_ctx_freep(EVP_MD_CTX **c) {
+        EVP_MD_CTX_free(*c);
+}
+
+static void curl_easyp(CURL **c) {
+        curl_easy_cleanup(*c);
+}
+
+int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_size,
+              uint8_t ret_sha256[SHA256_DIGEST_SIZE], Verdict *v) {
+        _cleanup_(md_ctx_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+        _cleanup_(curl_easyp) CURL *c = NULL;
+        _cleanup_free_ char *current = strdup(url ? url : "");
+        const char *protocols = o->allow_http ? "http,https" : "https";
+        uint64_t deadline = now_usec() + o->timeout_usec;
+        char errbuf[CURL_ERROR_SIZE];
+        int r;
+
+        if (!md || !current)
+                return -ENOMEM;
+        pthread_once(&curl_once, curl_init);
+        if (curl_init_result != CURLE_OK)
+                return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: libcurl initialisation failed");
+
+        for (unsigned hop = 0;; hop++) {
+                _cleanup_free_ char *host = NULL;
+                Sink sink = { .fd = out_fd, .max = o->max_bytes, .md = md, .cancelled = o->cancelled };
+                long code = 0;
+                CURLcode cr;
+
+                r = fetch_check_url(current, o, &host, v);
+                if (r < 0)
+                        return r;
+                uint64_t now = now_usec();
+                if (now >= deadline)
+                        return verdict_set(v, -ETIMEDOUT, REASON_DOWNLOAD_FAILED, "download failed: timed out");
+                if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || ftruncate(out_fd, 0) < 0)
+                        return -EIO;
+
+                curl_easy_cleanup(c);
+                c = curl_easy_init();
+                if (!c)
+                        return -ENOMEM;
+                errbuf[0] = 0;
+                if (curl_easy_setopt(c, CURLOPT_URL, current) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_USERAGENT, "dc-plugin-hostd/" PACKAGE_VERSION) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) o->max_bytes) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) ((deadline - now + 999) / 1000)) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (o->connect_timeout_usec / 1000)) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+                    (o->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) != CURLE_OK))
+                        return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: cannot configure libcurl");
+
+                cr = curl_easy_perform(c);
+                if (sink.too_big || cr == CURLE_FILESIZE_EXCEEDED)
+                        return verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE, "artifact exceeds max size (%" PRIu64 " bytes)",
+                                           o->max_bytes);
+                if (sink.write_errno)
+                        return verdict_set(v, -sink.write_errno, REASON_DOWNLOAD_FAILED, "download failed: %s",
+                                           strerror(sink.write_errno));
+                if (cr == CURLE_ABORTED_BY_CALLBACK)
+                        return verdict_set(v, -ECANCELED, REASON_DOWNLOAD_FAILED, "download failed: cancelled");
+                if (cr != CURLE_OK)
+                        return verdict_set(v, cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO, REASON_DOWNLOAD_FAILED,
+                                           "download failed: %s", errbuf[0] ? errbuf : curl_easy_strerror(cr));
+                (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+                if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
+                        char *next = NULL;
+                        if (hop >= o->max_redirects)
+                                return verdict_set(v, -ELOOP, REASON_DOWNLOAD_FAILED,
+                                                   "download failed: too many redirects (more than %u)", o->max_redirects);
+                        if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
+                                return verdict_set(v, -EBADMSG, REASON_DOWNLOAD_FAILED,
+                                                   "download failed: HTTP %ld without a Location", code);
+                        free(current);
+                        current = strdup(next);
+                        if (!current)
+                                return -ENOMEM;
+                        continue; /* the next hop is checked before any connection */
+                }
+                if (code != 200)
+                        return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: HTTP %ld", code);
+                if (EVP_DigestFinal_ex(md, ret_sha256, NULL) != 1)
+                        return -EIO;
+                *ret_size = sink.size;
+                return 0;
+        }
+}

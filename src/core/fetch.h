@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Downloading plugin archives over HTTPS with libcurl.  Redirects are
+ * followed by hand so the scheme and the host allowlist are checked on
+ * every hop; certificate verification is always on; the byte cap is
+ * enforced while streaming; the SHA-256 is computed on the way in.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "reason.h"
+
+#define FETCH_MAX_REDIRECTS 5
+
+typedef struct FetchOptions {
+        char *const *allowlist; /* lower-case host names; NULL or empty = any host */
+        const char *ca_file;    /* replaces the system CA bundle when set */
+        bool allow_http;        /* tests only */
+        unsigned max_redirects;
+        uint64_t max_bytes;
+        uint64_t timeout_usec;  /* the whole download, every hop */
+        uint64_t connect_timeout_usec;
+        const int *cancelled;   /* optional: non-zero aborts (read atomically) */
+} FetchOptions;
+
+/* Scheme and allowlist check of one URL, no network.  *ret_host is the host. */
+int fetch_check_url(const char *url, const FetchOptions *o, char **ret_host, Verdict *v);
+
+/* Download url into out_fd (written from offset 0).  Sets *v on failure
+ * (url-invalid, url-insecure, url-not-allowed, archive-too-large,
+ * download-failed). */
+int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_size,
+              uint8_t ret_sha256[SHA256_DIGEST_SIZE], Verdict *v);

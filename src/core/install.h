@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Installing and removing plugins in the store: the one definition of the
+ * install operation that the D-Bus and mesh front ends translate to.
+ *
+ * An install runs in two halves.  On a worker thread: read the archive
+ * (fd, base64 or HTTPS URL) into a private memfd while hashing it, check
+ * the digest, extract it into a fresh directory below <store>/.staging
+ * under the archive rules, and verify the complete plugin there with the
+ * same trust policy as every load (no plugin code runs).  Back on the event
+ * loop: rename it into place (RENAME_NOREPLACE, or RENAME_EXCHANGE when
+ * replacing), load it if asked, and remove the staging leftovers.  A crash
+ * at any point leaves the old or the new plugin, never a mix; leftover
+ * staging is removed at the next start.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "extract.h"
+#include "host.h"
+
+typedef enum InstallSource {
+        INSTALL_SOURCE_FD,     /* D-Bus: an archive passed as a file descriptor */
+        INSTALL_SOURCE_BASE64, /* mesh: bundle_b64 */
+        INSTALL_SOURCE_URL,    /* mesh: HTTPS URL */
+} InstallSource;
+
+typedef struct InstallRequest {
+        InstallSource source;
+        int fd;                 /* FD: host_install() takes it over (closed in every case) */
+        const char *bundle_b64; /* BASE64 */
+        const char *url;        /* URL */
+        const char *name_hint;  /* file name or URL, for the format's suffix rule */
+        const char *plugin_id;  /* NULL: the manifest's id, else the top-level folder */
+        const char *digest;     /* NULL, "sha256:<hex>" or "<hex>" over the archive bytes */
+        PackageFormat format;
+        bool load;
+        bool replace;
+        const char *caller;     /* for the journal (DC_CALLER) */
+} InstallRequest;
+
+typedef struct InstallResult {
+        char *plugin_id;        /* resolved id, once known */
+        char *installed_to;     /* <store>/<id> */
+        char *version;          /* manifest version, may be NULL */
+        char archive_digest[DIGEST_STRING_MAX];
+        bool replaced;
+        bool loaded;            /* the load step succeeded */
+        int load_error;         /* < 0: installed, but the load step failed ("partial") */
+        Verdict load_verdict;
+} InstallResult;
+
+/* error < 0: nothing changed on disk; *v says why (reason + message). */
+typedef void (*host_install_cb)(Host *h, int error, const Verdict *v, const InstallResult *res, void *userdata);
+
+/*
+ * Start an install.  Argument errors that need no I/O (bad id, bad digest,
+ * digest required, bad URL) return < 0 with *v set and cb is not called;
+ * otherwise cb is called exactly once on the loop thread.
+ */
+int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *userdata, Verdict *v);
+
+/* Unload (waiting for running calls) and delete a plugin from the store.
+ * -ENOENT unknown, -EROFS in a read-only root, -EBUSY in progress. */
+int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdict *v);
+
+/* Remove what a crashed install left in <store>/.staging (start-up). */
+int host_install_clean_staging(Host *h);
+
+#define INSTALL_STAGING_DIR ".staging"

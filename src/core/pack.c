@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#include "pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "extract.h"
+#include "macro.h"
+#include "strv.h"
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int add_entry(struct archive *a, const char *path, const struct stat *st, Verdict *v) {
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return -ENOMEM;
+        archive_entry_set_pathname(e, path);
+        archive_entry_set_filetype(e, S_ISDIR(st->st_mode) ? AE_IFDIR : AE_IFREG);
+        archive_entry_set_perm(e, S_ISDIR(st->st_mode) || (st->st_mode & 0111) ? 0755 : 0644);
+        archive_entry_set_size(e, S_ISDIR(st->st_mode) ? 0 : st->st_size);
+        archive_entry_set_mtime(e, st->st_mtim.tv_sec, 0);
+        archive_entry_set_uid(e, 0);
+        archive_entry_set_gid(e, 0);
+        archive_entry_set_uname(e, "root");
+        archive_entry_set_gname(e, "root");
+        int r = archive_write_header(a, e);
+        archive_entry_free(e);
+        if (r != ARCHIVE_OK)
+                return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path, archive_error_string(a));
+        return 0;
+}
+
+static int pack_dir(struct archive *a, int dirfd, const char *prefix, unsigned depth, Verdict *v) {
+        _cleanup_strv_free_ char **names = calloc(1, sizeof(char *));
+        _cleanup_free_ uint8_t *buf = NULL;
+        int dup, r;
+
+        if (depth > ARCHIVE_DEPTH_MAX)
+                return verdict_set(v, -ELOOP, REASON_ARCHIVE_LIMIT_EXCEEDED, "%s is nested too deeply", prefix);
+        dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+        if (!d || !names) {
+                safe_close(dup);
+                return -ENOMEM;
+        }
+        for (struct dirent *de; (de = readdir(d));)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && strv_extend(&names, de->d_name) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+        closedir(d);
+        qsort(names, strv_length(names), sizeof(char *), cmp_str);
+
+        for (char **n = names; *n; n++) {
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+                if (asprintf(&path, "%s/%s", prefix, *n) < 0)
+                        return -ENOMEM;
+                if (fstatat(dirfd, *n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return verdict_set(v, -errno, REASON_READ_FAILED, "cannot read %s: %m", path);
+                if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                        return verdict_set(v, -EBADMSG, S_ISLNK(st.st_mode) ? REASON_ARCHIVE_LINK : REASON_ARCHIVE_SPECIAL_FILE,
+                                           "%s is not a regular file or directory", path);
+                int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+                _cleanup_close_ int fd = openat(dirfd, *n, flags);
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", path);
+                r = add_entry(a, path, &st, v);
+                if (r < 0)
+                        return r;
+                if (S_ISDIR(st.st_mode)) {
+                        r = pack_dir(a, fd, path, depth + 1, v);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (!buf && !(buf = malloc(128 * 1024)))
+                        return -ENOMEM;
+                /* Exactly the size announced in the header, even if the file changes. */
+                for (off_t left = st.st_size; left > 0;) {
+                        ssize_t k = read(fd, buf, (size_t) (left < 128 * 1024 ? left : 128 * 1024));
+                        if (k <= 0)
+                                return verdict_set(v, k < 0 ? -errno : -EIO, REASON_READ_FAILED, "cannot read %s", path);
+                        if (archive_write_data(a, buf, (size_t) k) != k)
+                                return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path,
+                                                   archive_error_string(a));
+                        left -= k;
+                }
+        }
+        return 0;
+}
+
+int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct archive *a;
+        struct stat st;
+        int r;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
+        a = archive_write_new();
+        if (!a)
+                return -ENOMEM;
+        if (archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", archive_error_string(a));
+                archive_write_free(a);
+                return r;
+        }
+        r = add_entry(a, name, &st, v);
+        if (r >= 0)
+                r = pack_dir(a, fd, name, 1, v);
+        if (archive_write_close(a) != ARCHIVE_OK && r >= 0)
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot finish the archive: %s", archive_error_string(a));
+        archive_write_free(a);
+        return r;
+}
