@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "artifact.h"
 #include "base64.h"
 #include "install.h"
 #include "pack.h"
@@ -361,10 +362,104 @@ static void test_bundles(Fixture *f, gconstpointer data) {
         g_free(o.message);
 }
 
+static void test_manifest_dispatch(void) {
+        static const struct {
+                const char *json;
+                int error;
+                const char *text;
+                InstallSource source;
+        } cases[] = {
+                { "{\"id\":\"x\",\"bundle_b64\":\"QUJD\",\"url\":\"https://a/b.tgz\"}", 0, NULL, INSTALL_SOURCE_BASE64 },
+                { "{\"type\":\"python\",\"url\":\"https://a/b.zip\",\"format\":\"weird\"}", 0, NULL, INSTALL_SOURCE_URL },
+                { "{\"type\":\"docker\",\"id\":\"x\",\"image\":\"i\"}", -EOPNOTSUPP,
+                  "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1", 0 },
+                { "{\"type\":\"wasm\"}", -EOPNOTSUPP, "unsupported manifest type: wasm", 0 },
+                { "{\"id\":\"x\"}", -EINVAL, "python manifest requires bundle_b64 or url", 0 },
+                { "{\"url\":7}", -EINVAL, "manifest url must be a string", 0 },
+                { "[]", -EINVAL, "manifest must be an object", 0 },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                struct json_object *m = json_tokener_parse(cases[i].json);
+                InstallRequest req = {};
+                Verdict v = {};
+                g_assert_nonnull(m);
+                g_assert_cmpint(install_request_from_manifest(m, &req, &v), ==, cases[i].error);
+                if (cases[i].error == 0) {
+                        g_assert_cmpint(req.source, ==, cases[i].source);
+                        g_assert_cmpint(req.format, ==, PACKAGE_FORMAT_AUTO);
+                        g_assert_cmpint(req.fd, ==, -1);
+                } else
+                        g_assert_cmpstr(v.message, ==, cases[i].text);
+                verdict_clear(&v);
+                json_object_put(m);
+        }
+}
+
+static void test_artifact_store(void) {
+        if (!tu_require_root())
+                return;
+        g_autofree char *tmp = tu_tmpdir();
+        g_autofree char *dir = g_build_filename(tmp, "artifacts", NULL);
+        ArtifactRecord rec = {}, found = {};
+        Verdict v = {};
+        int fd = memfd_create("a", MFD_CLOEXEC);
+        g_assert_cmpint(write(fd, "archive-bytes", 13), ==, 13);
+
+        /* traversal in id or version: refused before any path is built */
+        g_assert_cmpint(artifact_store(dir, "../x", NULL, fd, &rec, &v), ==, -EINVAL);
+        verdict_clear(&v);
+        g_assert_cmpint(artifact_store(dir, "probe", "../../x", fd, &rec, &v), ==, -EINVAL);
+        g_assert_cmpstr(v.message, ==, "invalid version: ../../x");
+        verdict_clear(&v);
+        g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+
+        /* without a version: the first 12 hex digits of the digest */
+        g_assert_cmpint(artifact_store(dir, "probe", NULL, fd, &rec, &v), ==, 0);
+        g_assert_cmpint(strlen(rec.filename), ==, 16);
+        g_assert_true(g_str_has_prefix(rec.digest, "sha256:"));
+        g_assert_true(strncmp(rec.filename, rec.digest + 7, 12) == 0);
+        g_assert_cmpint(rec.size, ==, 13);
+        g_assert_true(g_regex_match_simple("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}\\+00:00$", rec.created_at, 0, 0));
+        artifact_record_done(&rec);
+        g_assert_cmpint(artifact_store(dir, "probe", "1.2.0", fd, &rec, &v), ==, 0);
+        g_assert_cmpstr(rec.filename, ==, "1.2.0.tgz");
+
+        /* artifact.json: 2-space indentation, the latest publish */
+        g_autofree char *record = g_build_filename(dir, "probe", "artifact.json", NULL);
+        g_autofree char *text = NULL;
+        g_assert_true(g_file_get_contents(record, &text, NULL, NULL));
+        g_assert_true(g_str_has_prefix(text, "{\n  \"plugin_id\": \"probe\",\n  \"filename\": \"1.2.0.tgz\""));
+
+        g_assert_cmpint(artifact_find(dir, "probe", NULL, &found, &v), ==, 0);
+        g_assert_cmpstr(found.version, ==, "1.2.0");
+        g_assert_cmpstr(found.digest, ==, rec.digest);
+        artifact_record_done(&found);
+        g_assert_cmpint(artifact_find(dir, "probe", "1.2.0", &found, &v), ==, 0);
+        artifact_record_done(&found);
+        g_assert_cmpint(artifact_find(dir, "probe", "9.9", &found, &v), ==, -ENOENT);
+        g_assert_cmpstr(v.message, ==, "artifact not found for probe");
+        verdict_clear(&v);
+        g_assert_cmpint(artifact_find(dir, "nothing", NULL, &found, &v), ==, -ENOENT);
+        verdict_clear(&v);
+
+        ArtifactRecord *l;
+        size_t n;
+        g_assert_cmpint(artifact_list(dir, &l, &n), ==, 0);
+        g_assert_cmpint(n, ==, 1);
+        g_assert_cmpstr(l[0].filename, ==, "1.2.0.tgz");
+        artifact_record_done(&l[0]);
+        free(l);
+        artifact_record_done(&rec);
+        close(fd);
+        tu_rm_rf(tmp);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/sources/https-success", Fixture, NULL, fixture_setup, test_https_success, fixture_teardown);
         g_test_add("/sources/https-refusals", Fixture, NULL, fixture_setup, test_https_refusals, fixture_teardown);
+        g_test_add_func("/sources/manifest-dispatch", test_manifest_dispatch);
+        g_test_add_func("/sources/artifact-store", test_artifact_store);
         g_test_add("/sources/bundles", Fixture, NULL, fixture_setup, test_bundles, fixture_teardown);
         return g_test_run();
 }

@@ -152,7 +152,7 @@ int artifact_store(const char *artifact_dir, const char *id, const char *version
         r = write_atomic(pfd, rec.filename, fd, NULL);
         if (r >= 0) {
                 _cleanup_json_ struct json_object *o = artifact_record_to_json(&rec);
-                const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+                const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
                 r = text ? write_atomic(pfd, RECORD_FILE, -1, text) : -ENOMEM;
         }
         if (r < 0) {

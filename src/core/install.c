@@ -604,6 +604,49 @@ fail:
         return r;
 }
 
+static int manifest_string(struct json_object *m, const char *key, const char **ret, Verdict *v) {
+        struct json_object *x;
+        *ret = NULL;
+        if (!json_object_object_get_ex(m, key, &x) || json_object_is_type(x, json_type_null))
+                return 0;
+        if (!json_object_is_type(x, json_type_string))
+                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "manifest %s must be a string", key);
+        *ret = json_object_get_string(x);
+        return 0;
+}
+
+int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v) {
+        const char *type, *format;
+        int r;
+
+        if (!json_object_is_type(m, json_type_object))
+                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "manifest must be an object");
+        if ((r = manifest_string(m, "type", &type, v)) < 0)
+                return r;
+        if (type && streq(type, "docker"))
+                return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED,
+                                   "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1");
+        if (type && !streq(type, "python"))
+                return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED, "unsupported manifest type: %s", type);
+        if ((r = manifest_string(m, "bundle_b64", &req->bundle_b64, v)) < 0 ||
+            (r = manifest_string(m, "url", &req->url, v)) < 0 || (r = manifest_string(m, "id", &req->plugin_id, v)) < 0 ||
+            (r = manifest_string(m, "digest", &req->digest, v)) < 0 || (r = manifest_string(m, "format", &format, v)) < 0)
+                return r;
+        if (req->bundle_b64)
+                req->source = INSTALL_SOURCE_BASE64; /* preferred over url, as upstream */
+        else if (req->url)
+                req->source = INSTALL_SOURCE_URL;
+        else
+                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "python manifest requires bundle_b64 or url");
+        if (req->source == INSTALL_SOURCE_BASE64)
+                req->url = NULL;
+        req->fd = -1;
+        /* Upstream treats an unknown format as "auto". */
+        if (package_format_from_string(format, &req->format) < 0)
+                req->format = PACKAGE_FORMAT_AUTO;
+        return 0;
+}
+
 typedef struct RemoveCtx {
         char *id;
         host_done_cb cb;

@@ -15,6 +15,7 @@
  */
 #pragma once
 
+#include <json-c/json.h>
 #include <stdbool.h>
 
 #include "extract.h"
@@ -60,6 +61,14 @@ typedef void (*host_install_cb)(Host *h, int error, const Verdict *v, const Inst
  * otherwise cb is called exactly once on the loop thread.
  */
 int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *userdata, Verdict *v);
+
+/*
+ * install_plugin_from_manifest (wire §15.3): {"type": "python" (default),
+ * "id", "bundle_b64" (preferred) or "url", "digest", "format"}.  Fills req
+ * with pointers into m (valid while m lives).  "docker" and unknown types
+ * are refused with the Python host's texts.
+ */
+int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v);
 
 /* Unload (waiting for running calls) and delete a plugin from the store.
  * -ENOENT unknown, -EROFS in a read-only root, -EBUSY in progress. */
