@@ -136,7 +136,7 @@ int main(int argc, char *argv[]) {
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%s/bsdtar-%d", work, i);
                 mkdir(dir, 0755);
-                char *args[] = { "bsdtar", "-xf", archive, "-C", dir, NULL };
+                char *args[] = {"bsdtar", "-xf", archive, "-C", dir, NULL};
                 pid_t pid;
                 uint64_t t0 = bench_now_ns();
                 if (posix_spawnp(&pid, "bsdtar", NULL, NULL, args, environ) != 0)
@@ -152,7 +152,8 @@ int main(int argc, char *argv[]) {
 
                 /* ours: the daemon's install operation */
                 Done d = {};
-                InstallRequest req = { .source = INSTALL_SOURCE_FD, .fd = open(archive, O_RDONLY | O_CLOEXEC), .load = false };
+                InstallRequest req = {
+                        .source = INSTALL_SOURCE_FD, .fd = open(archive, O_RDONLY | O_CLOEXEC), .load = false};
                 t0 = bench_now_ns();
                 r = host_install(h, &req, on_install, &d, &v);
                 if (r < 0)
@@ -169,7 +170,8 @@ int main(int argc, char *argv[]) {
         uint64_t mo = bench_median(ours, (size_t) rounds), mf = bench_median(floor_, (size_t) rounds);
         printf("{\"bench\":\"install\",\"archive_bytes\":%lld,\"members\":%d,\"rounds\":%d,"
                "\"bsdtar_ms\":%.2f,\"install_ms\":%.2f,\"ratio_to_bsdtar\":%.3f}\n",
-               (long long) st.st_size, n_files + 3 + n_files / 100, rounds, mf / 1e6, mo / 1e6, (double) mo / (double) mf);
+               (long long) st.st_size, n_files + 3 + n_files / 100, rounds, mf / 1e6, mo / 1e6,
+               (double) mo / (double) mf);
         host_free(h);
         sd_event_unref(e);
         host_config_done(&c);

@@ -24,10 +24,10 @@ typedef struct Server {
 
 typedef struct Fixture {
         TuHost t;
-        char *pki;      /* certificates */
-        char *www;      /* served files */
-        char *log;      /* request log of both servers */
-        Server good;    /* certificate from the test CA, SAN localhost */
+        char *pki;   /* certificates */
+        char *www;   /* served files */
+        char *log;   /* request log of both servers */
+        Server good; /* certificate from the test CA, SAN localhost */
         Server selfsigned;
         char *archive_digest;
         char *archive_b64;
@@ -44,8 +44,8 @@ static void run(const char *cmd) {
 static void server_start(Fixture *f, Server *s, const char *cert, const char *key) {
         g_autoptr(GError) error = NULL;
         g_autofree char *script = g_build_filename(g_getenv("DC_SOURCE_ROOT"), "tests", "https-server.py", NULL);
-        s->proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error, "/usr/bin/python3", script, cert, key, f->www,
-                                   f->log, NULL);
+        s->proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error,
+                                   "/usr/bin/python3", script, cert, key, f->www, f->log, NULL);
         g_assert_no_error(error);
         g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(s->proc));
         g_autofree char *line = g_data_input_stream_read_line(in, NULL, NULL, &error);
@@ -70,22 +70,26 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         /* A CA, a server certificate it signed, and a self-signed one. */
         g_autofree char *ext = g_build_filename(f->pki, "san.ext", NULL);
         tu_write_file(ext, "subjectAltName=DNS:localhost\n", 0644);
-        g_autofree char *cmd = g_strdup_printf(
-                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=dc-test-ca "
-                "-keyout %1$s/ca.key -out %1$s/ca.pem", f->pki);
+        g_autofree char *cmd = g_strdup_printf("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                                               "-nodes -days 2 -subj /CN=dc-test-ca "
+                                               "-keyout %1$s/ca.key -out %1$s/ca.pem",
+                                               f->pki);
         run(cmd);
         g_free(cmd);
         cmd = g_strdup_printf("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost "
-                              "-keyout %1$s/srv.key -out %1$s/srv.csr", f->pki);
+                              "-keyout %1$s/srv.key -out %1$s/srv.csr",
+                              f->pki);
         run(cmd);
         g_free(cmd);
         cmd = g_strdup_printf("openssl x509 -req -in %1$s/srv.csr -CA %1$s/ca.pem -CAkey %1$s/ca.key -CAcreateserial "
-                              "-days 2 -extfile %1$s/san.ext -out %1$s/srv.pem", f->pki);
+                              "-days 2 -extfile %1$s/san.ext -out %1$s/srv.pem",
+                              f->pki);
         run(cmd);
         g_free(cmd);
         cmd = g_strdup_printf("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
                               "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout %1$s/self.key "
-                              "-out %1$s/self.pem", f->pki);
+                              "-out %1$s/self.pem",
+                              f->pki);
         run(cmd);
 
         /* The served plugin: probe-a packed like an artifact. */
@@ -183,7 +187,7 @@ static int install(Fixture *f, InstallRequest *req, Outcome *o) {
 }
 
 static int url_install(Fixture *f, const char *url, const char *digest, Outcome *o) {
-        InstallRequest req = { .source = INSTALL_SOURCE_URL, .url = url, .digest = digest, .fd = -1 };
+        InstallRequest req = {.source = INSTALL_SOURCE_URL, .url = url, .digest = digest, .fd = -1};
         return install(f, &req, o);
 }
 
@@ -208,12 +212,12 @@ static void staging_is_empty(Fixture *f) {
         }
 }
 
-#define SKIP_UNLESS_ROOT()          \
-        do {                        \
-                if (!f->t.tmp) {    \
-                        g_test_skip("needs root"); \
-                        return;     \
-                }                   \
+#define SKIP_UNLESS_ROOT()                                                                                             \
+        do {                                                                                                           \
+                if (!f->t.tmp) {                                                                                       \
+                        g_test_skip("needs root");                                                                     \
+                        return;                                                                                        \
+                }                                                                                                      \
         } while (0)
 
 static void expect_refused(Fixture *f, Outcome *o, Reason reason, const char *text) {
@@ -237,7 +241,7 @@ static void test_https_success(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(result, ==, "{\"build\":\"A\"}");
         /* through an allowed redirect, too (replacing the same bytes) */
         g_autofree char *redir = g_strdup_printf("https://localhost:%d/redirect?to=/probe.tgz", f->good.port);
-        InstallRequest req = { .source = INSTALL_SOURCE_URL, .url = redir, .replace = true, .fd = -1 };
+        InstallRequest req = {.source = INSTALL_SOURCE_URL, .url = redir, .replace = true, .fd = -1};
         g_assert_cmpint(install(f, &req, &o), ==, 0);
         g_assert_true(requested(f, "/redirect?to=/probe.tgz"));
 }
@@ -275,7 +279,8 @@ static void test_https_refusals(Fixture *f, gconstpointer data) {
         g_free(url);
 
         /* a redirect downgrading to http */
-        url = g_strdup_printf("https://localhost:%d/redirect?to=http://localhost:%d/third.tgz", f->good.port, f->good.port);
+        url = g_strdup_printf("https://localhost:%d/redirect?to=http://localhost:%d/third.tgz", f->good.port,
+                              f->good.port);
         url_install(f, url, NULL, &o);
         expect_refused(f, &o, REASON_URL_INSECURE, "https only");
         g_assert_false(requested(f, "/third.tgz"));
@@ -322,7 +327,7 @@ static void test_https_refusals(Fixture *f, gconstpointer data) {
 static void test_bundles(Fixture *f, gconstpointer data) {
         SKIP_UNLESS_ROOT();
         Outcome o;
-        InstallRequest req = { .source = INSTALL_SOURCE_BASE64, .fd = -1 };
+        InstallRequest req = {.source = INSTALL_SOURCE_BASE64, .fd = -1};
 
         req.bundle_b64 = "not base64!";
         install(f, &req, &o);
@@ -369,14 +374,14 @@ static void test_manifest_dispatch(void) {
                 const char *text;
                 InstallSource source;
         } cases[] = {
-                { "{\"id\":\"x\",\"bundle_b64\":\"QUJD\",\"url\":\"https://a/b.tgz\"}", 0, NULL, INSTALL_SOURCE_BASE64 },
-                { "{\"type\":\"python\",\"url\":\"https://a/b.zip\",\"format\":\"weird\"}", 0, NULL, INSTALL_SOURCE_URL },
-                { "{\"type\":\"docker\",\"id\":\"x\",\"image\":\"i\"}", -EOPNOTSUPP,
-                  "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1", 0 },
-                { "{\"type\":\"wasm\"}", -EOPNOTSUPP, "unsupported manifest type: wasm", 0 },
-                { "{\"id\":\"x\"}", -EINVAL, "python manifest requires bundle_b64 or url", 0 },
-                { "{\"url\":7}", -EINVAL, "manifest url must be a string", 0 },
-                { "[]", -EINVAL, "manifest must be an object", 0 },
+                {"{\"id\":\"x\",\"bundle_b64\":\"QUJD\",\"url\":\"https://a/b.tgz\"}", 0, NULL, INSTALL_SOURCE_BASE64},
+                {"{\"type\":\"python\",\"url\":\"https://a/b.zip\",\"format\":\"weird\"}", 0, NULL, INSTALL_SOURCE_URL},
+                {"{\"type\":\"docker\",\"id\":\"x\",\"image\":\"i\"}", -EOPNOTSUPP,
+                 "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1", 0},
+                {"{\"type\":\"wasm\"}", -EOPNOTSUPP, "unsupported manifest type: wasm", 0},
+                {"{\"id\":\"x\"}", -EINVAL, "python manifest requires bundle_b64 or url", 0},
+                {"{\"url\":7}", -EINVAL, "manifest url must be a string", 0},
+                {"[]", -EINVAL, "manifest must be an object", 0},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 struct json_object *m = json_tokener_parse(cases[i].json);
@@ -419,7 +424,8 @@ static void test_artifact_store(void) {
         g_assert_true(g_str_has_prefix(rec.digest, "sha256:"));
         g_assert_true(strncmp(rec.filename, rec.digest + 7, 12) == 0);
         g_assert_cmpint(rec.size, ==, 13);
-        g_assert_true(g_regex_match_simple("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}\\+00:00$", rec.created_at, 0, 0));
+        g_assert_true(g_regex_match_simple("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}\\+00:00$",
+                                           rec.created_at, 0, 0));
         artifact_record_done(&rec);
         g_assert_cmpint(artifact_store(dir, "probe", "1.2.0", fd, &rec, &v), ==, 0);
         g_assert_cmpstr(rec.filename, ==, "1.2.0.tgz");

@@ -20,7 +20,7 @@
 #include "worker-pool.h"
 
 #define RECORD_FILE "artifact.json"
-#define RECORD_MAX (64u * 1024u)
+#define RECORD_MAX  (64u * 1024u)
 
 void artifact_record_done(ArtifactRecord *r) {
         free(r->plugin_id);
@@ -152,7 +152,10 @@ int artifact_store(const char *artifact_dir, const char *id, const char *version
         r = write_atomic(pfd, rec.filename, fd, NULL);
         if (r >= 0) {
                 _cleanup_json_ struct json_object *o = artifact_record_to_json(&rec);
-                const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+                const char *text =
+                        o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                      JSON_C_TO_STRING_NOSLASHESCAPE)
+                          : NULL;
                 r = text ? write_atomic(pfd, RECORD_FILE, -1, text) : -ENOMEM;
         }
         if (r < 0) {
@@ -235,7 +238,8 @@ int artifact_list(const char *artifact_dir, ArtifactRecord **ret, size_t *ret_n)
                 return -errno;
         for (int i = 0; i < k; i++) {
                 ArtifactRecord rec;
-                if (plugin_id_is_valid(names[i]->d_name) && read_record(artifact_dir, dfd, names[i]->d_name, &rec) >= 0) {
+                if (plugin_id_is_valid(names[i]->d_name) &&
+                    read_record(artifact_dir, dfd, names[i]->d_name, &rec) >= 0) {
                         ArtifactRecord *nl = realloc(l, (n + 1) * sizeof *l);
                         if (!nl) {
                                 artifact_record_done(&rec);
@@ -327,16 +331,16 @@ static void publish_job_free(PublishJob *j) {
 
 static char *manifest_version(int rootfd, const char *id, const OwnerRule *rule) {
         _cleanup_close_ int dfd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int fd = dfd >= 0 ? openat_plugin_file(dfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest",
-                                                               NULL, NULL)
-                                          : -1;
+        _cleanup_close_ int fd =
+                dfd >= 0 ? openat_plugin_file(dfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL)
+                         : -1;
         _cleanup_free_ char *text = NULL;
         struct json_object *o = NULL;
         char *ret = NULL;
         size_t len;
 
-        if (fd >= 0 && read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) >= 0 && json_parse_strict(text, len, &o, NULL) >= 0 &&
-            json_object_is_type(o, json_type_object))
+        if (fd >= 0 && read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) >= 0 &&
+            json_parse_strict(text, len, &o, NULL) >= 0 && json_object_is_type(o, json_type_object))
                 ret = json_str(o, "version");
         json_object_put(o);
         return ret;
@@ -369,7 +373,8 @@ static int publish(PublishJob *j) {
                 r = pack_directory(rootfd, j->id, memfd, v);
                 if (r < 0)
                         return r;
-                if (!j->version && (mver = manifest_version(rootfd, j->id, &j->rule)) && !artifact_version_is_valid(mver))
+                if (!j->version && (mver = manifest_version(rootfd, j->id, &j->rule)) &&
+                    !artifact_version_is_valid(mver))
                         mver = (free(mver), NULL); /* unusable as a file name: fall back to the digest */
         }
         return artifact_store(j->artifact_dir, j->id, j->version ? j->version : mver, memfd, &j->rec, v);
@@ -388,8 +393,8 @@ static void publish_complete(Job *job) {
                 j->error = verdict_set(&j->verdict, -ESHUTDOWN, REASON_NONE, "the plugin host is shutting down");
         if (j->error >= 0)
                 log_struct(LOG_INFO, 0, NULL,
-                           LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("DC_OPERATION", "publish"), LF("DC_ARTIFACT", j->rec.path),
-                                      LF("DC_ARCHIVE_DIGEST", j->rec.digest)),
+                           LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("DC_OPERATION", "publish"),
+                                      LF("DC_ARTIFACT", j->rec.path), LF("DC_ARCHIVE_DIGEST", j->rec.digest)),
                            "Published plugin %s as %s", j->id, j->rec.filename);
         j->cb(j->host, j->error, &j->verdict, j->error >= 0 ? &j->rec : NULL, j->userdata);
         publish_job_free(j);
@@ -402,7 +407,8 @@ int host_publish_artifact(Host *h, const char *id, const char *version, const ch
 
         if (!id)
                 return verdict_set(v, -EINVAL, REASON_INVALID_ID,
-                                   bundle_b64 ? "plugin_id required with bundle_b64" : "plugin_id or bundle_b64 required");
+                                   bundle_b64 ? "plugin_id required with bundle_b64"
+                                              : "plugin_id or bundle_b64 required");
         if (!plugin_id_is_valid(id))
                 return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid plugin id");
         if (version && !artifact_version_is_valid(version))
@@ -424,7 +430,8 @@ int host_publish_artifact(Host *h, const char *id, const char *version, const ch
         j->artifact_dir = host_artifact_dir(h);
         j->root = idx >= 0 ? strdup(host_roots(h)[idx]) : NULL;
         j->rule = host_owner_rule(h, idx >= 0 && idx == host_store_index(h) ? ROOT_STORE : ROOT_READONLY);
-        if (!j->id || (version && !j->version) || (bundle_b64 && !j->bundle_b64) || !j->artifact_dir || (idx >= 0 && !j->root)) {
+        if (!j->id || (version && !j->version) || (bundle_b64 && !j->bundle_b64) || !j->artifact_dir ||
+            (idx >= 0 && !j->root)) {
                 publish_job_free(j);
                 return -ENOMEM;
         }

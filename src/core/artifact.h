@@ -17,7 +17,7 @@
 typedef struct ArtifactRecord {
         char *plugin_id;
         char *filename;
-        char *digest;     /* sha256:<hex> of the .tgz */
+        char *digest; /* sha256:<hex> of the .tgz */
         uint64_t size;
         char *version;
         char *created_at; /* 2026-11-23T10:18:07.123456+00:00 */

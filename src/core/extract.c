@@ -126,9 +126,9 @@ typedef struct Extract {
         uint64_t archive_size;
         uint64_t extracted;
         unsigned members;
-        void *seen;          /* tsearch tree of normalised names */
+        void *seen; /* tsearch tree of normalised names */
         char cache_path[ARCHIVE_PATH_MAX + 1];
-        int cache_fd;        /* O_PATH fd of the parent directory cache_path */
+        int cache_fd; /* O_PATH fd of the parent directory cache_path */
         uint8_t *buf;
 } Extract;
 
@@ -170,9 +170,9 @@ static int parent_dir(Extract *x, const char *path, const char **ret_base, Verdi
                 int fd = openat(base, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 safe_close(cur);
                 if (fd < 0)
-                        return errno == ENOTDIR || errno == ELOOP ? conflict(v, path)
-                                                                  : verdict_set(v, -errno, REASON_ARCHIVE_INVALID,
-                                                                                "cannot open directory: %m");
+                        return errno == ENOTDIR || errno == ELOOP
+                                       ? conflict(v, path)
+                                       : verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot open directory: %m");
                 cur = fd;
                 p += l + 1;
         }
@@ -226,7 +226,8 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                                            "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
                 if (x->extracted > 1024 * 1024 && x->extracted / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
                         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                           "archive compression ratio exceeds %u:1 (decompression bomb?)", l->max_ratio);
+                                           "archive compression ratio exceeds %u:1 (decompression bomb?)",
+                                           l->max_ratio);
                 for (size_t done = 0; done < n;) {
                         ssize_t k = pwrite(fd, (const uint8_t *) buf + done, n - done, off + (off_t) done);
                         if (k < 0)
@@ -264,8 +265,8 @@ static int extract_entry(Extract *x, struct archive_entry *e, Verdict *v) {
         if (type == AE_IFLNK || archive_entry_symlink(e))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LINK, "symbolic link in archive: %s", name);
         if (type != AE_IFREG && type != AE_IFDIR)
-                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_SPECIAL_FILE,
-                                   "device, FIFO or socket in archive: %s", name);
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_SPECIAL_FILE, "device, FIFO or socket in archive: %s",
+                                   name);
         if (archive_entry_is_encrypted(e))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "encrypted member in archive: %s", name);
         if (!*name)
@@ -310,7 +311,7 @@ static void utf8_locale_init(void) {
 }
 
 int archive_extract(int fd, uint64_t size, PackageFormat format, int dirfd, const ArchiveLimits *limits, Verdict *v) {
-        Extract x = { .dirfd = dirfd, .limits = limits, .archive_size = size, .cache_fd = -1 };
+        Extract x = {.dirfd = dirfd, .limits = limits, .archive_size = size, .cache_fd = -1};
         struct archive_entry *e;
         locale_t old = (locale_t) 0;
         int r;
@@ -342,7 +343,8 @@ int archive_extract(int fd, uint64_t size, PackageFormat format, int dirfd, cons
                 goto finish;
         }
         if (archive_read_open_fd(x.a, fd, 128 * 1024) != ARCHIVE_OK) {
-                r = invalid(&x, v, format == PACKAGE_FORMAT_ZIP ? "not a valid zip archive" : "not a valid tar archive");
+                r = invalid(&x, v,
+                            format == PACKAGE_FORMAT_ZIP ? "not a valid zip archive" : "not a valid tar archive");
                 goto finish;
         }
         for (;;) {

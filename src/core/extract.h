@@ -29,15 +29,15 @@ const char *package_format_to_string(PackageFormat f);
 PackageFormat package_format_detect(PackageFormat declared, const char *name_hint, const uint8_t *head, size_t n);
 
 typedef struct ArchiveLimits {
-        uint64_t max_extracted;  /* sum of all member sizes */
-        uint64_t max_member;     /* one file */
-        unsigned max_members;    /* entries of any type */
-        unsigned max_depth;      /* path components */
-        unsigned max_ratio;      /* extracted bytes per archive byte, once past 1 MiB */
+        uint64_t max_extracted; /* sum of all member sizes */
+        uint64_t max_member;    /* one file */
+        unsigned max_members;   /* entries of any type */
+        unsigned max_depth;     /* path components */
+        unsigned max_ratio;     /* extracted bytes per archive byte, once past 1 MiB */
 } ArchiveLimits;
 
-#define ARCHIVE_NAME_MAX 255u  /* one path component, bytes */
-#define ARCHIVE_PATH_MAX 1024u /* whole member name, bytes */
+#define ARCHIVE_NAME_MAX  255u  /* one path component, bytes */
+#define ARCHIVE_PATH_MAX  1024u /* whole member name, bytes */
 #define ARCHIVE_DEPTH_MAX 16u
 #define ARCHIVE_RATIO_MAX 200u
 

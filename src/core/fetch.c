@@ -61,13 +61,13 @@ int fetch_check_url(const char *url, const FetchOptions *o, char **ret_host, Ver
                 if (*p >= 'A' && *p <= 'Z')
                         *p = (char) (*p - 'A' + 'a');
         if (!streq(scheme, "https") && !(o->allow_http && streq(scheme, "http"))) {
-                r = verdict_set(v, -EPERM, REASON_URL_INSECURE, "URL scheme '%s' is not allowed (https only): %s", scheme,
-                                url);
+                r = verdict_set(v, -EPERM, REASON_URL_INSECURE, "URL scheme '%s' is not allowed (https only): %s",
+                                scheme, url);
                 goto finish;
         }
         if (!host_allowed(o->allowlist, host)) {
-                r = verdict_set(v, -EPERM, REASON_URL_NOT_ALLOWED, "URL host '%s' is not in DC_PLUGIN_INSTALL_URL_ALLOWLIST",
-                                host);
+                r = verdict_set(v, -EPERM, REASON_URL_NOT_ALLOWED,
+                                "URL host '%s' is not in DC_PLUGIN_INSTALL_URL_ALLOWLIST", host);
                 goto finish;
         }
         if (ret_host && !(*ret_host = strdup(host)))
@@ -143,7 +143,7 @@ int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_
 
         for (unsigned hop = 0;; hop++) {
                 _cleanup_free_ char *host = NULL;
-                Sink sink = { .fd = out_fd, .max = o->max_bytes, .md = md, .cancelled = o->cancelled };
+                Sink sink = {.fd = out_fd, .max = o->max_bytes, .md = md, .cancelled = o->cancelled};
                 long code = 0;
                 CURLcode cr;
 
@@ -172,33 +172,37 @@ int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_
                     curl_easy_setopt(c, CURLOPT_USERAGENT, "dc-plugin-hostd/" PACKAGE_VERSION) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) o->max_bytes) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) ((deadline - now + 999) / 1000)) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (o->connect_timeout_usec / 1000)) != CURLE_OK ||
+                    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (o->connect_timeout_usec / 1000)) !=
+                            CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink) != CURLE_OK ||
                     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
                     (o->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) != CURLE_OK))
-                        return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: cannot configure libcurl");
+                        return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED,
+                                           "download failed: cannot configure libcurl");
 
                 cr = curl_easy_perform(c);
                 if (sink.too_big || cr == CURLE_FILESIZE_EXCEEDED)
-                        return verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE, "artifact exceeds max size (%" PRIu64 " bytes)",
-                                           o->max_bytes);
+                        return verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE,
+                                           "artifact exceeds max size (%" PRIu64 " bytes)", o->max_bytes);
                 if (sink.write_errno)
                         return verdict_set(v, -sink.write_errno, REASON_DOWNLOAD_FAILED, "download failed: %s",
                                            strerror(sink.write_errno));
                 if (cr == CURLE_ABORTED_BY_CALLBACK)
                         return verdict_set(v, -ECANCELED, REASON_DOWNLOAD_FAILED, "download failed: cancelled");
                 if (cr != CURLE_OK)
-                        return verdict_set(v, cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO, REASON_DOWNLOAD_FAILED,
-                                           "download failed: %s", errbuf[0] ? errbuf : curl_easy_strerror(cr));
+                        return verdict_set(v, cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
+                                           REASON_DOWNLOAD_FAILED, "download failed: %s",
+                                           errbuf[0] ? errbuf : curl_easy_strerror(cr));
                 (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
                 if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
                         char *next = NULL;
                         if (hop >= o->max_redirects)
                                 return verdict_set(v, -ELOOP, REASON_DOWNLOAD_FAILED,
-                                                   "download failed: too many redirects (more than %u)", o->max_redirects);
+                                                   "download failed: too many redirects (more than %u)",
+                                                   o->max_redirects);
                         if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
                                 return verdict_set(v, -EBADMSG, REASON_DOWNLOAD_FAILED,
                                                    "download failed: HTTP %ld without a Location", code);

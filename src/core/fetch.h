@@ -21,9 +21,9 @@ typedef struct FetchOptions {
         bool allow_http;        /* tests only */
         unsigned max_redirects;
         uint64_t max_bytes;
-        uint64_t timeout_usec;  /* the whole download, every hop */
+        uint64_t timeout_usec; /* the whole download, every hop */
         uint64_t connect_timeout_usec;
-        const int *cancelled;   /* optional: non-zero aborts (read atomically) */
+        const int *cancelled; /* optional: non-zero aborts (read atomically) */
 } FetchOptions;
 
 /* Scheme and allowlist check of one URL, no network.  *ret_host is the host. */

@@ -89,13 +89,16 @@ static int open_store(const char *path, const OwnerRule *rule, bool create, Verd
         if (fd == -ENOENT && create) {
                 if (mkdir(path, 0755) < 0 && errno != EEXIST)
                         return errno == EROFS || errno == EACCES || errno == EPERM
-                                       ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only", path)
-                                       : verdict_set(v, -errno, REASON_NONE, "cannot create the plugin store %s: %m", path);
+                                       ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only",
+                                                     path)
+                                       : verdict_set(v, -errno, REASON_NONE, "cannot create the plugin store %s: %m",
+                                                     path);
                 inner = (free(inner), NULL);
                 fd = root_open_checked(path, rule, &inner);
         }
         if (fd == -EPERM && inner)
-                return verdict_set(v, -EPERM, REASON_INSECURE_DIRECTORY, "plugin store has insecure permissions: %s", inner);
+                return verdict_set(v, -EPERM, REASON_INSECURE_DIRECTORY, "plugin store has insecure permissions: %s",
+                                   inner);
         if (fd < 0)
                 return verdict_set(v, fd, REASON_NONE, "cannot open the plugin store %s: %s", path, strerror(-fd));
         return fd;
@@ -106,8 +109,10 @@ static int open_staging(int store_fd, const char *store_path, Verdict *v) {
 
         if (mkdirat(store_fd, INSTALL_STAGING_DIR, 0700) < 0 && errno != EEXIST)
                 return errno == EROFS || errno == EACCES || errno == EPERM
-                               ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only", store_path)
-                               : verdict_set(v, -errno, REASON_NONE, "cannot create %s/%s: %m", store_path, INSTALL_STAGING_DIR);
+                               ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only",
+                                             store_path)
+                               : verdict_set(v, -errno, REASON_NONE, "cannot create %s/%s: %m", store_path,
+                                             INSTALL_STAGING_DIR);
         int fd = openat(store_fd, INSTALL_STAGING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return verdict_set(v, -errno, REASON_NONE, "cannot open %s/%s: %m", store_path, INSTALL_STAGING_DIR);
@@ -165,7 +170,7 @@ static int read_fd_source(InstallJob *j, int memfd, uint64_t *ret_size, uint8_t 
                 ssize_t n = read(j->fd, buf, 128 * 1024);
                 if (n < 0 && errno == EAGAIN) {
                         /* a non-blocking pipe from the caller: wait, within the install budget */
-                        struct pollfd p = { .fd = j->fd, .events = POLLIN };
+                        struct pollfd p = {.fd = j->fd, .events = POLLIN};
                         int k = poll(&p, 1, (int) (j->fetch.timeout_usec / 1000));
                         if (k == 0) {
                                 r = verdict_set(v, -ETIMEDOUT, REASON_ARCHIVE_INVALID, "timed out reading the archive");
@@ -182,8 +187,8 @@ static int read_fd_source(InstallJob *j, int memfd, uint64_t *ret_size, uint8_t 
                 if (n == 0)
                         break;
                 if (size + (uint64_t) n > j->max_archive) {
-                        r = verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE, "bundle exceeds max size (%" PRIu64 " bytes)",
-                                        j->max_archive);
+                        r = verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE,
+                                        "bundle exceeds max size (%" PRIu64 " bytes)", j->max_archive);
                         break;
                 }
                 for (ssize_t done = 0; done < n;) {
@@ -210,7 +215,8 @@ static int read_fd_source(InstallJob *j, int memfd, uint64_t *ret_size, uint8_t 
 static int read_base64_source(InstallJob *j, int memfd, uint64_t *ret_size, uint8_t sha[SHA256_DIGEST_SIZE],
                               Verdict *v) {
         size_t len = strlen(j->bundle_b64);
-        size_t pad = len >= 1 && j->bundle_b64[len - 1] == '=' ? (len >= 2 && j->bundle_b64[len - 2] == '=' ? 2 : 1) : 0;
+        size_t pad =
+                len >= 1 && j->bundle_b64[len - 1] == '=' ? (len >= 2 && j->bundle_b64[len - 2] == '=' ? 2 : 1) : 0;
 
         if (len % 4 != 0)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "invalid base64 bundle");
@@ -278,13 +284,15 @@ static int find_plugin_dir(int xfd, char **ret_top, Verdict *v) {
 
 /* The manifest's "id", if it is readable at all (verify reports the rest). */
 static char *manifest_id(int dirfd, const OwnerRule *rule) {
-        _cleanup_close_ int fd = openat_plugin_file(dirfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL);
+        _cleanup_close_ int fd =
+                openat_plugin_file(dirfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL);
         _cleanup_free_ char *text = NULL;
         struct json_object *o = NULL, *id;
         char *ret = NULL;
         size_t len;
 
-        if (fd < 0 || read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) < 0 || json_parse_strict(text, len, &o, NULL) < 0)
+        if (fd < 0 || read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) < 0 ||
+            json_parse_strict(text, len, &o, NULL) < 0)
                 return NULL;
         if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "id", &id) &&
             json_object_is_type(id, json_type_string))
@@ -370,7 +378,7 @@ static int stage(InstallJob *j) {
 
         if (asprintf(&job_path, "%s/%s/%s", j->store_path, INSTALL_STAGING_DIR, j->job_name) < 0)
                 return -ENOMEM;
-        VerifyContext ctx = { .policy = j->policy, .rule = j->rule, .host_api_level = DC_PLUGIN_ABI_MAJOR };
+        VerifyContext ctx = {.policy = j->policy, .rule = j->rule, .host_api_level = DC_PLUGIN_ABI_MAJOR};
         Candidate c;
         candidate_init(&c);
         r = plugin_verify(&ctx, j->job_fd, job_path, j->id, LAYOUT_FOLDER, &c, v);
@@ -434,8 +442,8 @@ static int commit(InstallJob *j, InstallResult *res) {
                 return verdict_set(v, -EEXIST, REASON_ALREADY_EXISTS, "Plugin '%s' already exists at %s", j->id,
                                    res->installed_to);
         if (renameat2(j->job_fd, j->id, j->store_fd, j->id, exists ? RENAME_EXCHANGE : RENAME_NOREPLACE) < 0)
-                return errno == EEXIST ? verdict_set(v, -EEXIST, REASON_ALREADY_EXISTS, "Plugin '%s' already exists at %s",
-                                                     j->id, res->installed_to)
+                return errno == EEXIST ? verdict_set(v, -EEXIST, REASON_ALREADY_EXISTS,
+                                                     "Plugin '%s' already exists at %s", j->id, res->installed_to)
                                        : verdict_set(v, -errno, REASON_NONE, "cannot move the plugin into place: %m");
         res->replaced = exists;
 
@@ -493,9 +501,9 @@ static void install_complete(Job *job) {
                 log_install_failure(j);
         else
                 log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_INSTALLED,
-                           LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("PLUGIN_VERSION", j->version), LF("DC_OPERATION", "install"),
-                                      LF("DC_ARCHIVE_DIGEST", j->archive_digest), LF("DC_CALLER", j->caller),
-                                      LF("DC_REPLACED", res.replaced ? "yes" : "no")),
+                           LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("PLUGIN_VERSION", j->version),
+                                      LF("DC_OPERATION", "install"), LF("DC_ARCHIVE_DIGEST", j->archive_digest),
+                                      LF("DC_CALLER", j->caller), LF("DC_REPLACED", res.replaced ? "yes" : "no")),
                            "%s plugin %s", res.replaced ? "Replaced" : "Installed", j->id);
         res.plugin_id = j->id;
         res.version = j->version;
@@ -629,8 +637,10 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
         if (type && !streq(type, "python"))
                 return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED, "unsupported manifest type: %s", type);
         if ((r = manifest_string(m, "bundle_b64", &req->bundle_b64, v)) < 0 ||
-            (r = manifest_string(m, "url", &req->url, v)) < 0 || (r = manifest_string(m, "id", &req->plugin_id, v)) < 0 ||
-            (r = manifest_string(m, "digest", &req->digest, v)) < 0 || (r = manifest_string(m, "format", &format, v)) < 0)
+            (r = manifest_string(m, "url", &req->url, v)) < 0 ||
+            (r = manifest_string(m, "id", &req->plugin_id, v)) < 0 ||
+            (r = manifest_string(m, "digest", &req->digest, v)) < 0 ||
+            (r = manifest_string(m, "format", &format, v)) < 0)
                 return r;
         if (req->bundle_b64)
                 req->source = INSTALL_SOURCE_BASE64; /* preferred over url, as upstream */
@@ -692,7 +702,8 @@ static void remove_now(Host *h, RemoveCtx *ctx, int error) {
                 (void) host_set_disabled(h, ctx->id, false);
                 (void) host_refresh(h, ctx->id);
                 log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_REMOVED,
-                           LOG_FIELDS(LF("PLUGIN_ID", ctx->id), LF("DC_OPERATION", "remove")), "Removed plugin %s", ctx->id);
+                           LOG_FIELDS(LF("PLUGIN_ID", ctx->id), LF("DC_OPERATION", "remove")), "Removed plugin %s",
+                           ctx->id);
         } else
                 log_struct(LOG_WARNING, error, NULL, LOG_FIELDS(LF("PLUGIN_ID", ctx->id), LF("DC_OPERATION", "remove")),
                            "Failed to remove plugin %s: %s", ctx->id, strerror(-error));
@@ -720,8 +731,8 @@ int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdic
         if (idx < 0)
                 return verdict_set(v, idx, REASON_NONE, "cannot read the plugin directories: %s", strerror(-idx));
         if (idx != store)
-                return verdict_set(v, -EROFS, REASON_READ_ONLY, "Plugin '%s' is in a read-only plugin directory (%s)", id,
-                                   host_roots(h)[idx]);
+                return verdict_set(v, -EROFS, REASON_READ_ONLY, "Plugin '%s' is in a read-only plugin directory (%s)",
+                                   id, host_roots(h)[idx]);
         rec = host_find(h, id);
         if (rec && rec->draining)
                 return verdict_set(v, -EBUSY, REASON_NONE, "an operation on plugin '%s' is in progress", id);

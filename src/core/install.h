@@ -38,17 +38,17 @@ typedef struct InstallRequest {
         PackageFormat format;
         bool load;
         bool replace;
-        const char *caller;     /* for the journal (DC_CALLER) */
+        const char *caller; /* for the journal (DC_CALLER) */
 } InstallRequest;
 
 typedef struct InstallResult {
-        char *plugin_id;        /* resolved id, once known */
-        char *installed_to;     /* <store>/<id> */
-        char *version;          /* manifest version, may be NULL */
+        char *plugin_id;    /* resolved id, once known */
+        char *installed_to; /* <store>/<id> */
+        char *version;      /* manifest version, may be NULL */
         char archive_digest[DIGEST_STRING_MAX];
         bool replaced;
-        bool loaded;            /* the load step succeeded */
-        int load_error;         /* < 0: installed, but the load step failed ("partial") */
+        bool loaded;    /* the load step succeeded */
+        int load_error; /* < 0: installed, but the load step failed ("partial") */
         Verdict load_verdict;
 } InstallResult;
 

@@ -64,7 +64,8 @@ static int pack_dir(struct archive *a, int dirfd, const char *prefix, unsigned d
                 if (fstatat(dirfd, *n, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return verdict_set(v, -errno, REASON_READ_FAILED, "cannot read %s: %m", path);
                 if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                        return verdict_set(v, -EBADMSG, S_ISLNK(st.st_mode) ? REASON_ARCHIVE_LINK : REASON_ARCHIVE_SPECIAL_FILE,
+                        return verdict_set(v, -EBADMSG,
+                                           S_ISLNK(st.st_mode) ? REASON_ARCHIVE_LINK : REASON_ARCHIVE_SPECIAL_FILE,
                                            "%s is not a regular file or directory", path);
                 int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
                 _cleanup_close_ int fd = openat(dirfd, *n, flags);
@@ -85,7 +86,8 @@ static int pack_dir(struct archive *a, int dirfd, const char *prefix, unsigned d
                 for (off_t left = st.st_size; left > 0;) {
                         ssize_t k = read(fd, buf, (size_t) (left < 128 * 1024 ? left : 128 * 1024));
                         if (k <= 0)
-                                return verdict_set(v, k < 0 ? -errno : -EIO, REASON_READ_FAILED, "cannot read %s", path);
+                                return verdict_set(v, k < 0 ? -errno : -EIO, REASON_READ_FAILED, "cannot read %s",
+                                                   path);
                         if (archive_write_data(a, buf, (size_t) k) != k)
                                 return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path,
                                                    archive_error_string(a));
@@ -106,7 +108,8 @@ int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
         a = archive_write_new();
         if (!a)
                 return -ENOMEM;
-        if (archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+            archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
             archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
                 r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", archive_error_string(a));
                 archive_write_free(a);
