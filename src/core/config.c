@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <strings.h>
 #include <inttypes.h>
+#include <stddef.h>
 
 #include "log.h"
 #include "names.h"
@@ -71,6 +72,9 @@ int host_config_init(HostConfig *c) {
                 .max_extracted_size = 256ull * 1024 * 1024,
                 .max_archive_members = 10000,
                 .install_timeout_usec = 120ull * 1000000,
+                .mesh_ttl_sec = 15,
+                .mesh_max_in_flight = 256,
+                .max_loaded_plugins = 256,
         };
         _cleanup_free_ char *libs = NULL;
         if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
@@ -102,6 +106,20 @@ void host_config_done(HostConfig *c) {
         strv_free(c->install_url_allowlist);
         free(c->install_ca_file);
         free(c->artifact_dir);
+        strv_free(c->mesh_urls);
+        free(c->mesh_credentials);
+        free(c->mesh_user);
+        free(c->mesh_password);
+        free(c->mesh_token);
+        free(c->mesh_jwt);
+        free(c->mesh_nkey_seed);
+        free(c->mesh_tls_ca);
+        free(c->mesh_tls_cert);
+        free(c->mesh_tls_key);
+        free(c->device_id);
+        free(c->tenant);
+        free(c->discovery_mode);
+        free(c->import_dir);
         *c = (HostConfig){};
 }
 
@@ -238,6 +256,53 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return set_string(&c->install_ca_file, value);
         if (streq(key, "ArtifactDirectory"))
                 return set_string(&c->artifact_dir, value);
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+                { "MeshCredentialsFile", offsetof(HostConfig, mesh_credentials) },
+                { "MeshUser", offsetof(HostConfig, mesh_user) },
+                { "MeshPassword", offsetof(HostConfig, mesh_password) },
+                { "MeshToken", offsetof(HostConfig, mesh_token) },
+                { "MeshTLSCAFile", offsetof(HostConfig, mesh_tls_ca) },
+                { "MeshTLSCertFile", offsetof(HostConfig, mesh_tls_cert) },
+                { "MeshTLSKeyFile", offsetof(HostConfig, mesh_tls_key) },
+                { "DeviceId", offsetof(HostConfig, device_id) },
+                { "Tenant", offsetof(HostConfig, tenant) },
+                { "ImportDirectory", offsetof(HostConfig, import_dir) },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+                if (streq(key, strings[i].key))
+                        return set_string((char **) ((uint8_t *) c + strings[i].offset), value);
+        if (streq(key, "MeshURLs")) {
+                char **l = strv_split(value, ", ");
+                if (!l)
+                        return -ENOMEM;
+                strv_free(c->mesh_urls);
+                c->mesh_urls = l;
+                return 0;
+        }
+        if (streq(key, "MeshDiscoveryMode")) {
+                if (!streq(value, "infra") && !streq(value, "d2d") && !streq(value, "p2p"))
+                        return -EINVAL;
+                return set_string(&c->discovery_mode, streq(value, "p2p") ? "d2d" : value);
+        }
+        if (streq(key, "MeshTLSVerifyHostname") || streq(key, "AllowDottedDeviceId")) {
+                r = parse_boolean(value);
+                if (r < 0)
+                        return r;
+                if (streq(key, "AllowDottedDeviceId"))
+                        c->allow_dotted_device_id = r;
+                else
+                        c->mesh_tls_skip_hostname = !r;
+                return 0;
+        }
+        if (streq(key, "MeshTTLSec"))
+                return parse_unsigned(value, 1, 3600, &c->mesh_ttl_sec);
+        if (streq(key, "MeshMaxInFlight"))
+                return parse_unsigned(value, 1, 100000, &c->mesh_max_in_flight);
+        if (streq(key, "MaxLoadedPlugins"))
+                return parse_unsigned(value, 1, 100000, &c->max_loaded_plugins);
         if (streq(key, "InstallTimeoutSec")) {
                 unsigned s;
                 r = parse_unsigned(value, 1, 86400, &s);
@@ -315,6 +380,39 @@ int host_config_load_env(HostConfig *c) {
                 { DC_ENV_INSTALL_URL_ALLOWLIST, "InstallURLAllowlist" },
                 { DC_ENV_ARTIFACT_DIR, "ArtifactDirectory" },
         };
+        /* The edge SDK's names (wire §4.5, §15.11); the first one set wins. */
+        static const struct {
+                const char *env[3], *key;
+        } mesh_env[] = {
+                { { "MESSAGING_URLS", "NATS_URL" }, "MeshURLs" },
+                { { "MESSAGING_CREDENTIALS_FILE", "NATS_CREDENTIALS_FILE" }, "MeshCredentialsFile" },
+                { { "MESSAGING_TLS_CA_FILE", "NATS_TLS_CA_FILE" }, "MeshTLSCAFile" },
+                { { "MESSAGING_TLS_CERT_FILE", "NATS_TLS_CERT_FILE" }, "MeshTLSCertFile" },
+                { { "MESSAGING_TLS_KEY_FILE", "NATS_TLS_KEY_FILE" }, "MeshTLSKeyFile" },
+                { { "DEVICE_ID", "DC_PLUGIN_DEVICE_ID" }, "DeviceId" },
+                { { "TENANT", "DC_PLUGIN_TENANT" }, "Tenant" },
+                { { "DEVICE_CONNECT_DISCOVERY_MODE" }, "MeshDiscoveryMode" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(mesh_env); i++)
+                for (size_t k = 0; k < 3 && mesh_env[i].env[k]; k++) {
+                        e = getenv(mesh_env[i].env[k]);
+                        if (isempty(e))
+                                continue;
+                        int r = host_config_set(c, mesh_env[i].key, e);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                log_error("Invalid value in $%s: \"%s\"", mesh_env[i].env[k], e);
+                                return -EINVAL;
+                        }
+                        break;
+                }
+        e = getenv("NATS_JWT");
+        if (!isempty(e) && set_string(&c->mesh_jwt, e) < 0)
+                return -ENOMEM;
+        e = getenv("NATS_NKEY_SEED");
+        if (!isempty(e) && set_string(&c->mesh_nkey_seed, e) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(install_env); i++) {
                 e = getenv(install_env[i].env);
                 if (!e)

@@ -47,6 +47,22 @@ typedef struct HostConfig {
         bool install_allow_http;       /* tests only: permit http:// URLs */
         uint64_t install_timeout_usec; /* whole download, all redirects */
         char *artifact_dir;            /* NULL: <state_dir>/artifacts; $DC_PLUGIN_ARTIFACT_DIR */
+
+        /* Mesh front end (docs/mesh.md).  No URL and no credentials: off. */
+        char **mesh_urls;              /* MeshURLs=, $MESSAGING_URLS, $NATS_URL */
+        char *mesh_credentials;        /* .creds.json or .creds: $MESSAGING_CREDENTIALS_FILE */
+        char *mesh_user, *mesh_password, *mesh_token;
+        char *mesh_jwt, *mesh_nkey_seed; /* $NATS_JWT + $NATS_NKEY_SEED */
+        char *mesh_tls_ca, *mesh_tls_cert, *mesh_tls_key;
+        bool mesh_tls_skip_hostname;   /* explicit opt-out of host name verification */
+        char *device_id;               /* NULL: $DEVICE_ID, creds, "plugin-host-1" */
+        char *tenant;                  /* NULL: $TENANT, creds, "default" */
+        bool allow_dotted_device_id;
+        char *discovery_mode;          /* "infra" (default) or "d2d" */
+        unsigned mesh_ttl_sec;
+        unsigned mesh_max_in_flight;   /* plugin calls and host operations at once */
+        unsigned max_loaded_plugins;   /* cap for the install/load RPCs */
+        char *import_dir;              /* install_plugin source root; NULL = refused */
 } HostConfig;
 
 int host_config_init(HostConfig *c);

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "mesh.h"
 #include "names.h"
 #include "strv.h"
 
@@ -226,6 +227,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(host_freep) Host *host = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         BusManager *manager = NULL;
+        Mesh *mesh = NULL;
         Args a = {};
         HostConfig config;
         int r;
@@ -300,9 +302,19 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to start the plugin system: %m");
                 goto finish;
         }
+        /* After the initial load, so the first advertisement lists the plugins. */
+        if (mesh_configured(&config)) {
+                r = mesh_new(event, host, &config, &mesh);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the mesh front end: %m");
+                        goto finish;
+                }
+        } else if (a.no_bus)
+                log_warning("Neither D-Bus nor a mesh server: nothing will reach this daemon");
         if (manager)
                 bus_manager_set_state(manager, MANAGER_STATE_RUNNING);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded)", host_n_loaded(host));
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded%s%s)", host_n_loaded(host),
+                          mesh ? ", mesh device " : "", mesh ? mesh_device_id(mesh) : "");
         r = sd_event_loop(event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
         if (manager)
@@ -311,7 +323,8 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
-        /* Front end first: it listens to the host. */
+        /* Front ends first: they listen to the host. */
+        mesh = mesh_free(mesh);
         manager = bus_manager_free(manager);
         host = host_free(host);
         host_config_done(&config);

@@ -73,3 +73,16 @@ char **strv_copy(char *const *l) {
                                 return strv_free(c);
         return c;
 }
+
+char **strv_remove(char **l, const char *s) {
+        char **w = l;
+        if (!l)
+                return NULL;
+        for (char **r = l; *r; r++)
+                if (streq(*r, s))
+                        free(*r);
+                else
+                        *w++ = *r;
+        *w = NULL;
+        return l;
+}

@@ -12,6 +12,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char *const *l);
 bool strv_contains(char *const *l, const char *s);
+static inline bool strv_isempty(char *const *l) {
+        return !l || !l[0];
+}
+/* Remove every copy of s (in place); returns l. */
+char **strv_remove(char **l, const char *s);
 int strv_extend(char ***l, const char *s);
 int strv_consume(char ***l, char *s);
 /* Split on any of the separator characters, dropping empty words. */

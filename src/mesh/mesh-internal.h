@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared state of the mesh front end's files (mesh.c, mesh-rpc.c, mesh-advert.c). */
+#pragma once
+
+#include <json-c/json.h>
+#include <nats/nats.h>
+#include <pthread.h>
+
+#include "mesh.h"
+
+struct Mesh {
+        sd_event *event;
+        Host *host;
+        const HostConfig *config;
+        char *tenant, *device_id;
+        bool d2d;
+        char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe;
+
+        natsOptions *opts;
+        natsConnection *nc;
+        natsSubscription *cmd_sub, *probe_sub;
+        char *jwt, *seed; /* from a .creds.json (nats.c has no in-memory credentials call) */
+
+        /* nats.c delivers on its own threads; messages are handed to the loop. */
+        pthread_mutex_t lock;
+        natsMsg **queue;
+        size_t n_queue, queue_cap;
+        bool reconnected;
+        int efd;
+        sd_event_source *efd_source;
+
+        sd_event_source *heartbeat, *refresh, *presence;
+        unsigned presence_burst; /* fast presence ticks left */
+        unsigned in_flight;
+        char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */
+
+        /* registrar thread (infra mode) */
+        pthread_t registrar;
+        bool registrar_running;
+        pthread_cond_t cond;
+        char *pending_doc;
+        bool stop;
+        char *registration_id;
+        unsigned registrations; /* successful registerDevice calls */
+};
+
+/* mesh.c */
+int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o);
+void mesh_advertisement_changed(Mesh *m);
+
+/* mesh-rpc.c */
+void mesh_handle_request(Mesh *m, natsMsg *msg);
+/* The host RPC table for the advertisement: name, description, params schema. */
+size_t mesh_n_host_rpcs(void);
+const char *mesh_host_rpc_name(size_t i);
+const char *mesh_host_rpc_description(size_t i);
+struct json_object *mesh_host_rpc_schema(size_t i);
+bool mesh_is_host_rpc(const char *name);
+/* Which plugin answers a bare function name (first loaded owner). */
+const PluginRecord *mesh_bare_owner(Mesh *m, const char *fn);
+
+/* mesh-advert.c */
+struct json_object *mesh_registration_params(Mesh *m);
+struct json_object *mesh_presence(Mesh *m);
+char *mesh_iso_now(void);       /* YYYY-MM-DDTHH:MM:SSZ */
+double mesh_epoch_now(void);
+void mesh_random_hex(char *out, size_t n_hex);
