@@ -26,3 +26,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# nats.js (the independent mesh client of the tests) and the JWT/nkey
+# minting libraries, pinned by tests/mesh/package-lock.json.
+if command -v npm >/dev/null; then
+        here=$(cd "$(dirname "$0")/.." && pwd)
+        if [ ! -d "$here/tests/mesh/node_modules/nats" ]; then
+                echo "install-deps: npm ci (tests/mesh)" >&2
+                (cd "$here/tests/mesh" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        fi
+fi

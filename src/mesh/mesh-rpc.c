@@ -776,12 +776,14 @@ static int rpc_template(Req *r, struct json_object *p) {
                      "        return host->reply(call, \"{\\\"message\\\":\\\"hello from %s\\\"}\");\n}\n\n"
                      "static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {\n"
                      "        host = api;\n        return 0;\n}\n\n"
-                     "static const dc_function functions[] = {\n"
-                     "        { .name = \"hello\", .description = \"Say hello.\",\n"
-                     "          .params_schema = \"{\\\"type\\\":\\\"object\\\",\\\"properties\\\":{},\\\"required\\\":[]}\",\n"
-                     "          .handler = hello },\n        {}\n};\n\n"
-                     "DC_PLUGIN_DEFINE(.id = \"%s\", .name = \"%s\", .version = \"0.1.0\",\n"
-                     "                 .description = \"%s\", .init = init, .functions = functions);\n",
+                     "static const dc_plugin_function functions[] = {\n"
+                     "        {\n                .name = \"hello\",\n                .description = \"Say hello\",\n"
+                     "                .params_schema = \"{\\\"type\\\":\\\"object\\\",\\\"properties\\\":{}}\",\n"
+                     "                .handler = hello,\n        },\n};\n\n"
+                     "DC_PLUGIN_DEFINE({\n        DC_PLUGIN_HEADER,\n        .id = \"%s\",\n        .name = \"%s\",\n"
+                     "        .version = \"0.1.0\",\n        .description = \"%s\",\n"
+                     "        .functions = functions,\n        .n_functions = DC_PLUGIN_N_ELEMENTS(functions),\n"
+                     "        .init = init,\n});\n",
                      class_name, description, id, id, class_name, description) < 0 ||
             asprintf(&meson,
                      "project('%s', 'c')\nshared_module('%s', '%s.c', name_prefix : '', name_suffix : 'so',\n"

@@ -1,0 +1,12 @@
+#!/bin/bash
+# The mesh tests: nats.js (tests/mesh/node_modules, installed by
+# tools/install-deps.sh) against the real daemon and a real nats-server.
+#   run-mesh-tests.sh SOURCE_ROOT
+set -eu
+SRC=$1
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
+command -v nats-server >/dev/null || { echo "SKIP: nats-server missing" >&2; exit 77; }
+[ -d "$SRC/tests/mesh/node_modules/nats" ] || { echo "SKIP: run tools/install-deps.sh (npm nats)" >&2; exit 77; }
+export DC_FIXTURES_DIR=${DC_FIXTURES_DIR:-$SRC/tests/fixtures/device-connect}
+cd "$SRC/tests/mesh"
+exec node --test --test-reporter=spec --test-concurrency=1 test-mesh.mjs
