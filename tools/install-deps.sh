@@ -17,6 +17,10 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
 fi
 
+# Node.js and npm for nats.js: Debian's, unless the machine already has them.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
