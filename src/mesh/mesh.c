@@ -547,16 +547,21 @@ static int configure(Mesh *m) {
                 s = natsOptions_LoadCATrustedCertificates(m->opts, c->mesh_tls_ca);
         if (s == NATS_OK && c->mesh_tls_cert && c->mesh_tls_key)
                 s = natsOptions_LoadCertificatesChain(m->opts, c->mesh_tls_cert, c->mesh_tls_key);
-        /* nats.c checks the certificate's name only when told which one to
-         * expect: the first server's host, unless explicitly turned off
-         * (wire §4.6 FIX: upstream does not check it at all). */
+        /* The certificate must name the first server's host (wire §4.6 FIX:
+         * upstream does not check it); said explicitly rather than relying
+         * on the library's default. */
         if (s == NATS_OK && (tls || c->mesh_tls_ca) && !c->mesh_tls_skip_hostname) {
                 _cleanup_free_ char *host = url_host(urls[0]);
                 if (!host)
                         return -ENOMEM;
                 s = natsOptions_SetExpectedHostname(m->opts, host);
-        } else if (c->mesh_tls_skip_hostname)
-                log_warning("Mesh TLS host name verification is off (MeshTLSVerifyHostname=no)");
+        } else if (s == NATS_OK && c->mesh_tls_skip_hostname) {
+                /* nats.c cannot skip only the name check: the opt-out skips
+                 * certificate verification altogether (tests, broken PKI). */
+                s = natsOptions_SkipServerVerification(m->opts, true);
+                log_warning("Mesh TLS host name verification is off (MeshTLSVerifyHostname=no): the server "
+                            "certificate is not verified at all");
+        }
         if (s != NATS_OK)
                 return log_error_errno(EINVAL, "Invalid mesh connection settings: %s", natsStatus_GetText(s));
         return 0;

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+// Mesh authentication and transport security: JWT/nkey credentials minted
+// here with @nats-io/jwt + @nats-io/nkeys (Device Connect .creds.json and
+// classic .creds), and TLS with a test CA, including a server certificate
+// for the wrong host name.  Real nats-server, real daemon, nats.js caller.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { connect, StringCodec, credsAuthenticator } from "nats";
+import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
+import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+
+const sc = StringCodec();
+const HOSTD = process.env.DC_HOSTD;
+const EXAMPLES = process.env.DC_EXAMPLES_DIR;
+const base = "/run/dc-plugin-host-tests";
+fs.mkdirSync(base, { recursive: true, mode: 0o755 });
+const tmp = fs.mkdtempSync(path.join(base, "auth-"));
+fs.chmodSync(tmp, 0o755);
+const procs = [];
+
+function waitFor(cond, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = () => {
+      const v = cond();
+      if (v) return resolve(v);
+      if (Date.now() > deadline) return reject(new Error("timed out waiting for " + what));
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+function startNats(conf) {
+  const file = path.join(tmp, `nats-${procs.length}.conf`);
+  fs.writeFileSync(file, conf);
+  return new Promise((resolve, reject) => {
+    const p = spawn("nats-server", ["-c", file], { stdio: ["ignore", "ignore", "pipe"] });
+    procs.push(p);
+    let buf = "";
+    p.stderr.on("data", (d) => {
+      buf += d;
+      const m = buf.match(/Listening for client connections on [^:]+:(\d+)/);
+      if (m && !p.port) { p.port = Number(m[1]); resolve(p); }
+    });
+    p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
+  });
+}
+
+function startHostd(name, lines) {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(path.join(dir, "plugins", "hello-world"), { recursive: true, mode: 0o755 });
+  for (const f of ["hello-world.so", "manifest.json"]) fs.copyFileSync(path.join(EXAMPLES, "hello-world", f), path.join(dir, "plugins", "hello-world", f));
+  fs.mkdirSync(path.join(dir, "state"), { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, "hostd.conf"), [
+    `PluginDirectories=${dir}/plugins`, `StateDirectory=${dir}/state`, `SignaturesFile=${dir}/none.json`,
+    `TrustedKeysDirectory=${dir}/none.d`, ...lines, ""].join("\n"));
+  const log = path.join(dir, "hostd.log");
+  const p = spawn(HOSTD, ["--config", path.join(dir, "hostd.conf"), "--no-bus", "--log-target=console"], {
+    stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],
+    env: { ...process.env, DEVICE_CONNECT_REGISTER_JITTER: "0" },
+  });
+  p.logfile = log;
+  procs.push(p);
+  return p;
+}
+
+async function stop(p) {
+  if (p.exitCode === null) {
+    p.kill("SIGTERM");
+    await new Promise((r) => p.on("exit", r));
+  }
+}
+
+const logOf = (p) => fs.readFileSync(p.logfile, "utf8");
+
+// Ask until the daemon answers (it subscribes once connected); no fixed sleeps.
+async function askUntilAnswered(nc, subject, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const m = await nc.request(subject, sc.encode('{"jsonrpc":"2.0","id":1,"method":"get_status"}'), { timeout: 1000 });
+      return JSON.parse(sc.decode(m.data));
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}
+
+after(async () => {
+  for (const p of procs) await stop(p);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
+  const okp = createOperator(), akp = createAccount(), ukp = createUser(), other = createAccount();
+  const opJwt = await encodeOperator("op", okp);
+  // unlimited account: the library's defaults allow no connections
+  const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const accJwt = await encodeAccount("lab", akp, { limits }, { signer: okp });
+  const userJwt = await encodeUser("device", ukp, akp);
+  const strangerJwt = await encodeUser("stranger", createUser(), other); // an account the server does not know
+  const server = await startNats(`port: -1\nhost: 127.0.0.1\noperator: "${opJwt}"\nresolver: MEMORY\n` +
+    `resolver_preload: { ${akp.getPublicKey()}: "${accJwt}" }\n`);
+  const url = `nats://127.0.0.1:${server.port}`;
+  const nc = await connect({ servers: url, authenticator: credsAuthenticator(fmtCreds(userJwt, ukp)) });
+
+  // .creds.json fills in URL, tenant and device id
+  const cj = path.join(tmp, "lab-ph.creds.json");
+  fs.writeFileSync(cj, JSON.stringify({ device_id: "lab-ph", auth_type: "jwt", tenant: "lab",
+    nats: { urls: [url], jwt: userJwt, nkey_seed: new TextDecoder().decode(ukp.getSeed()) } }));
+  const a = startHostd("jwt-json", [`MeshCredentialsFile=${cj}`]);
+  let r = await askUntilAnswered(nc, "device-connect.lab.lab-ph.cmd");
+  assert.equal(r.result.status, "success");
+  assert.equal(r.result.connected, true);
+  await stop(a);
+  assert.equal(a.exitCode, 0);
+
+  // classic nsc .creds, with the URL and identity from the configuration
+  const classic = path.join(tmp, "device.creds");
+  fs.writeFileSync(classic, fmtCreds(userJwt, ukp));
+  const b = startHostd("jwt-classic", [`MeshCredentialsFile=${classic}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=classic-ph"]);
+  r = await askUntilAnswered(nc, "device-connect.lab.classic-ph.cmd");
+  assert.equal(r.result.status, "success");
+  await stop(b);
+
+  // credentials of an account the server does not trust: never serves
+  const bad = path.join(tmp, "bad.creds");
+  fs.writeFileSync(bad, fmtCreds(strangerJwt, createUser()));
+  const c = startHostd("jwt-bad", [`MeshCredentialsFile=${bad}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=bad-ph"]);
+  await waitFor(() => /retrying in the background|Cannot connect/.test(logOf(c)), 10000, "the connection failure");
+  await assert.rejects(nc.request("device-connect.lab.bad-ph.cmd", sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
+  await stop(c);
+  await nc.close();
+});
+
+test("TLS with a test CA; host name verification on by default", async () => {
+  const pki = path.join(tmp, "pki");
+  fs.mkdirSync(pki);
+  const ossl = (...a) => execFileSync("openssl", a, { stdio: "ignore" });
+  ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+    "-subj", "/CN=dc-mesh-test-ca", "-keyout", `${pki}/ca.key`, "-out", `${pki}/ca.pem`);
+  for (const [name, san] of [["good", "DNS:localhost"], ["wrong", "DNS:not-this-host.example"]]) {
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=" + name,
+      "-keyout", `${pki}/${name}.key`, "-out", `${pki}/${name}.csr`);
+    fs.writeFileSync(`${pki}/${name}.ext`, `subjectAltName=${san}\n`);
+    ossl("x509", "-req", "-in", `${pki}/${name}.csr`, "-CA", `${pki}/ca.pem`, "-CAkey", `${pki}/ca.key`,
+      "-CAcreateserial", "-days", "2", "-extfile", `${pki}/${name}.ext`, "-out", `${pki}/${name}.pem`);
+  }
+  const tlsConf = (name) => `port: -1\nhost: 127.0.0.1\ntls { cert_file: "${pki}/${name}.pem"\n key_file: "${pki}/${name}.key" }\n`;
+  const good = await startNats(tlsConf("good"));
+  const nc = await connect({ servers: `tls://localhost:${good.port}`, tls: { caFile: `${pki}/ca.pem` } });
+  const a = startHostd("tls-good", [`MeshURLs=tls://localhost:${good.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
+    "Tenant=lab", "DeviceId=tls-ph"]);
+  const r = await askUntilAnswered(nc, "device-connect.lab.tls-ph.cmd");
+  assert.equal(r.result.connected, true);
+  await stop(a);
+  await nc.close();
+
+  // a certificate from the trusted CA but for another host name: refused
+  const wrong = await startNats(tlsConf("wrong"));
+  const nc2 = await connect({ servers: `tls://127.0.0.1:${wrong.port}`, tls: { caFile: `${pki}/ca.pem`, rejectUnauthorized: false } });
+  const b = startHostd("tls-wrong", [`MeshURLs=tls://localhost:${wrong.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
+    "Tenant=lab", "DeviceId=tls-wrong"]);
+  await waitFor(() => /retrying in the background|Cannot connect/.test(logOf(b)), 10000, "the TLS failure");
+  await assert.rejects(nc2.request("device-connect.lab.tls-wrong.cmd", sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
+  await stop(b);
+  // the explicit opt-out connects (proving the name was the only problem)
+  const c = startHostd("tls-skip", [`MeshURLs=tls://localhost:${wrong.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
+    "MeshTLSVerifyHostname=no", "Tenant=lab", "DeviceId=tls-skip"]);
+  const r2 = await askUntilAnswered(nc2, "device-connect.lab.tls-skip.cmd");
+  assert.equal(r2.result.status, "success");
+  assert.match(logOf(c), /host name verification is off/);
+  await stop(c);
+  await nc2.close();
+});
