@@ -119,6 +119,26 @@ static const dc_plugin_function functions[] = {
 #ifdef TP_DUP_FUNCTION
         { .name = "probe", .handler = probe },
 #endif
+#ifdef TP_MANY_FUNCTIONS
+/* 20 functions in all: the advertisement-size test (200 plugins x 20). */
+#define MANY_SCHEMA                                                                                              \
+        "{\"type\":\"object\",\"properties\":{\"channel\":{\"type\":\"integer\",\"description\":\"which channel\"},"   \
+        "\"calibrated\":{\"type\":\"boolean\",\"default\":true}},\"required\":[\"channel\"]}"
+        { .name = "reading_00", .description = "Return reading number 0 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_01", .description = "Return reading number 1 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_02", .description = "Return reading number 2 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_03", .description = "Return reading number 3 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_04", .description = "Return reading number 4 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_05", .description = "Return reading number 5 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_06", .description = "Return reading number 6 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_07", .description = "Return reading number 7 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_08", .description = "Return reading number 8 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_09", .description = "Return reading number 9 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_10", .description = "Return reading number 10 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_11", .description = "Return reading number 11 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_12", .description = "Return reading number 12 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+        { .name = "reading_13", .description = "Return reading number 13 of this simulated device", .params_schema = MANY_SCHEMA, .handler = probe },
+#endif
 };
 
 static const dc_plugin_event events[] = {

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+// The advertisement at scale (200 plugins x 20 functions must fit the
+// server's max_payload) and D2D presence (burst, probe answers, departure).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { connect, StringCodec } from "nats";
+
+const sc = StringCodec();
+const HOSTD = process.env.DC_HOSTD;
+const PLUGINS = process.env.DC_TEST_PLUGINS_DIR;
+const FIXTURES = process.env.DC_FIXTURES_DIR;
+const base = "/run/dc-plugin-host-tests";
+fs.mkdirSync(base, { recursive: true, mode: 0o755 });
+const tmp = fs.mkdtempSync(path.join(base, "scale-"));
+fs.chmodSync(tmp, 0o755);
+const procs = [];
+
+function waitFor(cond, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = () => {
+      const v = cond();
+      if (v) return resolve(v);
+      if (Date.now() > deadline) return reject(new Error("timed out waiting for " + what));
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+function startNats() {
+  return new Promise((resolve, reject) => {
+    const p = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1"], { stdio: ["ignore", "ignore", "pipe"] });
+    procs.push(p);
+    let buf = "";
+    p.stderr.on("data", (d) => {
+      buf += d;
+      const m = buf.match(/Listening for client connections on 127\.0\.0\.1:(\d+)/);
+      if (m && !p.port) { p.port = Number(m[1]); resolve(p); }
+    });
+    p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
+  });
+}
+
+function startHostd(name, root, lines) {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(path.join(dir, "state"), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dir, "hostd.conf"), [`PluginDirectories=${root}`, `StateDirectory=${dir}/state`,
+    `SignaturesFile=${dir}/none.json`, `TrustedKeysDirectory=${dir}/none.d`, ...lines, ""].join("\n"));
+  const log = path.join(dir, "hostd.log");
+  const p = spawn(HOSTD, ["--config", path.join(dir, "hostd.conf"), "--no-bus", "--log-target=console"], {
+    stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],
+    env: { ...process.env, DEVICE_CONNECT_REGISTER_JITTER: "0" },
+  });
+  procs.push(p);
+  return p;
+}
+
+async function stop(p) {
+  if (p.exitCode === null) {
+    p.kill("SIGTERM");
+    await new Promise((r) => p.on("exit", r));
+  }
+  return p.exitCode;
+}
+
+after(async () => {
+  for (const p of procs) await stop(p);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("200 plugins x 20 functions: the registration fits max_payload and lists every function", async () => {
+  const so = fs.readFileSync(path.join(PLUGINS, "many-XXX.so"));
+  const root = path.join(tmp, "many");
+  fs.mkdirSync(root, { mode: 0o755 });
+  for (let i = 0; i < 200; i++) {
+    const id = "many-" + String(i).padStart(3, "0");
+    const d = path.join(root, id);
+    fs.mkdirSync(d, { mode: 0o755 });
+    // same length as the placeholder: patch the compiled-in id
+    fs.writeFileSync(path.join(d, id + ".so"), Buffer.from(so.toString("latin1").replaceAll("many-XXX", id), "latin1"), { mode: 0o644 });
+    fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id, version: "1.0.0", runtime: "c", api_level: 1 }), { mode: 0o644 });
+  }
+  const server = await startNats();
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const regs = [];
+  nc.subscribe("device-connect.lab.registry", {
+    callback: (e, m) => {
+      regs.push(m.data.length);
+      regs.doc = JSON.parse(sc.decode(m.data));
+      m.respond(sc.encode(JSON.stringify({ jsonrpc: "2.0", id: regs.doc.id,
+        result: { status: "registered", device_registration_id: "0b9a4c3e-1f2d-4e5f-9a8b-7c6d5e4f3a2b" } })));
+    },
+  });
+  await nc.flush();
+  const h = startHostd("many", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=many-host"]);
+  await waitFor(() => regs.length > 0, 20000, "registerDevice");
+  assert.ok(regs[0] <= nc.info.max_payload, `registration ${regs[0]} bytes > max_payload ${nc.info.max_payload}`);
+  const names = new Set(regs.doc.params.capabilities.functions.map((f) => f.name));
+  for (let i = 0; i < 200; i++)
+    for (let f = 0; f < 20; f++) {
+      const fn = f < 6 ? ["probe", "config", "emit", "bad_result", "sleepy", "max_active"][f] : "reading_" + String(f - 6).padStart(2, "0");
+      assert.ok(names.has(`many-${String(i).padStart(3, "0")}.${fn}`), fn);
+    }
+  console.log(`# registration with 200 x 20 functions: ${regs[0]} bytes (max_payload ${nc.info.max_payload})`);
+  assert.equal(await stop(h), 0);
+  await nc.close();
+});
+
+test("D2D: presence burst, probe answers, departure", async () => {
+  const server = await startNats();
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const seen = [];
+  nc.subscribe("device-connect.lab.*.presence", { callback: (e, m) => seen.push(JSON.parse(sc.decode(m.data))) });
+  await nc.flush();
+  const root = path.join(tmp, "d2d-plugins");
+  fs.mkdirSync(root, { mode: 0o755 });
+  const h = startHostd("d2d", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=d2d-host",
+    "MeshDiscoveryMode=d2d"]);
+  await waitFor(() => seen.length >= 3, 10000, "a presence burst");
+  const doc = seen[0];
+  const golden = JSON.parse(fs.readFileSync(path.join(FIXTURES, "presence.json"), "utf8"));
+  for (const k of Object.keys(golden)) assert.ok(k in doc, k);
+  assert.equal(doc.d2d, true);
+  assert.equal(doc.device_id, "d2d-host");
+  assert.equal(typeof doc.ts, "number");
+  assert.ok(doc.capabilities.functions.some((f) => f.name === "get_status"));
+  // the burst runs at 0.5 s
+  assert.ok(seen[2].ts - seen[1].ts < 0.9);
+  // a probe gets an immediate extra presence
+  const n = seen.length;
+  nc.publish("device-connect.lab.discovery.probe", sc.encode(JSON.stringify({ probe: true, ts: Date.now() / 1000 })));
+  const t0 = Date.now();
+  await waitFor(() => seen.length > n, 2000, "a presence answering the probe");
+  assert.ok(Date.now() - t0 < 400);
+  // departure on shutdown
+  assert.equal(await stop(h), 0);
+  await waitFor(() => seen.some((s) => s.departing === true), 5000, "departure");
+  const dep = seen.find((s) => s.departing);
+  const gdep = JSON.parse(fs.readFileSync(path.join(FIXTURES, "departure.json"), "utf8"));
+  assert.deepEqual(Object.keys(dep).sort(), Object.keys(gdep).sort());
+  await nc.close();
+});
