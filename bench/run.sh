@@ -21,6 +21,7 @@ chmod 0755 "$WORK"
 
 "$B/bench/bench-hash" "$WORK" 32 15
 "$B/bench/bench-install" "$WORK/install" "$B/examples/hello-world" 2500 9
+"$B/bench/bench-mesh" "$PWD/$B/src/daemon/dc-plugin-hostd" "$WORK/mesh" "$B/examples" "$B/bench/bench-plugin.so" 5000
 "$B/bench/bench-coldstart" "$B/src/daemon/dc-plugin-hostd" "$B/bench/bench-dlopen" "$B/bench/bench-plugin.so" "$WORK/cold" 100 9
 
 # D-Bus: a private system-like bus with the project's policy and the real polkitd.
