@@ -4,7 +4,8 @@
 # the examples are copied into a private, root-owned plugin directory under
 # /run, as the loader's ownership rules demand.  Without a system bus that
 # carries our policy, a private system-like bus with the project's policy
-# and the real polkitd is started for the demo.
+# and the real polkitd is started for the demo.  The mesh front end joins
+# $NATS_URL, or a local nats-server started here when it is unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +50,8 @@ echo "In another shell, as root:"
 echo "  export DBUS_SYSTEM_BUS_ADDRESS=\$DBUS_SYSTEM_BUS_ADDRESS"
 echo "  $PWD/build/src/hostctl/dc-plugin-hostctl list"
 echo "  $PWD/build/src/hostctl/dc-plugin-hostctl invoke hello-world hello_world '{\"name\":\"you\"}'"
+echo "On the mesh (\$NATS_URL=\$NATS_URL), device plugin-host-1 in tenant default:"
+echo "  subject device-connect.default.plugin-host-1.cmd, e.g. {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}"
 echo
 exec setpriv --reuid=dc-plugin-host --regid=dc-plugin-host --clear-groups \\
         $PWD/build/src/daemon/dc-plugin-hostd --config "$DEMO/etc/dc-plugin-host.conf" --log-target=console
@@ -57,7 +60,15 @@ chmod 0755 "$DEMO/run"
 
 if [ -S /run/dbus/system_bus_socket ] && [ -e /usr/share/dbus-1/system.d/org.deviceconnect.PluginHost.conf ]; then
         export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
-        exec "$DEMO/run"
+        if [ -z "${NATS_URL:-}" ]; then
+                nats-server -a 127.0.0.1 -p 4222 >"$DEMO/nats.log" 2>&1 &
+                trap 'kill $!' EXIT
+                export NATS_URL=nats://127.0.0.1:4222
+        fi
+        "$DEMO/run"
+        exit
 fi
-FIXTURE_NATS=0 FIXTURE_POLKIT_POLICY="$PWD/polkit/org.deviceconnect.pluginhost.policy" \
+# The fixture starts nats-server and exports NATS_URL unless one is given.
+FIXTURE_NATS=$([ -n "${NATS_URL:-}" ] && echo 0 || echo 1) \
+FIXTURE_POLKIT_POLICY="$PWD/polkit/org.deviceconnect.pluginhost.policy" \
         exec tests/test-fixture.sh "$PWD/dbus" "$DEMO/run"
