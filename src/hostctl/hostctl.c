@@ -17,6 +17,7 @@
 #include "image.h"
 #include "extract.h"
 #include "json-util.h"
+#include "hostctl-mesh.h"
 #include "pack.h"
 #include "log.h"
 #include "names.h"
@@ -28,6 +29,9 @@ static const char *arg_digest;
 static const char *arg_format;
 static bool arg_load = true;
 static bool arg_replace;
+static bool arg_mesh;
+static const char *arg_device, *arg_tenant, *arg_creds, *arg_nats_url;
+static uint64_t arg_timeout_usec = 60ull * 1000000;
 static bool arg_ask_password = true;
 static const char *arg_config;
 
@@ -63,6 +67,13 @@ static void help(void) {
                "     --format=FORMAT      install: auto, tar.gz, tgz, tar or zip\n"
                "     --no-load            install: do not load the plugin\n"
                "     --replace            install: replace an installed plugin of the same id\n"
+               "     --mesh               Talk to a plugin host on the Device Connect mesh\n"
+               "                          instead of the local one over D-Bus\n"
+               "     --device=ID          --mesh: the target device (default: plugin-host-1)\n"
+               "     --tenant=TENANT      --mesh: the tenant (default: from the credentials, else default)\n"
+               "     --creds=FILE         --mesh: .creds.json or .creds (default: $MESSAGING_CREDENTIALS_FILE)\n"
+               "     --nats-url=URL       --mesh: server (default: $MESSAGING_URLS, $NATS_URL, the credentials)\n"
+               "     --timeout=SEC        --mesh: reply timeout (default 60)\n"
                "\nThe system bus is $DBUS_SYSTEM_BUS_ADDRESS if set.  See dc-plugin-hostctl(1).\n",
                program_invocation_short_name);
 }
@@ -494,13 +505,19 @@ static int verb_artifacts(sd_bus *bus) {
 
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_ASK, ARG_CONFIG, ARG_PLUGIN_ID, ARG_DIGEST, ARG_FORMAT, ARG_NO_LOAD,
-               ARG_REPLACE };
+               ARG_REPLACE, ARG_MESH, ARG_DEVICE, ARG_TENANT, ARG_CREDS, ARG_NATS_URL, ARG_TIMEOUT };
         static const struct option options[] = {
                 { "plugin-id", required_argument, NULL, ARG_PLUGIN_ID },
                 { "digest", required_argument, NULL, ARG_DIGEST },
                 { "format", required_argument, NULL, ARG_FORMAT },
                 { "no-load", no_argument, NULL, ARG_NO_LOAD },
                 { "replace", no_argument, NULL, ARG_REPLACE },
+                { "mesh", no_argument, NULL, ARG_MESH },
+                { "device", required_argument, NULL, ARG_DEVICE },
+                { "tenant", required_argument, NULL, ARG_TENANT },
+                { "creds", required_argument, NULL, ARG_CREDS },
+                { "nats-url", required_argument, NULL, ARG_NATS_URL },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -550,6 +567,31 @@ int main(int argc, char *argv[]) {
                 case ARG_REPLACE:
                         arg_replace = true;
                         break;
+                case ARG_MESH:
+                        arg_mesh = true;
+                        break;
+                case ARG_DEVICE:
+                        arg_device = optarg;
+                        break;
+                case ARG_TENANT:
+                        arg_tenant = optarg;
+                        break;
+                case ARG_CREDS:
+                        arg_creds = optarg;
+                        break;
+                case ARG_NATS_URL:
+                        arg_nats_url = optarg;
+                        break;
+                case ARG_TIMEOUT: {
+                        char *end;
+                        unsigned long sec = strtoul(optarg, &end, 10);
+                        if (*end || sec == 0 || sec > 3600) {
+                                log_error("Invalid --timeout=%s: seconds, 1-3600.", optarg);
+                                return 1;
+                        }
+                        arg_timeout_usec = (uint64_t) sec * 1000000;
+                        break;
+                }
                 default:
                         return 1;
                 }
@@ -579,6 +621,23 @@ int main(int argc, char *argv[]) {
                 log_error("\"%s\" takes %s%d argument(s); see --help.", verb,
                           verbs[v].min == verbs[v].max ? "" : "up to ", verbs[v].max);
                 return 1;
+        }
+        if (arg_mesh) {
+                HostConfig mc;
+                MeshCliArgs ma = { .plugin_id = arg_plugin_id, .digest = arg_digest, .format = arg_format,
+                                   .load = arg_load, .replace = arg_replace, .timeout_usec = arg_timeout_usec };
+                if (host_config_init(&mc) < 0 || host_config_load_env(&mc) < 0)
+                        return 1;
+                if ((arg_device && host_config_set(&mc, "DeviceId", arg_device) < 0) ||
+                    (arg_tenant && host_config_set(&mc, "Tenant", arg_tenant) < 0) ||
+                    (arg_creds && host_config_set(&mc, "MeshCredentialsFile", arg_creds) < 0) ||
+                    (arg_nats_url && host_config_set(&mc, "MeshURLs", arg_nats_url) < 0)) {
+                        host_config_done(&mc);
+                        return 1;
+                }
+                r = hostctl_mesh(&mc, &ma, verb, nargs, args, open_archive);
+                host_config_done(&mc);
+                return r < 0 ? 1 : 0;
         }
         if (verbs[v].bus && (r = bus_connect(&bus)) < 0)
                 return 1;

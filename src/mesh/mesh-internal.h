@@ -34,6 +34,10 @@ struct Mesh {
         unsigned in_flight;
         char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */
 
+        /* work finished on other threads, run on the loop (mesh_post) */
+        struct MeshTask *tasks;
+        unsigned n_fetchers; /* artifact fetch threads alive */
+
         /* registrar thread (infra mode) */
         pthread_t registrar;
         bool registrar_running;
@@ -44,7 +48,15 @@ struct Mesh {
         unsigned registrations; /* successful registerDevice calls */
 };
 
+typedef struct MeshTask {
+        struct MeshTask *next;
+        void (*run)(Mesh *m, void *userdata, bool cancelled);
+        void *userdata;
+} MeshTask;
+
 /* mesh.c */
+/* Any thread: run fn on the loop thread (cancelled=true at shutdown). */
+int mesh_post(Mesh *m, void (*fn)(Mesh *m, void *userdata, bool cancelled), void *userdata);
 int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o);
 void mesh_advertisement_changed(Mesh *m);
 

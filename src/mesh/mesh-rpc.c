@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "artifact.h"
+#include "base64.h"
 #include "build-config.h"
 #include "install.h"
 #include "json-util.h"
@@ -450,7 +451,11 @@ static PackageFormat arg_format(struct json_object *p) {
         return package_format_from_string(arg_str(p, "format"), &f) < 0 ? PACKAGE_FORMAT_AUTO : f; /* upstream: unknown = auto */
 }
 
+static int start_mesh_fetch(Req *r, struct json_object *p, const char *url);
+
 static int rpc_install_from_url(Req *r, struct json_object *p) {
+        if (strncmp(arg_str(p, "url"), "dc-mesh://", 10) == 0)
+                return start_mesh_fetch(r, p, arg_str(p, "url"));
         InstallRequest req = {
                 .source = INSTALL_SOURCE_URL,
                 .fd = -1,
@@ -639,6 +644,242 @@ static int rpc_get_artifact_url(Req *r, struct json_object *p) {
         json_object_object_add(o, "artifact", artifact_json(r->m, &a));
         artifact_record_done(&a);
         req_finish(r, o);
+        return 0;
+}
+
+/* Raw bytes per chunk: what fits the server's max_payload once base64'd in an envelope. */
+static size_t chunk_max(Mesh *m) {
+        int64_t max = natsConnection_GetMaxPayload(m->nc);
+        if (max <= 0)
+                max = 1024 * 1024;
+        size_t raw = (size_t) (max - 2048) / 4 * 3;
+        return raw > 4 * 1024 * 1024 ? 4 * 1024 * 1024 : raw;
+}
+
+/* read_plugin_artifact: one chunk of a published artifact, for another host's
+ * install from a dc-mesh:// URL (serving over the authenticated mesh). */
+static int rpc_read_artifact(Req *r, struct json_object *p) {
+        const char *id = arg_str(p, "plugin_id"), *file = arg_str(p, "filename");
+        struct json_object *x;
+        int64_t offset = json_object_object_get_ex(p, "offset", &x) ? json_object_get_int64(x) : 0;
+        _cleanup_free_ char *dir = host_artifact_dir(r->m->host), *version = NULL, *path = NULL;
+        size_t flen = file ? strlen(file) : 0;
+
+        if (flen > 4 && streq(file + flen - 4, ".tgz"))
+                version = strndup(file, flen - 4);
+        if (!plugin_id_is_valid(id) || !version || !artifact_version_is_valid(version) || offset < 0) {
+                req_finish(r, error_result(id, "invalid artifact reference", "invalid-id"));
+                return 0;
+        }
+        if (!dir || asprintf(&path, "%s/%s/%s", dir, id, file) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                _cleanup_free_ char *msg = NULL;
+                (void) asprintf(&msg, "artifact not found for %s", id);
+                req_finish(r, error_result(id, msg, "not-found"));
+                return 0;
+        }
+        size_t want = chunk_max(r->m);
+        if (offset > st.st_size)
+                offset = st.st_size;
+        if ((uint64_t) (st.st_size - offset) < want)
+                want = (size_t) (st.st_size - offset);
+        _cleanup_free_ uint8_t *buf = malloc(want + 1);
+        _cleanup_free_ char *b64 = malloc(base64_encoded_size(want));
+        if (!buf || !b64)
+                return -ENOMEM;
+        ssize_t n = pread(fd, buf, want, offset);
+        if (n < 0)
+                return -errno;
+        base64_encode(buf, (size_t) n, b64);
+        struct json_object *o = status_obj("success");
+        add_str(o, "plugin_id", id);
+        add_str(o, "filename", file);
+        json_object_object_add(o, "offset", json_object_new_int64(offset));
+        json_object_object_add(o, "size", json_object_new_int64(st.st_size));
+        json_object_object_add(o, "eof", json_object_new_boolean(offset + n >= st.st_size));
+        add_str(o, "data_b64", b64);
+        req_finish(r, o);
+        return 0;
+}
+
+/* ---- installs from another host's artifact store (dc-mesh:// URLs) ------------------- */
+
+typedef struct MeshFetch {
+        Mesh *m;
+        Req *r;
+        char *subject, *plugin_id_param, *digest, *artifact_id, *filename;
+        PackageFormat format;
+        bool load, replace;
+        uint64_t max;
+        int fd;          /* memfd with the bytes */
+        char *error;     /* set on failure */
+} MeshFetch;
+
+static void mesh_fetch_free(MeshFetch *f) {
+        free(f->subject);
+        free(f->plugin_id_param);
+        free(f->digest);
+        free(f->artifact_id);
+        free(f->filename);
+        free(f->error);
+        safe_close(f->fd);
+        free(f);
+}
+
+static void fetch_done(Mesh *m, void *userdata, bool cancelled) {
+        MeshFetch *f = userdata;
+        Req *r = f->r;
+        if (cancelled) {
+                req_free(r);
+        } else if (f->error) {
+                struct json_object *o = error_result(NULL, f->error, "download-failed");
+                add_str(o, "url", r->url);
+                req_finish(r, o);
+        } else {
+                (void) lseek(f->fd, 0, SEEK_SET);
+                InstallRequest req = {
+                        .source = INSTALL_SOURCE_FD,
+                        .fd = TAKE_FD(f->fd),
+                        .name_hint = f->filename,
+                        .plugin_id = f->plugin_id_param,
+                        .digest = f->digest,
+                        .format = f->format,
+                        .replace = f->replace,
+                };
+                if (start_install(r, &req, f->load) < 0)
+                        req_fail(r, JSONRPC_SERVER_ERROR, "Out of memory");
+        }
+        mesh_fetch_free(f);
+}
+
+static void *fetch_main(void *userdata) {
+        MeshFetch *f = userdata;
+        Mesh *m = f->m;
+        int64_t offset = 0;
+        for (unsigned i = 0; !f->error; i++) {
+                struct json_object *req = json_object_new_object(), *params = json_object_new_object(), *o = NULL, *res, *x;
+                char id[32];
+                natsMsg *reply = NULL;
+                snprintf(id, sizeof id, "fetch-%u", i);
+                add_str(req, "jsonrpc", "2.0");
+                add_str(req, "id", id);
+                add_str(req, "method", "read_plugin_artifact");
+                add_str(params, "plugin_id", f->artifact_id);
+                add_str(params, "filename", f->filename);
+                json_object_object_add(params, "offset", json_object_new_int64(offset));
+                json_object_object_add(req, "params", params);
+                natsStatus s = natsConnection_RequestString(&reply, m->nc, f->subject,
+                                                            json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), 30000);
+                json_object_put(req);
+                if (s != NATS_OK) {
+                        (void) asprintf(&f->error, "download failed: %s",
+                                        s == NATS_NO_RESPONDERS ? "the publishing host is not on the mesh" : natsStatus_GetText(s));
+                        break;
+                }
+                if (json_parse_strict(natsMsg_GetData(reply), (size_t) natsMsg_GetDataLength(reply), &o, NULL) < 0 ||
+                    !json_object_object_get_ex(o, "result", &res) || !json_object_object_get_ex(res, "status", &x) ||
+                    !streq(json_object_get_string(x), "success") || !json_object_object_get_ex(res, "data_b64", &x)) {
+                        struct json_object *msg = NULL;
+                        (void) asprintf(&f->error, "download failed: %s",
+                                        o && json_object_object_get_ex(o, "result", &res) &&
+                                                        json_object_object_get_ex(res, "message", &msg)
+                                                ? json_object_get_string(msg)
+                                                : "invalid reply from the publishing host");
+                } else {
+                        const char *b64 = json_object_get_string(x);
+                        size_t len = strlen(b64);
+                        uint8_t *buf = malloc(base64_decoded_max(len) + 1);
+                        long n = buf ? base64_decode_strict(b64, len, buf) : -ENOMEM;
+                        bool eof = json_object_object_get_ex(res, "eof", &x) && json_object_get_boolean(x);
+                        if (n < 0)
+                                (void) asprintf(&f->error, "download failed: invalid chunk");
+                        else if ((uint64_t) offset + (uint64_t) n > f->max)
+                                (void) asprintf(&f->error, "artifact exceeds max size (%llu bytes)", (unsigned long long) f->max);
+                        else if (pwrite(f->fd, buf, (size_t) n, offset) != n)
+                                (void) asprintf(&f->error, "download failed: %s", strerror(errno));
+                        offset += n > 0 ? n : 0;
+                        free(buf);
+                        json_object_put(o);
+                        natsMsg_Destroy(reply);
+                        if (eof || f->error)
+                                break;
+                        if (n == 0) {
+                                (void) asprintf(&f->error, "download failed: empty chunk before the end");
+                                break;
+                        }
+                        continue;
+                }
+                json_object_put(o);
+                natsMsg_Destroy(reply);
+        }
+        if (mesh_post(m, fetch_done, f) < 0)
+                mesh_fetch_free(f); /* cannot report: out of memory */
+        pthread_mutex_lock(&m->lock);
+        m->n_fetchers--;
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+}
+
+/* dc-mesh://<tenant>/<device>/artifacts/<plugin_id>/<file> */
+static int start_mesh_fetch(Req *r, struct json_object *p, const char *url) {
+        Mesh *m = r->m;
+        _cleanup_strv_free_ char **parts = strv_split(url + strlen("dc-mesh://"), "/");
+        _cleanup_free_ char *version = NULL;
+        MeshFetch *f;
+        pthread_t t;
+
+        if (!(r->url = strdup(url)))
+                return -ENOMEM;
+        size_t n = strv_length(parts), flen = n == 5 ? strlen(parts[4]) : 0;
+        if (flen > 4 && streq(parts[4] + flen - 4, ".tgz"))
+                version = strndup(parts[4], flen - 4);
+        if (n != 5 || !streq(parts[2], "artifacts") || !plugin_id_is_valid(parts[3]) || !version ||
+            !artifact_version_is_valid(version) || !plugin_id_is_valid(parts[1])) {
+                struct json_object *o = error_result(NULL, "invalid URL: expected dc-mesh://<tenant>/<device>/artifacts/<id>/<file>.tgz", "url-invalid");
+                add_str(o, "url", url);
+                req_finish(r, o);
+                return 0;
+        }
+        if (!streq(parts[0], m->tenant)) {
+                struct json_object *o = error_result(NULL, "mesh URLs must name this host's tenant", "url-not-allowed");
+                add_str(o, "url", url);
+                req_finish(r, o);
+                return 0;
+        }
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        f->m = m;
+        f->r = r;
+        f->fd = memfd_create("dc-plugin-mesh-fetch", MFD_CLOEXEC);
+        f->format = arg_format(p);
+        f->load = arg_bool(p, "load", true);
+        f->replace = arg_bool(p, "replace", false);
+        f->max = m->config->max_archive_size;
+        f->artifact_id = strdup(parts[3]);
+        f->filename = strdup(parts[4]);
+        f->plugin_id_param = arg_str(p, "plugin_id") ? strdup(arg_str(p, "plugin_id")) : NULL;
+        f->digest = arg_str(p, "digest") ? strdup(arg_str(p, "digest")) : NULL;
+        if (f->fd < 0 || !f->artifact_id || !f->filename ||
+            asprintf(&f->subject, "device-connect.%s.%s.cmd", parts[0], parts[1]) < 0) {
+                mesh_fetch_free(f);
+                return -ENOMEM;
+        }
+        pthread_mutex_lock(&m->lock);
+        m->n_fetchers++;
+        pthread_mutex_unlock(&m->lock);
+        if (pthread_create(&t, NULL, fetch_main, f) != 0) {
+                pthread_mutex_lock(&m->lock);
+                m->n_fetchers--;
+                pthread_mutex_unlock(&m->lock);
+                mesh_fetch_free(f);
+                return -ENOMEM;
+        }
+        pthread_detach(t);
         return 0;
 }
 
@@ -882,6 +1123,10 @@ static const Param p_publish[] = { { "plugin_id", P_STRING_OR_NULL, false, "null
                                    { "version", P_STRING_OR_NULL, false, "null", "Version; default: the manifest's." },
                                    {} };
 static const Param p_get_url[] = { PID_REQ, { "version", P_STRING_OR_NULL, false, "null", "Version; default: latest." }, {} };
+static const Param p_read[] = { PID_REQ,
+                                { "filename", P_STRING, true, NULL, "Artifact file name (<version>.tgz)." },
+                                { "offset", P_INT, false, "0", "Byte offset of the chunk." },
+                                {} };
 static const Param p_deploy[] = { PID_REQ,
                                   { "image", P_STRING_OR_NULL, false, "null", "Container image." },
                                   { "port", P_INT, false, "8787", "Container port." },
@@ -921,6 +1166,8 @@ static const HostRpc host_rpcs[] = {
         { "deploy_sidecar", "Deploy a capability as an isolated container sidecar (requires docker extra).", p_deploy,
           rpc_sidecars_disabled },
         { "undeploy_sidecar", "Stop a sidecar container and remove proxied RPCs.", p_pid, rpc_undeploy_sidecar },
+        /* ours: serves dc-mesh:// artifact URLs to other hosts of the tenant */
+        { "read_plugin_artifact", "Read one chunk of a published plugin artifact (base64).", p_read, rpc_read_artifact },
 };
 
 size_t mesh_n_host_rpcs(void) {

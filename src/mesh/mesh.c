@@ -95,6 +95,37 @@ static void on_connected(natsConnection *nc, void *closure) {
         on_reconnected(nc, closure); /* first connect after a failed start: register */
 }
 
+int mesh_post(Mesh *m, void (*fn)(Mesh *m, void *userdata, bool cancelled), void *userdata) {
+        MeshTask *t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        t->run = fn;
+        t->userdata = userdata;
+        pthread_mutex_lock(&m->lock);
+        t->next = m->tasks;
+        m->tasks = t;
+        pthread_mutex_unlock(&m->lock);
+        wake(m);
+        return 0;
+}
+
+static void run_tasks(Mesh *m, MeshTask *list, bool cancelled) {
+        /* posted newest first: run oldest first */
+        MeshTask *rev = NULL;
+        while (list) {
+                MeshTask *n = list->next;
+                list->next = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                MeshTask *n = rev->next;
+                rev->run(m, rev->userdata, cancelled);
+                free(rev);
+                rev = n;
+        }
+}
+
 static void send_presence(Mesh *m);
 
 static int on_efd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -112,7 +143,9 @@ static int on_efd(sd_event_source *s, int fd, uint32_t revents, void *userdata) 
         m->n_queue = m->queue_cap = 0;
         reconnected = m->reconnected;
         m->reconnected = false;
+        MeshTask *tasks = TAKE_PTR(m->tasks);
         pthread_mutex_unlock(&m->lock);
+        run_tasks(m, tasks, false);
 
         for (size_t i = 0; i < count; i++) {
                 const char *subject = natsMsg_GetSubject(batch[i]);
@@ -677,6 +710,13 @@ Mesh *mesh_free(Mesh *m) {
         }
         if (m->registrar_running)
                 pthread_join(m->registrar, NULL);
+        /* fetch threads end once the closed connection fails their requests */
+        pthread_mutex_lock(&m->lock);
+        while (m->n_fetchers > 0)
+                pthread_cond_wait(&m->cond, &m->lock);
+        MeshTask *left = TAKE_PTR(m->tasks);
+        pthread_mutex_unlock(&m->lock);
+        run_tasks(m, left, true);
         natsSubscription_Destroy(m->cmd_sub);
         natsSubscription_Destroy(m->probe_sub);
         natsConnection_Destroy(m->nc);
@@ -705,6 +745,93 @@ Mesh *mesh_free(Mesh *m) {
         free(m->subj_probe);
         sd_event_unref(m->event);
         free(m);
-        nats_Close();
+        /* No nats_Close(): it tears down library state (TLS included) that
+         * other threads and the rest of shutdown may still touch; the
+         * process is about to exit anyway. */
         return NULL;
+}
+
+/* ---- clients ------------------------------------------------------------------------ */
+
+int mesh_client_open(const HostConfig *c, Mesh **ret) {
+        Mesh *m = calloc(1, sizeof *m);
+        natsStatus s;
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->config = c;
+        m->efd = -1;
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_cond_init(&m->cond, NULL);
+        if (nats_Open(-1) != NATS_OK) {
+                free(m);
+                return -ENOMEM;
+        }
+        r = configure(m);
+        if (r >= 0 && natsOptions_SetRetryOnFailedConnect(m->opts, false, NULL, NULL) != NATS_OK)
+                r = -EINVAL;
+        if (r >= 0 && natsOptions_SetMaxReconnect(m->opts, 0) != NATS_OK)
+                r = -EINVAL;
+        if (r >= 0 && (s = natsConnection_Connect(&m->nc, m->opts)) != NATS_OK) {
+                log_error("Cannot connect to the mesh: %s", nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+                r = -ECONNREFUSED;
+        }
+        if (r < 0) {
+                mesh_client_close(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+int mesh_client_request(Mesh *m, const char *method, struct json_object *params, uint64_t timeout_usec,
+                        struct json_object **ret_reply) {
+        struct json_object *req = json_object_new_object();
+        natsMsg *reply = NULL;
+        char id[32];
+        natsStatus s;
+
+        if (!req)
+                return -ENOMEM;
+        mesh_random_hex(id, 12);
+        json_object_object_add(req, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(req, "id", json_object_new_string(id));
+        json_object_object_add(req, "method", json_object_new_string(method));
+        json_object_object_add(req, "params", params ? json_object_get(params) : json_object_new_object());
+        s = natsConnection_RequestString(&reply, m->nc, m->subj_cmd,
+                                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                                         (int64_t) (timeout_usec / 1000));
+        json_object_put(req);
+        if (s == NATS_NO_RESPONDERS)
+                return log_error_errno(EHOSTUNREACH, "Device %s is not on the mesh (tenant %s)", m->device_id, m->tenant);
+        if (s == NATS_TIMEOUT)
+                return log_error_errno(ETIMEDOUT, "Device %s did not answer %s in time", m->device_id, method);
+        if (s != NATS_OK)
+                return log_error_errno(EIO, "Request failed: %s", natsStatus_GetText(s));
+        int r = json_parse_strict(natsMsg_GetData(reply), (size_t) natsMsg_GetDataLength(reply), ret_reply, NULL);
+        natsMsg_Destroy(reply);
+        return r < 0 ? log_error_errno(EBADMSG, "Device %s sent invalid JSON", m->device_id) : 0;
+}
+
+void mesh_client_close(Mesh *m) {
+        if (!m)
+                return;
+        if (m->nc) {
+                natsConnection_Close(m->nc);
+                natsConnection_Destroy(m->nc);
+        }
+        natsOptions_Destroy(m->opts);
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m->jwt);
+        free(m->seed);
+        free(m->tenant);
+        free(m->device_id);
+        free(m->subj_cmd);
+        free(m->subj_registry);
+        free(m->subj_heartbeat);
+        free(m->subj_presence);
+        free(m->subj_probe);
+        free(m);
 }

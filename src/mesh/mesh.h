@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
@@ -25,3 +26,14 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret);
 Mesh *mesh_free(Mesh *m);
 const char *mesh_device_id(const Mesh *m);
 const char *mesh_tenant(const Mesh *m);
+
+/*
+ * Clients (dc-plugin-hostctl --mesh): the same server, credential and
+ * identity rules, connected without subscriptions, failing at once when the
+ * server is down.  config->device_id names the target device.
+ */
+int mesh_client_open(const HostConfig *c, Mesh **ret);
+/* One JSON-RPC request to the target device; *ret_reply is the whole reply. */
+int mesh_client_request(Mesh *m, const char *method, struct json_object *params, uint64_t timeout_usec,
+                        struct json_object **ret_reply);
+void mesh_client_close(Mesh *m);

@@ -44,3 +44,24 @@ long base64_decode_strict(const char *in, size_t len, uint8_t *out) {
         }
         return (long) o;
 }
+
+size_t base64_encode(const uint8_t *in, size_t len, char *out) {
+        static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t o = 0, i = 0;
+        for (; i + 3 <= len; i += 3) {
+                uint32_t v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+                out[o++] = tab[v >> 18];
+                out[o++] = tab[(v >> 12) & 63];
+                out[o++] = tab[(v >> 6) & 63];
+                out[o++] = tab[v & 63];
+        }
+        if (i < len) {
+                uint32_t v = (uint32_t) in[i] << 16 | (i + 1 < len ? (uint32_t) in[i + 1] << 8 : 0);
+                out[o++] = tab[v >> 18];
+                out[o++] = tab[(v >> 12) & 63];
+                out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+                out[o++] = '=';
+        }
+        out[o] = 0;
+        return o;
+}

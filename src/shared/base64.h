@@ -8,3 +8,7 @@
  * Returns the decoded length or -EINVAL; out must hold base64_decoded_max(len). */
 #define base64_decoded_max(len) (((len) / 4) * 3)
 long base64_decode_strict(const char *in, size_t len, uint8_t *out);
+
+/* Standard base64 with padding; out must hold base64_encoded_size(len). */
+#define base64_encoded_size(len) ((((len) + 2) / 3) * 4 + 1)
+size_t base64_encode(const uint8_t *in, size_t len, char *out);

@@ -69,10 +69,11 @@ function startHostd(name, lines) {
 }
 
 async function stop(p) {
-  if (p.exitCode === null) {
+  if (p.exitCode === null && p.signalCode === null) {
     p.kill("SIGTERM");
     await new Promise((r) => p.on("exit", r));
   }
+  return p.signalCode ? p.signalCode : p.exitCode;
 }
 
 const logOf = (p) => fs.readFileSync(p.logfile, "utf8");
@@ -117,8 +118,7 @@ test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
   let r = await askUntilAnswered(nc, "device-connect.lab.lab-ph.cmd");
   assert.equal(r.result.status, "success");
   assert.equal(r.result.connected, true);
-  await stop(a);
-  assert.equal(a.exitCode, 0);
+  assert.equal(await stop(a), 0);
 
   // classic nsc .creds, with the URL and identity from the configuration
   const classic = path.join(tmp, "device.creds");
@@ -126,7 +126,7 @@ test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
   const b = startHostd("jwt-classic", [`MeshCredentialsFile=${classic}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=classic-ph"]);
   r = await askUntilAnswered(nc, "device-connect.lab.classic-ph.cmd");
   assert.equal(r.result.status, "success");
-  await stop(b);
+  assert.equal(await stop(b), 0);
 
   // credentials of an account the server does not trust: never serves
   const bad = path.join(tmp, "bad.creds");
@@ -134,7 +134,7 @@ test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
   const c = startHostd("jwt-bad", [`MeshCredentialsFile=${bad}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=bad-ph"]);
   await waitFor(() => /retrying in the background|Cannot connect/.test(logOf(c)), 10000, "the connection failure");
   await assert.rejects(nc.request("device-connect.lab.bad-ph.cmd", sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
-  await stop(c);
+  assert.equal(await stop(c), 0); // a clean stop, even never connected
   await nc.close();
 });
 
@@ -158,7 +158,7 @@ test("TLS with a test CA; host name verification on by default", async () => {
     "Tenant=lab", "DeviceId=tls-ph"]);
   const r = await askUntilAnswered(nc, "device-connect.lab.tls-ph.cmd");
   assert.equal(r.result.connected, true);
-  await stop(a);
+  assert.equal(await stop(a), 0);
   await nc.close();
 
   // a certificate from the trusted CA but for another host name: refused
@@ -168,13 +168,13 @@ test("TLS with a test CA; host name verification on by default", async () => {
     "Tenant=lab", "DeviceId=tls-wrong"]);
   await waitFor(() => /retrying in the background|Cannot connect/.test(logOf(b)), 10000, "the TLS failure");
   await assert.rejects(nc2.request("device-connect.lab.tls-wrong.cmd", sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
-  await stop(b);
+  assert.equal(await stop(b), 0);
   // the explicit opt-out connects (proving the name was the only problem)
   const c = startHostd("tls-skip", [`MeshURLs=tls://localhost:${wrong.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
     "MeshTLSVerifyHostname=no", "Tenant=lab", "DeviceId=tls-skip"]);
   const r2 = await askUntilAnswered(nc2, "device-connect.lab.tls-skip.cmd");
   assert.equal(r2.result.status, "success");
   assert.match(logOf(c), /host name verification is off/);
-  await stop(c);
+  assert.equal(await stop(c), 0);
   await nc2.close();
 });

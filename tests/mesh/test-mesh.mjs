@@ -4,7 +4,7 @@
 // fake registry.  Run by tests/run-mesh-tests.sh (node --test).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -147,8 +147,12 @@ before(async () => {
 
 after(async () => {
   if (hostd && hostd.exitCode === null) {
+    const exited = new Promise((r) => hostd.on("exit", r));
     hostd.kill("SIGTERM");
-    await new Promise((r) => hostd.on("exit", r));
+    // bounded: a daemon that does not stop is a failure with its log, not a hang
+    const timer = setTimeout(() => { console.error("daemon did not stop within 15 s"); hostd.kill("SIGKILL"); }, 15000);
+    await exited;
+    clearTimeout(timer);
   }
   if (hostd.exitCode !== 0) console.error(fs.readFileSync(path.join(tmp, "hostd.log"), "utf8").slice(-4000));
   await nc.close();
@@ -238,7 +242,9 @@ test("malformed requests get JSON-RPC errors, notifications get nothing", async 
   const inbox = nc.subscribe("_INBOX.notify-test", { max: 1 });
   nc.publish(CMD, sc.encode('{"jsonrpc":"2.0","method":"get_status"}'), { reply: "_INBOX.notify-test" });
   nc.publish(CMD, sc.encode('{"jsonrpc":"2.0","id":"after","method":"get_status"}'), { reply: "_INBOX.notify-test" });
-  for await (const m of inbox) assert.equal(JSON.parse(sc.decode(m.data)).id, "after");
+  const first = await Promise.race([(async () => { for await (const m of inbox) return JSON.parse(sc.decode(m.data)); })(),
+    new Promise((_, rej) => setTimeout(() => rej(new Error("no reply to the request after the notification")), 10000))]);
+  assert.equal(first.id, "after");
 });
 
 test("host RPCs: result envelopes and the Python host's texts", async () => {
@@ -393,12 +399,91 @@ test("install_plugin_from_bundle: install, refuse a second, replace, bad input",
   assert.deepEqual(fs.readdirSync(path.join(store, ".staging")), []);
 });
 
+test("fleet roll-out: another host installs from this host's dc-mesh:// artifact URL", async () => {
+  const art = (await result("get_plugin_artifact_url", { plugin_id: "probe" })).artifact;
+  // a second daemon, same server and tenant, empty store
+  const peer = path.join(tmp, "peer");
+  fs.mkdirSync(path.join(peer, "plugins"), { recursive: true, mode: 0o755 });
+  fs.mkdirSync(path.join(peer, "state"), { mode: 0o700 });
+  fs.writeFileSync(path.join(peer, "hostd.conf"), [`PluginDirectories=${peer}/plugins`, `StateDirectory=${peer}/state`,
+    `SignaturesFile=${peer}/none.json`, `TrustedKeysDirectory=${peer}/none.d`, `MeshURLs=nats://127.0.0.1:${natsPort}`,
+    `Tenant=${TENANT}`, "DeviceId=ph-peer", "MaxArchiveSize=1M", ""].join("\n"));
+  const log = fs.openSync(path.join(peer, "hostd.log"), "a");
+  const p = spawn(HOSTD, ["--config", path.join(peer, "hostd.conf"), "--no-bus", "--log-target=console"],
+    { stdio: ["ignore", log, log], env: { ...process.env, DEVICE_CONNECT_REGISTER_JITTER: "0" } });
+  const PEER = `device-connect.${TENANT}.ph-peer.cmd`;
+  const ask = async (method, params) => {
+    const m = await nc.request(PEER, sc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, method, params })), { timeout: 10000 });
+    return JSON.parse(sc.decode(m.data)).result;
+  };
+  try {
+    await waitFor(() => registrations.some((r) => r.params.device_id === "ph-peer"), 10000, "the peer to register");
+    let r = await ask("install_plugin_from_url", { url: art.url, digest: "sha256:" + "1".repeat(64) });
+    assert.deepEqual([r.status, r.error], ["error", "digest-mismatch"]);
+    r = await ask("install_plugin_from_url", { url: art.url.replace(`//${TENANT}/`, "//other/") });
+    assert.equal(r.error, "url-not-allowed");
+    r = await ask("install_plugin_from_url", { url: art.url.replace("1.0.0.tgz", "9.9.9.tgz") });
+    assert.equal(r.message, "download failed: artifact not found for probe");
+    r = await ask("install_plugin_from_url", { url: art.url, digest: art.digest });
+    assert.deepEqual([r.status, r.plugin_id, r.load_result.status], ["success", "probe", "success"]);
+    assert.deepEqual(await ask("probe.probe", {}), { build: "B" });
+  } finally {
+    p.kill("SIGTERM");
+    await new Promise((res) => p.on("exit", res));
+  }
+  assert.equal(p.exitCode, 0);
+});
+
+test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () => {
+  const HOSTCTL = process.env.DC_HOSTCTL;
+  const run = (...a) => {
+    return spawnSync(HOSTCTL, ["--mesh", `--nats-url=nats://127.0.0.1:${natsPort}`, `--tenant=${TENANT}`, `--device=${DEVICE}`, ...a],
+      { encoding: "utf8", timeout: 30000 });
+  };
+  let r = run("status");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).device_type, "plugin_host");
+  r = run("invoke", "hello-world", "echo", '{"via":"hostctl"}');
+  assert.deepEqual(JSON.parse(r.stdout), { via: "hostctl" });
+  // a local folder is packed, digested and sent as install_plugin_from_bundle
+  const src = fs.mkdtempSync(path.join(tmp, "ctl-"));
+  fs.mkdirSync(path.join(src, "probe"));
+  fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "probe-a.so"), path.join(src, "probe", "probe.so"));
+  fs.writeFileSync(path.join(src, "probe", "manifest.json"), JSON.stringify({ id: "probe", version: "1.0.0", runtime: "c", api_level: 1 }));
+  r = run("install", path.join(src, "probe"));
+  assert.equal(r.status, 1); // installed already (version B)
+  assert.match(r.stderr, /already exists/);
+  r = run("install", "--replace", path.join(src, "probe"));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).status, "success");
+  assert.deepEqual(await result("probe.probe"), { build: "A" });
+  r = run("show", "probe");
+  assert.equal(JSON.parse(r.stdout).id, "probe");
+  r = run("remove", "probe");
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /not available over the mesh/);
+  r = spawnSync(HOSTCTL, ["--mesh", `--nats-url=nats://127.0.0.1:${natsPort}`, `--tenant=${TENANT}`, "--device=nobody-here", "status"], { encoding: "utf8", timeout: 30000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /is not on the mesh/);
+});
+
 test("nats-server restart: reconnect, re-register, keep answering", async () => {
   const before = registrations.length;
   natsProc.kill("SIGKILL");
   await new Promise((r) => natsProc.on("exit", r));
   natsProc = await startNats(natsPort);
   await waitFor(() => registrations.length > before, 15000, "re-registration after reconnect");
+  // both sides reconnect on their own schedule: the first answer may take a retry
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      await rpc("get_status", {}, { timeout: 1000 });
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+  // from then on, every request is answered
   for (let i = 0; i < 10; i++) assert.equal((await result("get_status")).connected, true);
   assert.deepEqual(await result("echo", { i: 1 }), { i: 1 });
 });

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct MeshCliArgs {
+        const char *plugin_id, *digest, *format;
+        bool load, replace;
+        uint64_t timeout_usec;
+} MeshCliArgs;
+
+/* Run one hostctl command against the device c->device_id over the mesh. */
+int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, int nargs, char **args,
+                 int (*open_archive)(const char *path));
