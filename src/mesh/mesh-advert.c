@@ -152,7 +152,7 @@ static size_t encoded_size(struct json_object *o) {
 /* Full when it fits the server's max_payload (with room for the envelope), else compact. */
 static struct json_object *fitting_capabilities(Mesh *m) {
         struct json_object *caps = capabilities(m, false);
-        int64_t max = natsConnection_GetMaxPayload(m->nc);
+        int64_t max = m->nc ? natsConnection_GetMaxPayload(m->nc) : 0;
         if (max > 0 && (int64_t) encoded_size(caps) > max - 1024) {
                 json_object_put(caps);
                 caps = capabilities(m, true);

@@ -29,7 +29,7 @@ struct Mesh {
         int efd;
         sd_event_source *efd_source;
 
-        sd_event_source *heartbeat, *refresh, *presence;
+        sd_event_source *heartbeat, *refresh, *presence, *retry;
         unsigned presence_burst; /* fast presence ticks left */
         unsigned in_flight;
         char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */

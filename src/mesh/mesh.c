@@ -48,6 +48,8 @@ static bool tenant_is_valid(const char *s) {
 }
 
 int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o) {
+        if (!m->nc)
+                return -ENOTCONN;
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         size_t len = strlen(text);
         if ((int64_t) len > natsConnection_GetMaxPayload(m->nc) && natsConnection_GetMaxPayload(m->nc) > 0) {
@@ -253,10 +255,12 @@ static void *registrar_main(void *userdata) {
                 uint64_t delay = (uint64_t) (jitter * 1e6 * (double) (random() % 1000) / 1000.0);
                 if (!registrar_wait(m, delay, false))
                         break;
+                natsConnection *nc = m->nc;
                 pthread_mutex_unlock(&m->lock);
 
                 natsMsg *reply = NULL;
-                natsStatus s = natsConnection_RequestString(&reply, m->nc, m->subj_registry, doc, (int64_t) (timeout * 1000));
+                natsStatus s = nc ? natsConnection_RequestString(&reply, nc, m->subj_registry, doc, (int64_t) (timeout * 1000))
+                                  : NATS_NOT_YET_CONNECTED;
                 char *uuid = NULL;
                 if (s == NATS_OK) {
                         struct json_object *o = NULL, *res, *id;
@@ -600,9 +604,53 @@ static int configure(Mesh *m) {
         return 0;
 }
 
+/*
+ * Connect and subscribe cmd first (wire §8.5).  A server that is down is
+ * retried by nats.c; a connection nats.c gives up on at once (TLS or
+ * authentication failure) is retried by us every 5 s: the mesh never stops
+ * the daemon, and the log says why it is not connected.
+ */
+static int mesh_connect(Mesh *m) {
+        natsConnection *nc = NULL;
+        natsStatus s = natsConnection_Connect(&nc, m->opts);
+        if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+                log_warning("Cannot connect to the mesh: %s; retrying every 5 s",
+                            nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+                natsConnection_Destroy(nc);
+                return -EAGAIN;
+        }
+        if (s == NATS_NOT_YET_CONNECTED)
+                log_warning("Mesh server not reachable yet; retrying in the background");
+        if (natsConnection_Subscribe(&m->cmd_sub, nc, m->subj_cmd, on_message, m) != NATS_OK ||
+            natsSubscription_SetPendingLimits(m->cmd_sub, 100000, 256 * 1024 * 1024) != NATS_OK ||
+            (m->d2d && natsConnection_Subscribe(&m->probe_sub, nc, m->subj_probe, on_message, m) != NATS_OK)) {
+                log_error("Cannot subscribe to %s: %s", m->subj_cmd, nats_GetLastError(NULL));
+                natsSubscription_Destroy(m->cmd_sub);
+                m->cmd_sub = NULL;
+                natsConnection_Destroy(nc);
+                return -ENOMEM;
+        }
+        (void) natsConnection_Flush(nc);
+        pthread_mutex_lock(&m->lock);
+        m->nc = nc;
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+}
+
+static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Mesh *m = userdata;
+        if (mesh_connect(m) < 0) {
+                (void) sd_event_source_set_time_relative(s, 5000000);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        log_info("Connected to the mesh server");
+        mesh_advertisement_changed(m);
+        return 0;
+}
+
 int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         Mesh *m = calloc(1, sizeof *m);
-        natsStatus s;
         int r;
 
         if (!m)
@@ -639,23 +687,15 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
                 if (host_record(h, i)->plugin)
                         (void) strv_extend(&m->load_order, host_record(h, i)->id);
 
-        s = natsConnection_Connect(&m->nc, m->opts);
-        if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-                log_error("Cannot connect to the mesh: %s", nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+        r = mesh_connect(m);
+        if (r == -ENOMEM) {
                 mesh_free(m);
-                return -ECONNREFUSED;
+                return r;
         }
-        if (s == NATS_NOT_YET_CONNECTED)
-                log_warning("Mesh server not reachable yet; retrying in the background");
-        /* cmd first, then the advertisement (wire §8.5) */
-        if (natsConnection_Subscribe(&m->cmd_sub, m->nc, m->subj_cmd, on_message, m) != NATS_OK ||
-            natsSubscription_SetPendingLimits(m->cmd_sub, 100000, 256 * 1024 * 1024) != NATS_OK ||
-            (m->d2d && natsConnection_Subscribe(&m->probe_sub, m->nc, m->subj_probe, on_message, m) != NATS_OK)) {
-                log_error("Cannot subscribe to %s: %s", m->subj_cmd, nats_GetLastError(NULL));
+        if (r < 0 && (sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, 5000000, 100000, on_connect_retry, m) < 0)) {
                 mesh_free(m);
-                return -EIO;
+                return -ENOMEM;
         }
-        (void) natsConnection_Flush(m->nc);
         if (sd_event_add_time_relative(e, &m->heartbeat, CLOCK_MONOTONIC, 0, 10000, on_heartbeat, m) < 0 ||
             (m->d2d && sd_event_add_time_relative(e, &m->presence, CLOCK_MONOTONIC, 500000, 10000, on_presence, m) < 0)) {
                 mesh_free(m);
@@ -728,6 +768,7 @@ Mesh *mesh_free(Mesh *m) {
         sd_event_source_disable_unref(m->heartbeat);
         sd_event_source_disable_unref(m->refresh);
         sd_event_source_disable_unref(m->presence);
+        sd_event_source_disable_unref(m->retry);
         safe_close(m->efd);
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
