@@ -649,6 +649,22 @@ static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* What configure() set up, for the daemon and the client alike. */
+static void mesh_free_common(Mesh *m) {
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m->jwt);
+        free(m->seed);
+        free(m->tenant);
+        free(m->device_id);
+        free(m->subj_cmd);
+        free(m->subj_registry);
+        free(m->subj_heartbeat);
+        free(m->subj_presence);
+        free(m->subj_probe);
+        free(m);
+}
+
 int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         Mesh *m = calloc(1, sizeof *m);
         int r;
@@ -770,22 +786,11 @@ Mesh *mesh_free(Mesh *m) {
         sd_event_source_disable_unref(m->presence);
         sd_event_source_disable_unref(m->retry);
         safe_close(m->efd);
-        pthread_mutex_destroy(&m->lock);
-        pthread_cond_destroy(&m->cond);
         strv_free(m->load_order);
         free(m->pending_doc);
         free(m->registration_id);
-        free(m->jwt);
-        free(m->seed);
-        free(m->tenant);
-        free(m->device_id);
-        free(m->subj_cmd);
-        free(m->subj_registry);
-        free(m->subj_heartbeat);
-        free(m->subj_presence);
-        free(m->subj_probe);
         sd_event_unref(m->event);
-        free(m);
+        mesh_free_common(m);
         /* No nats_Close(): it tears down library state (TLS included) that
          * other threads and the rest of shutdown may still touch; the
          * process is about to exit anyway. */
@@ -863,16 +868,5 @@ void mesh_client_close(Mesh *m) {
                 natsConnection_Destroy(m->nc);
         }
         natsOptions_Destroy(m->opts);
-        pthread_mutex_destroy(&m->lock);
-        pthread_cond_destroy(&m->cond);
-        free(m->jwt);
-        free(m->seed);
-        free(m->tenant);
-        free(m->device_id);
-        free(m->subj_cmd);
-        free(m->subj_registry);
-        free(m->subj_heartbeat);
-        free(m->subj_presence);
-        free(m->subj_probe);
-        free(m);
+        mesh_free_common(m);
 }

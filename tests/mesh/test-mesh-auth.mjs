@@ -11,6 +11,7 @@ import path from "node:path";
 import { connect, StringCodec, credsAuthenticator } from "nats";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { startNats as natsServer, waitFor } from "./helpers.mjs";
 
 const sc = StringCodec();
 const HOSTD = process.env.DC_HOSTD;
@@ -21,34 +22,13 @@ const tmp = fs.mkdtempSync(path.join(base, "auth-"));
 fs.chmodSync(tmp, 0o755);
 const procs = [];
 
-function waitFor(cond, timeoutMs, what) {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs;
-    const tick = () => {
-      const v = cond();
-      if (v) return resolve(v);
-      if (Date.now() > deadline) return reject(new Error("timed out waiting for " + what));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
+async function startNats(conf) {
+  const p = await natsServer({ conf, confPath: path.join(tmp, `nats-${procs.length}.conf`) });
+  procs.push(p);
+  return p;
 }
 
-function startNats(conf) {
-  const file = path.join(tmp, `nats-${procs.length}.conf`);
-  fs.writeFileSync(file, conf);
-  return new Promise((resolve, reject) => {
-    const p = spawn("nats-server", ["-c", file], { stdio: ["ignore", "ignore", "pipe"] });
-    procs.push(p);
-    let buf = "";
-    p.stderr.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/Listening for client connections on [^:]+:(\d+)/);
-      if (m && !p.port) { p.port = Number(m[1]); resolve(p); }
-    });
-    p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
-  });
-}
+
 
 function startHostd(name, lines) {
   const dir = path.join(tmp, name);

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, StringCodec } from "nats";
+import { startNats as natsServer, waitFor } from "./helpers.mjs";
 
 const sc = StringCodec();
 const HOSTD = process.env.DC_HOSTD;
@@ -18,32 +19,13 @@ const tmp = fs.mkdtempSync(path.join(base, "scale-"));
 fs.chmodSync(tmp, 0o755);
 const procs = [];
 
-function waitFor(cond, timeoutMs, what) {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs;
-    const tick = () => {
-      const v = cond();
-      if (v) return resolve(v);
-      if (Date.now() > deadline) return reject(new Error("timed out waiting for " + what));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
+async function startNats() {
+  const p = await natsServer();
+  procs.push(p);
+  return p;
 }
 
-function startNats() {
-  return new Promise((resolve, reject) => {
-    const p = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1"], { stdio: ["ignore", "ignore", "pipe"] });
-    procs.push(p);
-    let buf = "";
-    p.stderr.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/Listening for client connections on 127\.0\.0\.1:(\d+)/);
-      if (m && !p.port) { p.port = Number(m[1]); resolve(p); }
-    });
-    p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
-  });
-}
+
 
 function startHostd(name, root, lines) {
   const dir = path.join(tmp, name);

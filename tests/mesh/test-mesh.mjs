@@ -9,6 +9,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect, StringCodec } from "nats";
+import { startNats as natsServer, waitFor } from "./helpers.mjs";
+
+const startNats = (port = 0) => natsServer({ port });
 
 const sc = StringCodec();
 const HOSTD = process.env.DC_HOSTD;
@@ -23,32 +26,7 @@ const registrations = [];
 let registryMode = "answer"; // answer | silent
 let registrySub;
 
-function waitFor(cond, timeoutMs = 10000, what = "condition") {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs;
-    const tick = () => {
-      let v;
-      try { v = cond(); } catch (e) { return reject(e); }
-      if (v) return resolve(v);
-      if (Date.now() > deadline) return reject(new Error("timed out waiting for " + what));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
-function startNats(port = 0) {
-  return new Promise((resolve, reject) => {
-    const p = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port || -1)], { stdio: ["ignore", "ignore", "pipe"] });
-    let buf = "";
-    p.stderr.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/Listening for client connections on 127\.0\.0\.1:(\d+)/);
-      if (m && !p.port) { p.port = Number(m[1]); resolve(p); }
-    });
-    p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
-  });
-}
 
 function writeConfig() {
   const conf = path.join(tmp, "hostd.conf");
