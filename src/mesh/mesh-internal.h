@@ -32,6 +32,8 @@ struct Mesh {
         sd_event_source *heartbeat, *refresh, *presence, *retry;
         unsigned presence_burst; /* fast presence ticks left */
         unsigned in_flight;
+        double op_tokens;        /* token bucket of the install/load RPCs */
+        uint64_t op_tokens_usec; /* last refill */
         char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */
 
         /* work finished on other threads, run on the loop (mesh_post) */

@@ -320,6 +320,30 @@ static int rpc_list_plugins(Req *r, struct json_object *p) {
         return 0;
 }
 
+/* Install/load/reload RPCs: a token bucket refilled at MeshOperationsPerMinute=. */
+static bool rate_limited(Req *r, const char *id) {
+        Mesh *m = r->m;
+        double rate = m->config->mesh_ops_per_minute / 60.0;
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (m->op_tokens_usec == 0)
+                m->op_tokens = m->config->mesh_ops_per_minute;
+        else
+                m->op_tokens += (double) (now - m->op_tokens_usec) / 1e6 * rate;
+        if (m->op_tokens > m->config->mesh_ops_per_minute)
+                m->op_tokens = m->config->mesh_ops_per_minute;
+        m->op_tokens_usec = now;
+        if (m->op_tokens >= 1.0) {
+                m->op_tokens -= 1.0;
+                return false;
+        }
+        _cleanup_free_ char *msg = NULL;
+        if (asprintf(&msg, "rate limit: at most %u install/load operations per minute", m->config->mesh_ops_per_minute) < 0)
+                return false;
+        req_finish(r, error_result(id, msg, "rate-limited"));
+        return true;
+}
+
 static bool too_many_loaded(Req *r, const char *id) {
         if (host_n_loaded(r->m->host) < r->m->config->max_loaded_plugins)
                 return false;
@@ -337,7 +361,7 @@ static int rpc_load_plugin(Req *r, struct json_object *p) {
                 req_finish(r, error_result(id, "invalid plugin id", "invalid-id"));
                 return 0;
         }
-        if (too_many_loaded(r, id))
+        if (rate_limited(r, id) || too_many_loaded(r, id))
                 return 0;
         int k = host_load(r->m->host, id, &v);
         /* already loaded: as upstream, report the plugin */
@@ -354,6 +378,8 @@ static int rpc_reload_plugin(Req *r, struct json_object *p) {
                 req_finish(r, error_result(id, "invalid plugin id", "invalid-id"));
                 return 0;
         }
+        if (rate_limited(r, id))
+                return 0;
         const PluginRecord *rec = host_find(r->m->host, id);
         int k = rec && rec->plugin ? host_reload(r->m->host, id, &unchanged, &v) : host_load(r->m->host, id, &v);
         req_finish(r, k >= 0 ? load_success(r->m, id) : load_failure(id, "reload", k, &v));
@@ -427,6 +453,11 @@ static int start_install(Req *r, InstallRequest *req, bool load) {
         r->load = load;
         req->load = load;
         req->caller = "mesh";
+        if (rate_limited(r, req->plugin_id)) {
+                if (req->source == INSTALL_SOURCE_FD)
+                        safe_close(req->fd);
+                return 0;
+        }
         if (load && host_n_loaded(r->m->host) >= r->m->config->max_loaded_plugins && too_many_loaded(r, req->plugin_id)) {
                 if (req->source == INSTALL_SOURCE_FD)
                         safe_close(req->fd);

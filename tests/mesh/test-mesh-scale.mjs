@@ -126,3 +126,51 @@ test("D2D: presence burst, probe answers, departure", async () => {
   assert.deepEqual(Object.keys(dep).sort(), Object.keys(gdep).sort());
   await nc.close();
 });
+
+test("registration retry with backoff, operation rate limit, loaded-plugin cap, dotted device ids", async () => {
+  const server = await startNats();
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const regs = [];
+  nc.subscribe("device-connect.lab.registry", {
+    callback: (e, m) => {
+      const req = JSON.parse(sc.decode(m.data));
+      regs.push(Date.now());
+      // the first answer is not a UUID: it must count as a failed attempt
+      const id = regs.length === 1 ? "not-a-uuid" : "0b9a4c3e-1f2d-4e5f-9a8b-7c6d5e4f3a2b";
+      m.respond(sc.encode(JSON.stringify({ jsonrpc: "2.0", id: req.id, result: { status: "registered", device_registration_id: id } })));
+    },
+  });
+  await nc.flush();
+  const root = path.join(tmp, "limits-plugins");
+  fs.mkdirSync(root, { mode: 0o755 });
+  for (const name of ["hello-world", "counter"]) {
+    fs.mkdirSync(path.join(root, name), { mode: 0o755 });
+    for (const f of [name + ".so", "manifest.json"])
+      fs.copyFileSync(path.join(process.env.DC_EXAMPLES_DIR, name, f), path.join(root, name, f));
+  }
+  const h = startHostd("limits", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=limits-host",
+    "MeshOperationsPerMinute=3", "MaxLoadedPlugins=2", "AutoLoad=no"]);
+  await waitFor(() => regs.length >= 2, 10000, "a second registerDevice after the invalid reply");
+  assert.ok(regs[1] - regs[0] >= 900, `retried after ${regs[1] - regs[0]} ms (backoff 1 s)`);
+  const ask = async (method, params) => {
+    const m = await nc.request("device-connect.lab.limits-host.cmd",
+      sc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, method, params })), { timeout: 5000 });
+    return JSON.parse(sc.decode(m.data)).result;
+  };
+  assert.equal((await ask("load_plugin", { plugin_id: "hello-world" })).status, "success");
+  assert.equal((await ask("load_plugin", { plugin_id: "counter" })).status, "success");
+  // two loaded = MaxLoadedPlugins: the next load is refused (it also spends a token)
+  assert.equal((await ask("load_plugin", { plugin_id: "sensor" })).error, "limit-exceeded");
+  // three operations spent: the fourth within the minute is rate-limited
+  const r = await ask("reload_plugin", { plugin_id: "counter" });
+  assert.deepEqual([r.status, r.error], ["error", "rate-limited"]);
+  assert.equal((await ask("get_status", {})).status, "success"); // reads are never limited
+  assert.equal(await stop(h), 0);
+
+  // a device id with a dot is refused unless explicitly allowed
+  const d = startHostd("dotted", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=lab.host"]);
+  await new Promise((res) => d.on("exit", res));
+  assert.equal(d.exitCode, 1);
+  assert.match(fs.readFileSync(path.join(tmp, "dotted", "hostd.log"), "utf8"), /Invalid device id "lab.host" \(a '\.' needs AllowDottedDeviceId=yes\)/);
+  await nc.close();
+});
