@@ -174,3 +174,40 @@ test("registration retry with backoff, operation rate limit, loaded-plugin cap, 
   assert.match(fs.readFileSync(path.join(tmp, "dotted", "hostd.log"), "utf8"), /Invalid device id "lab.host" \(a '\.' needs AllowDottedDeviceId=yes\)/);
   await nc.close();
 });
+
+test("install_plugin: only folders below ImportDirectory=, reached without links", async () => {
+  const server = await startNats();
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const imp = path.join(tmp, "import");
+  fs.mkdirSync(path.join(imp, "drop", "probe"), { recursive: true, mode: 0o755 });
+  fs.copyFileSync(path.join(PLUGINS, "probe-a.so"), path.join(imp, "drop", "probe", "probe.so"));
+  fs.writeFileSync(path.join(imp, "drop", "probe", "manifest.json"), JSON.stringify({ id: "probe", version: "1.0.0", runtime: "c", api_level: 1 }));
+  fs.symlinkSync("/etc", path.join(imp, "etc-link"));
+  fs.symlinkSync(path.join(imp, "drop"), path.join(imp, "drop-link"));
+  const root = path.join(tmp, "import-plugins");
+  fs.mkdirSync(root, { mode: 0o755 });
+  const h = startHostd("importer", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=importer",
+    `ImportDirectory=${imp}`]);
+  const ask = async (params) => {
+    for (const deadline = Date.now() + 10000; ;) {
+      try {
+        const m = await nc.request("device-connect.lab.importer.cmd",
+          sc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "install_plugin", params })), { timeout: 5000 });
+        return JSON.parse(sc.decode(m.data)).result;
+      } catch (e) {
+        if (Date.now() > deadline) throw e; // the daemon is still starting
+      }
+    }
+  };
+  for (const bad of ["/etc", "../etc", "etc-link", "drop-link/probe", "drop/../../etc", "drop/missing"]) {
+    const r = await ask({ source_path: bad });
+    assert.deepEqual([r.status, r.message], ["error", `Source path is not a directory: ${bad}`], bad);
+  }
+  assert.equal((await ask({ source_path: "drop" })).message, "Missing manifest.json in drop");
+  let r = await ask({ source_path: path.join(imp, "drop", "probe") });
+  assert.deepEqual([r.status, r.plugin_id, r.load_result.status], ["success", "probe", "success"]);
+  r = await ask({ source_path: "drop/probe" });
+  assert.equal(r.error, "already-exists");
+  assert.equal(await stop(h), 0);
+  await nc.close();
+});
