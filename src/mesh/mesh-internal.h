@@ -19,6 +19,11 @@ struct Mesh {
         natsOptions *opts;
         natsConnection *nc;
         natsSubscription *cmd_sub, *probe_sub;
+        struct {
+                natsConnection *nc;
+                natsSubscription *cmd, *probe;
+        } stale[8]; /* connections nats.c closed for good */
+        size_t n_stale;
         char *jwt, *seed; /* from a .creds.json (nats.c has no in-memory credentials call) */
 
         /* nats.c delivers on its own threads; messages are handed to the loop. */

@@ -624,11 +624,15 @@ static int mesh_connect(Mesh *m) {
         if (natsConnection_Subscribe(&m->cmd_sub, nc, m->subj_cmd, on_message, m) != NATS_OK ||
             natsSubscription_SetPendingLimits(m->cmd_sub, 100000, 256 * 1024 * 1024) != NATS_OK ||
             (m->d2d && natsConnection_Subscribe(&m->probe_sub, nc, m->subj_probe, on_message, m) != NATS_OK)) {
-                log_error("Cannot subscribe to %s: %s", m->subj_cmd, nats_GetLastError(NULL));
+                /* nats.c gave up meanwhile (e.g. the TLS handshake failed) */
+                bool closed = natsConnection_IsClosed(nc);
+                log_warning("Cannot subscribe to %s: %s%s", m->subj_cmd, nats_GetLastError(NULL),
+                            closed ? "; retrying every 5 s" : "");
                 natsSubscription_Destroy(m->cmd_sub);
-                m->cmd_sub = NULL;
+                natsSubscription_Destroy(m->probe_sub);
+                m->cmd_sub = m->probe_sub = NULL;
                 natsConnection_Destroy(nc);
-                return -ENOMEM;
+                return closed ? -EAGAIN : -ENOMEM;
         }
         (void) natsConnection_Flush(nc);
         pthread_mutex_lock(&m->lock);
@@ -637,13 +641,27 @@ static int mesh_connect(Mesh *m) {
         return 0;
 }
 
+/* Every 5 s: connect if we have no connection, or replace one nats.c closed
+ * for good (it stops retrying after a TLS or authentication failure). */
 static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Mesh *m = userdata;
-        if (mesh_connect(m) < 0) {
-                (void) sd_event_source_set_time_relative(s, 5000000);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-                return 0;
+        (void) sd_event_source_set_time_relative(s, 5000000);
+        if (m->nc && natsConnection_IsClosed(m->nc)) {
+                log_warning("The mesh connection was closed (%s); reconnecting",
+                            nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "no reason given");
+                pthread_mutex_lock(&m->lock);
+                /* the registrar may still hold it: destroyed at mesh_free() */
+                if (m->n_stale < ELEMENTSOF(m->stale)) {
+                        m->stale[m->n_stale].nc = m->nc;
+                        m->stale[m->n_stale].cmd = m->cmd_sub;
+                        m->stale[m->n_stale++].probe = m->probe_sub;
+                }
+                m->nc = NULL;
+                m->cmd_sub = m->probe_sub = NULL;
+                pthread_mutex_unlock(&m->lock);
         }
+        if (m->nc || mesh_connect(m) < 0)
+                return 0;
         log_info("Connected to the mesh server");
         mesh_advertisement_changed(m);
         return 0;
@@ -708,7 +726,8 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
                 mesh_free(m);
                 return r;
         }
-        if (r < 0 && (sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, 5000000, 100000, on_connect_retry, m) < 0)) {
+        if (sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, 5000000, 100000, on_connect_retry, m) < 0 ||
+            sd_event_source_set_enabled(m->retry, SD_EVENT_ON) < 0) {
                 mesh_free(m);
                 return -ENOMEM;
         }
@@ -776,6 +795,11 @@ Mesh *mesh_free(Mesh *m) {
         natsSubscription_Destroy(m->cmd_sub);
         natsSubscription_Destroy(m->probe_sub);
         natsConnection_Destroy(m->nc);
+        for (size_t i = 0; i < m->n_stale; i++) {
+                natsSubscription_Destroy(m->stale[i].cmd);
+                natsSubscription_Destroy(m->stale[i].probe);
+                natsConnection_Destroy(m->stale[i].nc);
+        }
         natsOptions_Destroy(m->opts);
         for (size_t i = 0; i < m->n_queue; i++)
                 natsMsg_Destroy(m->queue[i]);

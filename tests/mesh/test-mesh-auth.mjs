@@ -53,7 +53,10 @@ async function stop(p) {
     p.kill("SIGTERM");
     await new Promise((r) => p.on("exit", r));
   }
-  return p.signalCode ? p.signalCode : p.exitCode;
+  const rc = p.signalCode ? p.signalCode : p.exitCode;
+  if (rc !== 0 && p.logfile)
+    console.error(`daemon ${p.logfile} exited with ${rc}:\n` + fs.readFileSync(p.logfile, "utf8").slice(-3000));
+  return rc;
 }
 
 const logOf = (p) => fs.readFileSync(p.logfile, "utf8");
