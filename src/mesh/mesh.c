@@ -737,6 +737,9 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
                 return -ENOMEM;
         }
         (void) sd_event_source_set_enabled(m->heartbeat, SD_EVENT_ON);
+        /* The first heartbeat now, not after the timer's coalescing slack:
+         * it is the device's first sign of life on the mesh. */
+        (void) on_heartbeat(m->heartbeat, 0, m);
         if (m->presence) {
                 m->presence_burst = 20;
                 (void) sd_event_source_set_enabled(m->presence, SD_EVENT_ON);
