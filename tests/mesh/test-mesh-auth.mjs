@@ -160,4 +160,46 @@ test("TLS with a test CA; host name verification on by default", async () => {
   assert.match(logOf(c), /host name verification is off/);
   assert.equal(await stop(c), 0);
   await nc2.close();
+
+  // mutual TLS: the server demands a client certificate from the test CA
+  ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=device",
+    "-keyout", `${pki}/client.key`, "-out", `${pki}/client.csr`);
+  ossl("x509", "-req", "-in", `${pki}/client.csr`, "-CA", `${pki}/ca.pem`, "-CAkey", `${pki}/ca.key`,
+    "-CAcreateserial", "-days", "2", "-out", `${pki}/client.pem`);
+  const mtls = await startNats(`port: -1\nhost: 127.0.0.1\ntls { cert_file: "${pki}/good.pem"\n key_file: "${pki}/good.key"\n` +
+    ` ca_file: "${pki}/ca.pem"\n verify: true }\n`);
+  const nc3 = await connect({ servers: `tls://localhost:${mtls.port}`,
+    tls: { caFile: `${pki}/ca.pem`, certFile: `${pki}/client.pem`, keyFile: `${pki}/client.key` } });
+  const d = startHostd("mtls", [`MeshURLs=tls://localhost:${mtls.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
+    `MeshTLSCertFile=${pki}/client.pem`, `MeshTLSKeyFile=${pki}/client.key`, "Tenant=lab", "DeviceId=mtls-ph"]);
+  assert.equal((await askUntilAnswered(nc3, "device-connect.lab.mtls-ph.cmd")).result.connected, true);
+  assert.equal(await stop(d), 0);
+  // without the client certificate the server refuses the daemon
+  const e = startHostd("mtls-none", [`MeshURLs=tls://localhost:${mtls.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
+    "Tenant=lab", "DeviceId=mtls-none"]);
+  await waitFor(() => /retrying/.test(logOf(e)), 10000, "the refused handshake");
+  await assert.rejects(nc3.request("device-connect.lab.mtls-none.cmd", sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
+  assert.equal(await stop(e), 0);
+  await nc3.close();
+});
+
+test("token and user/password authentication", async () => {
+  for (const [auth, good, bad, client] of [
+    ['authorization { token: "s3cret-token" }', ["MeshToken=s3cret-token"], ["MeshToken=wrong"], { token: "s3cret-token" }],
+    ['authorization { user: "device", password: "pw-123" }', ["MeshUser=device", "MeshPassword=pw-123"],
+      ["MeshUser=device", "MeshPassword=nope"], { user: "device", pass: "pw-123" }],
+  ]) {
+    const server = await startNats(`port: -1\nhost: 127.0.0.1\n${auth}\n`);
+    const url = `nats://127.0.0.1:${server.port}`;
+    const nc = await connect({ servers: url, ...client });
+    const name = "a" + procs.length;
+    const ok = startHostd(name, [`MeshURLs=${url}`, "Tenant=lab", `DeviceId=${name}`, ...good]);
+    assert.equal((await askUntilAnswered(nc, `device-connect.lab.${name}.cmd`)).result.status, "success");
+    assert.equal(await stop(ok), 0);
+    const wrong = startHostd(name + "x", [`MeshURLs=${url}`, "Tenant=lab", `DeviceId=${name}x`, ...bad]);
+    await waitFor(() => /retrying/.test(logOf(wrong)), 10000, "the refused credentials");
+    await assert.rejects(nc.request(`device-connect.lab.${name}x.cmd`, sc.encode("{}"), { timeout: 1000 }), /503|TIMEOUT/);
+    assert.equal(await stop(wrong), 0);
+    await nc.close();
+  }
 });

@@ -211,3 +211,30 @@ test("install_plugin: only folders below ImportDirectory=, reached without links
   assert.equal(await stop(h), 0);
   await nc.close();
 });
+
+test("a reply over the server's max_payload becomes an error reply", async () => {
+  const server = await natsServer({ conf: "port: -1\nhost: 127.0.0.1\nmax_payload: 4096\n", confPath: path.join(tmp, "small.conf") });
+  procs.push(server);
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const root = path.join(tmp, "small-plugins");
+  fs.mkdirSync(root, { mode: 0o755 });
+  const h = startHostd("small", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=small-host"]);
+  const ask = async (method) => {
+    for (const deadline = Date.now() + 10000; ;) {
+      try {
+        const m = await nc.request("device-connect.lab.small-host.cmd",
+          sc.encode(JSON.stringify({ jsonrpc: "2.0", id: "big", method, params: {} })), { timeout: 5000 });
+        return JSON.parse(sc.decode(m.data));
+      } catch (e) {
+        if (Date.now() > deadline) throw e; // still starting
+      }
+    }
+  };
+  assert.equal((await ask("get_status")).result.status, "success");
+  // the advertisement is ~12 KB: too big for this server
+  const r = await ask("requestRegistration");
+  assert.deepEqual(r, { jsonrpc: "2.0", id: "big", error: { code: -32000, message: "reply exceeds the server's max_payload" } });
+  assert.equal((await ask("get_status")).result.status, "success"); // still serving
+  assert.equal(await stop(h), 0);
+  await nc.close();
+});
