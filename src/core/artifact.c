@@ -45,6 +45,13 @@ bool artifact_version_is_valid(const char *v) {
         return true;
 }
 
+bool artifact_filename_is_valid(const char *f) {
+        if (!f || !endswith(f, ".tgz"))
+                return false;
+        _cleanup_free_ char *version = strndup(f, strlen(f) - 4);
+        return version && artifact_version_is_valid(version);
+}
+
 struct json_object *artifact_record_to_json(const ArtifactRecord *r) {
         struct json_object *o = json_object_new_object();
         if (!o)
@@ -167,12 +174,6 @@ int artifact_store(const char *artifact_dir, const char *id, const char *version
         return 0;
 }
 
-static char *json_str(struct json_object *o, const char *key) {
-        struct json_object *x;
-        if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
-                return NULL;
-        return strdup(json_object_get_string(x));
-}
 
 /* Read <id>/artifact.json; the file name it names must be valid and present. */
 static int read_record(const char *artifact_dir, int dfd, const char *id, ArtifactRecord *ret) {
@@ -197,19 +198,17 @@ static int read_record(const char *artifact_dir, int dfd, const char *id, Artifa
                 return -EBADMSG;
         }
         rec.plugin_id = strdup(id);
-        rec.filename = json_str(o, "filename");
-        rec.digest = json_str(o, "digest");
-        rec.version = json_str(o, "version");
-        rec.created_at = json_str(o, "created_at");
+        rec.filename = json_dup_string(o, "filename");
+        rec.digest = json_dup_string(o, "digest");
+        rec.version = json_dup_string(o, "version");
+        rec.created_at = json_dup_string(o, "created_at");
         if (json_object_object_get_ex(o, "size", &x))
                 rec.size = (uint64_t) json_object_get_int64(x);
         json_object_put(o);
         r = 0;
         if (!rec.plugin_id || !rec.filename || !rec.digest)
                 r = -EBADMSG;
-        /* the name must be one we would have written */
-        else if (strlen(rec.filename) < 5 || !streq(rec.filename + strlen(rec.filename) - 4, ".tgz") ||
-                 strchr(rec.filename, '/') || rec.filename[0] == '.')
+        else if (!artifact_filename_is_valid(rec.filename)) /* one we would have written */
                 r = -EBADMSG;
         else if (fstatat(pfd, rec.filename, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                 r = -ENOENT;
@@ -329,22 +328,6 @@ static void publish_job_free(PublishJob *j) {
         free(j);
 }
 
-static char *manifest_version(int rootfd, const char *id, const OwnerRule *rule) {
-        _cleanup_close_ int dfd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int fd =
-                dfd >= 0 ? openat_plugin_file(dfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL)
-                         : -1;
-        _cleanup_free_ char *text = NULL;
-        struct json_object *o = NULL;
-        char *ret = NULL;
-        size_t len;
-
-        if (fd >= 0 && read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) >= 0 &&
-            json_parse_strict(text, len, &o, NULL) >= 0 && json_object_is_type(o, json_type_object))
-                ret = json_str(o, "version");
-        json_object_put(o);
-        return ret;
-}
 
 static int publish(PublishJob *j) {
         Verdict *v = &j->verdict;
@@ -356,8 +339,8 @@ static int publish(PublishJob *j) {
                 return -errno;
         if (j->bundle_b64) {
                 size_t len = strlen(j->bundle_b64);
-                _cleanup_free_ uint8_t *buf = malloc(base64_decoded_max(len) + 1);
-                long n = buf ? base64_decode_strict(j->bundle_b64, len, buf) : -ENOMEM;
+                _cleanup_free_ uint8_t *buf = NULL;
+                long n = base64_decode_alloc(j->bundle_b64, len, &buf);
                 if (n == -ENOMEM)
                         return -ENOMEM;
                 if (n < 0)
@@ -373,7 +356,8 @@ static int publish(PublishJob *j) {
                 r = pack_directory(rootfd, j->id, memfd, v);
                 if (r < 0)
                         return r;
-                if (!j->version && (mver = manifest_version(rootfd, j->id, &j->rule)) &&
+                _cleanup_close_ int pfd = openat(rootfd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (!j->version && pfd >= 0 && (mver = manifest_read_string(pfd, &j->rule, "version")) &&
                     !artifact_version_is_valid(mver))
                         mver = (free(mver), NULL); /* unusable as a file name: fall back to the digest */
         }

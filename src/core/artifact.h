@@ -27,6 +27,8 @@ typedef struct ArtifactRecord {
 void artifact_record_done(ArtifactRecord *r);
 /* ^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$ and no "..". */
 bool artifact_version_is_valid(const char *v);
+/* "<version>.tgz" with a valid version (what artifact_store() writes). */
+bool artifact_filename_is_valid(const char *f);
 /* The record's wire keys (no path). */
 struct json_object *artifact_record_to_json(const ArtifactRecord *r);
 

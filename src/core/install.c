@@ -16,7 +16,9 @@
 #include "dc-plugin-host/plugin.h"
 #include "fetch.h"
 #include "fs-check.h"
+#include "image.h"
 #include "json-util.h"
+#include "pack.h"
 #include "log.h"
 #include "names.h"
 #include "plugin-id.h"
@@ -224,10 +226,10 @@ static int read_base64_source(InstallJob *j, int memfd, uint64_t *ret_size, uint
         if (base64_decoded_max(len) - pad > j->max_archive)
                 return verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE, "bundle exceeds max size (%" PRIu64 " bytes)",
                                    j->max_archive);
-        _cleanup_free_ uint8_t *buf = malloc(base64_decoded_max(len) + 1);
-        if (!buf)
+        _cleanup_free_ uint8_t *buf = NULL;
+        long n = base64_decode_alloc(j->bundle_b64, len, &buf);
+        if (n == -ENOMEM)
                 return -ENOMEM;
-        long n = base64_decode_strict(j->bundle_b64, len, buf);
         if (n < 0)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "invalid base64 bundle");
         for (long done = 0; done < n;) {
@@ -282,24 +284,6 @@ static int find_plugin_dir(int xfd, char **ret_top, Verdict *v) {
                            "archive must contain manifest.json at root or in a single top-level folder");
 }
 
-/* The manifest's "id", if it is readable at all (verify reports the rest). */
-static char *manifest_id(int dirfd, const OwnerRule *rule) {
-        _cleanup_close_ int fd =
-                openat_plugin_file(dirfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL);
-        _cleanup_free_ char *text = NULL;
-        struct json_object *o = NULL, *id;
-        char *ret = NULL;
-        size_t len;
-
-        if (fd < 0 || read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) < 0 ||
-            json_parse_strict(text, len, &o, NULL) < 0)
-                return NULL;
-        if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "id", &id) &&
-            json_object_is_type(id, json_type_string))
-                ret = strdup(json_object_get_string(id));
-        json_object_put(o);
-        return ret;
-}
 
 static int stage(InstallJob *j) {
         Verdict *v = &j->verdict;
@@ -335,6 +319,17 @@ static int stage(InstallJob *j) {
         case INSTALL_SOURCE_URL:
                 r = fetch_url(j->url, &j->fetch, memfd, &size, sha, v);
                 break;
+        case INSTALL_SOURCE_DIRECTORY: {
+                /* packed here, on the worker, like any other archive */
+                struct stat st;
+                r = pack_directory(j->fd, j->name_hint, memfd, v);
+                if (r >= 0 && (fstat(memfd, &st) < 0 || lseek(memfd, 0, SEEK_SET) < 0))
+                        r = -errno;
+                if (r >= 0)
+                        r = sha256_fd(memfd, sha);
+                size = r >= 0 ? (uint64_t) st.st_size : 0;
+                break;
+        }
         default:
                 assert_not_reached();
         }
@@ -362,7 +357,7 @@ static int stage(InstallJob *j) {
         pfd = top ? openat(xfd, top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : fcntl(xfd, F_DUPFD_CLOEXEC, 3);
         if (pfd < 0)
                 return -errno;
-        mid = manifest_id(pfd, &j->rule);
+        mid = manifest_read_string(pfd, &j->rule, "id"); /* verify reports the rest */
         const char *id = j->plugin_id ? j->plugin_id : mid ? mid : top;
         if (!id)
                 return verdict_set(v, -EBADMSG, REASON_MANIFEST_INVALID,
@@ -524,11 +519,11 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
         assert(h && req && cb);
         j = calloc(1, sizeof *j);
         if (!j) {
-                if (req->source == INSTALL_SOURCE_FD)
+                if (req->source == INSTALL_SOURCE_FD || req->source == INSTALL_SOURCE_DIRECTORY)
                         safe_close(req->fd);
                 return -ENOMEM;
         }
-        j->fd = req->source == INSTALL_SOURCE_FD ? req->fd : -1;
+        j->fd = req->source == INSTALL_SOURCE_FD || req->source == INSTALL_SOURCE_DIRECTORY ? req->fd : -1;
         j->store_fd = j->staging_fd = j->job_fd = -1;
 
         /* Everything that needs no I/O is refused before any work starts. */

@@ -25,11 +25,12 @@ typedef enum InstallSource {
         INSTALL_SOURCE_FD,     /* D-Bus: an archive passed as a file descriptor */
         INSTALL_SOURCE_BASE64, /* mesh: bundle_b64 */
         INSTALL_SOURCE_URL,    /* mesh: HTTPS URL */
+        INSTALL_SOURCE_DIRECTORY, /* mesh install_plugin: the folder name_hint below the directory fd */
 } InstallSource;
 
 typedef struct InstallRequest {
         InstallSource source;
-        int fd;                 /* FD: host_install() takes it over (closed in every case) */
+        int fd;                 /* FD, DIRECTORY: host_install() takes it over (closed in every case) */
         const char *bundle_b64; /* BASE64 */
         const char *url;        /* URL */
         const char *name_hint;  /* file name or URL, for the format's suffix rule */

@@ -127,3 +127,14 @@ fail:
         manifest_done(&m);
         return r;
 }
+
+char *manifest_read_string(int dirfd, const OwnerRule *rule, const char *key) {
+        _cleanup_close_ int fd = openat_plugin_file(dirfd, "manifest.json", rule, MANIFEST_MAX_SIZE, "manifest", NULL, NULL);
+        _cleanup_free_ char *text = NULL;
+        _cleanup_json_ struct json_object *o = NULL;
+        size_t len;
+
+        if (fd < 0 || read_fd_full(fd, MANIFEST_MAX_SIZE, &text, &len) < 0 || json_parse_strict(text, len, &o, NULL) < 0)
+                return NULL;
+        return json_dup_string(o, key);
+}

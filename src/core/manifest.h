@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "fs-check.h"
 #include "reason.h"
 
 #define MANIFEST_MAX_SIZE (64u * 1024u)
@@ -26,3 +27,7 @@ typedef struct Manifest {
 int manifest_parse(const char *text, size_t len, const char *folder_id, unsigned host_api_level, Manifest *ret,
                    Verdict *v);
 void manifest_done(Manifest *m);
+/* The string `key` of dirfd/manifest.json when the file passes the owner
+ * rule and parses, else NULL: for installs and publishes that need one value
+ * before (or without) a full verification. */
+char *manifest_read_string(int dirfd, const OwnerRule *rule, const char *key);

@@ -17,7 +17,6 @@
 #include "json-util.h"
 #include "log.h"
 #include "mesh-internal.h"
-#include "pack.h"
 #include "plugin-id.h"
 #include "strv.h"
 
@@ -196,11 +195,6 @@ typedef struct Param {
         const char *description;
 } Param;
 
-static const char *arg_str(struct json_object *p, const char *k) {
-        struct json_object *x;
-        return json_object_object_get_ex(p, k, &x) && json_object_is_type(x, json_type_string) ? json_object_get_string(x)
-                                                                                            : NULL;
-}
 
 static bool arg_bool(struct json_object *p, const char *k, bool def) {
         struct json_object *x;
@@ -355,7 +349,7 @@ static bool too_many_loaded(Req *r, const char *id) {
 }
 
 static int rpc_load_plugin(Req *r, struct json_object *p) {
-        const char *id = arg_str(p, "plugin_id");
+        const char *id = json_get_string(p, "plugin_id");
         Verdict v = {};
         if (!plugin_id_is_valid(id)) {
                 req_finish(r, error_result(id, "invalid plugin id", "invalid-id"));
@@ -371,7 +365,7 @@ static int rpc_load_plugin(Req *r, struct json_object *p) {
 }
 
 static int rpc_reload_plugin(Req *r, struct json_object *p) {
-        const char *id = arg_str(p, "plugin_id");
+        const char *id = json_get_string(p, "plugin_id");
         Verdict v = {};
         bool unchanged;
         if (!plugin_id_is_valid(id)) {
@@ -402,7 +396,7 @@ static void on_unloaded(Host *h, int error, void *userdata) {
 }
 
 static int rpc_unload_plugin(Req *r, struct json_object *p) {
-        const char *id = arg_str(p, "plugin_id");
+        const char *id = json_get_string(p, "plugin_id");
         _cleanup_free_ char *msg = NULL;
         if (!plugin_id_is_valid(id)) {
                 req_finish(r, error_result(id, "invalid plugin id", "invalid-id"));
@@ -454,12 +448,12 @@ static int start_install(Req *r, InstallRequest *req, bool load) {
         req->load = load;
         req->caller = "mesh";
         if (rate_limited(r, req->plugin_id)) {
-                if (req->source == INSTALL_SOURCE_FD)
+                if (req->source == INSTALL_SOURCE_FD || req->source == INSTALL_SOURCE_DIRECTORY)
                         safe_close(req->fd);
                 return 0;
         }
         if (load && host_n_loaded(r->m->host) >= r->m->config->max_loaded_plugins && too_many_loaded(r, req->plugin_id)) {
-                if (req->source == INSTALL_SOURCE_FD)
+                if (req->source == INSTALL_SOURCE_FD || req->source == INSTALL_SOURCE_DIRECTORY)
                         safe_close(req->fd);
                 return 0;
         }
@@ -479,20 +473,20 @@ static int start_install(Req *r, InstallRequest *req, bool load) {
 
 static PackageFormat arg_format(struct json_object *p) {
         PackageFormat f;
-        return package_format_from_string(arg_str(p, "format"), &f) < 0 ? PACKAGE_FORMAT_AUTO : f; /* upstream: unknown = auto */
+        return package_format_from_string(json_get_string(p, "format"), &f) < 0 ? PACKAGE_FORMAT_AUTO : f; /* upstream: unknown = auto */
 }
 
 static int start_mesh_fetch(Req *r, struct json_object *p, const char *url);
 
 static int rpc_install_from_url(Req *r, struct json_object *p) {
-        if (strncmp(arg_str(p, "url"), "dc-mesh://", 10) == 0)
-                return start_mesh_fetch(r, p, arg_str(p, "url"));
+        if (strncmp(json_get_string(p, "url"), "dc-mesh://", 10) == 0)
+                return start_mesh_fetch(r, p, json_get_string(p, "url"));
         InstallRequest req = {
                 .source = INSTALL_SOURCE_URL,
                 .fd = -1,
-                .url = arg_str(p, "url"),
-                .plugin_id = arg_str(p, "plugin_id"),
-                .digest = arg_str(p, "digest"),
+                .url = json_get_string(p, "url"),
+                .plugin_id = json_get_string(p, "plugin_id"),
+                .digest = json_get_string(p, "digest"),
                 .format = arg_format(p),
                 .replace = arg_bool(p, "replace", false),
         };
@@ -503,9 +497,9 @@ static int rpc_install_from_bundle(Req *r, struct json_object *p) {
         InstallRequest req = {
                 .source = INSTALL_SOURCE_BASE64,
                 .fd = -1,
-                .bundle_b64 = arg_str(p, "bundle_b64"),
-                .plugin_id = arg_str(p, "plugin_id"),
-                .digest = arg_str(p, "digest"),
+                .bundle_b64 = json_get_string(p, "bundle_b64"),
+                .plugin_id = json_get_string(p, "plugin_id"),
+                .digest = json_get_string(p, "digest"),
                 .format = arg_format(p),
                 .replace = arg_bool(p, "replace", false),
         };
@@ -527,10 +521,9 @@ static int rpc_install_from_manifest(Req *r, struct json_object *p) {
 
 /* install_plugin: a folder below ImportDirectory=, reached without following links. */
 static int rpc_install_plugin(Req *r, struct json_object *p) {
-        const char *src = arg_str(p, "source_path"), *import = r->m->config->import_dir;
+        const char *src = json_get_string(p, "source_path"), *import = r->m->config->import_dir;
         _cleanup_free_ char *msg = NULL, *rel = NULL;
-        _cleanup_close_ int dfd = -1, mfd = -1;
-        Verdict v = {};
+        _cleanup_close_ int dfd = -1;
 
         if (!import) {
                 req_finish(r, error_result(NULL, "install_plugin is disabled on this host (no ImportDirectory= configured)",
@@ -575,19 +568,11 @@ static int rpc_install_plugin(Req *r, struct json_object *p) {
                 req_finish(r, error_result(NULL, msg, "manifest-missing"));
                 return 0;
         }
-        mfd = memfd_create("dc-plugin-import", MFD_CLOEXEC);
-        if (mfd < 0)
-                return -errno;
-        if (pack_directory(dfd, last, mfd, &v) < 0) {
-                req_finish(r, error_result(NULL, v.message, reason_to_string(v.reason)));
-                verdict_clear(&v);
-                return 0;
-        }
-        (void) lseek(mfd, 0, SEEK_SET);
         InstallRequest req = {
-                .source = INSTALL_SOURCE_FD,
-                .fd = TAKE_FD(mfd),
-                .plugin_id = arg_str(p, "plugin_id"),
+                .source = INSTALL_SOURCE_DIRECTORY,
+                .fd = TAKE_FD(dfd),
+                .name_hint = last,
+                .plugin_id = json_get_string(p, "plugin_id"),
                 .format = PACKAGE_FORMAT_TAR_GZ,
         };
         return start_install(r, &req, true);
@@ -633,7 +618,7 @@ static void on_published(Host *h, int error, const Verdict *v, const ArtifactRec
 
 static int rpc_publish_artifact(Req *r, struct json_object *p) {
         Verdict v = {};
-        int k = host_publish_artifact(r->m->host, arg_str(p, "plugin_id"), arg_str(p, "version"), arg_str(p, "bundle_b64"),
+        int k = host_publish_artifact(r->m->host, json_get_string(p, "plugin_id"), json_get_string(p, "version"), json_get_string(p, "bundle_b64"),
                                       on_published, r, &v);
         if (k < 0)
                 req_finish(r, error_result(NULL, v.message, reason_to_string(v.reason)));
@@ -666,7 +651,7 @@ static int rpc_get_artifact_url(Req *r, struct json_object *p) {
         Verdict v = {};
         if (!dir)
                 return -ENOMEM;
-        if (artifact_find(dir, arg_str(p, "plugin_id"), arg_str(p, "version"), &a, &v) < 0) {
+        if (artifact_find(dir, json_get_string(p, "plugin_id"), json_get_string(p, "version"), &a, &v) < 0) {
                 req_finish(r, error_result(NULL, v.message, reason_to_string(v.reason)));
                 verdict_clear(&v);
                 return 0;
@@ -690,15 +675,12 @@ static size_t chunk_max(Mesh *m) {
 /* read_plugin_artifact: one chunk of a published artifact, for another host's
  * install from a dc-mesh:// URL (serving over the authenticated mesh). */
 static int rpc_read_artifact(Req *r, struct json_object *p) {
-        const char *id = arg_str(p, "plugin_id"), *file = arg_str(p, "filename");
+        const char *id = json_get_string(p, "plugin_id"), *file = json_get_string(p, "filename");
         struct json_object *x;
         int64_t offset = json_object_object_get_ex(p, "offset", &x) ? json_object_get_int64(x) : 0;
-        _cleanup_free_ char *dir = host_artifact_dir(r->m->host), *version = NULL, *path = NULL;
-        size_t flen = file ? strlen(file) : 0;
+        _cleanup_free_ char *dir = host_artifact_dir(r->m->host), *path = NULL;
 
-        if (flen > 4 && streq(file + flen - 4, ".tgz"))
-                version = strndup(file, flen - 4);
-        if (!plugin_id_is_valid(id) || !version || !artifact_version_is_valid(version) || offset < 0) {
+        if (!plugin_id_is_valid(id) || !artifact_filename_is_valid(file) || offset < 0) {
                 req_finish(r, error_result(id, "invalid artifact reference", "invalid-id"));
                 return 0;
         }
@@ -822,8 +804,8 @@ static void *fetch_main(void *userdata) {
                 } else {
                         const char *b64 = json_object_get_string(x);
                         size_t len = strlen(b64);
-                        uint8_t *buf = malloc(base64_decoded_max(len) + 1);
-                        long n = buf ? base64_decode_strict(b64, len, buf) : -ENOMEM;
+                        uint8_t *buf = NULL;
+                        long n = base64_decode_alloc(b64, len, &buf);
                         bool eof = json_object_object_get_ex(res, "eof", &x) && json_object_get_boolean(x);
                         if (n < 0)
                                 (void) asprintf(&f->error, "download failed: invalid chunk");
@@ -859,17 +841,14 @@ static void *fetch_main(void *userdata) {
 static int start_mesh_fetch(Req *r, struct json_object *p, const char *url) {
         Mesh *m = r->m;
         _cleanup_strv_free_ char **parts = strv_split(url + strlen("dc-mesh://"), "/");
-        _cleanup_free_ char *version = NULL;
         MeshFetch *f;
         pthread_t t;
 
         if (!(r->url = strdup(url)))
                 return -ENOMEM;
-        size_t n = strv_length(parts), flen = n == 5 ? strlen(parts[4]) : 0;
-        if (flen > 4 && streq(parts[4] + flen - 4, ".tgz"))
-                version = strndup(parts[4], flen - 4);
-        if (n != 5 || !streq(parts[2], "artifacts") || !plugin_id_is_valid(parts[3]) || !version ||
-            !artifact_version_is_valid(version) || !plugin_id_is_valid(parts[1])) {
+        size_t n = strv_length(parts);
+        if (n != 5 || !streq(parts[2], "artifacts") || !plugin_id_is_valid(parts[3]) ||
+            !artifact_filename_is_valid(parts[4]) || !plugin_id_is_valid(parts[1])) {
                 struct json_object *o = error_result(NULL, "invalid URL: expected dc-mesh://<tenant>/<device>/artifacts/<id>/<file>.tgz", "url-invalid");
                 add_str(o, "url", url);
                 req_finish(r, o);
@@ -893,8 +872,8 @@ static int start_mesh_fetch(Req *r, struct json_object *p, const char *url) {
         f->max = m->config->max_archive_size;
         f->artifact_id = strdup(parts[3]);
         f->filename = strdup(parts[4]);
-        f->plugin_id_param = arg_str(p, "plugin_id") ? strdup(arg_str(p, "plugin_id")) : NULL;
-        f->digest = arg_str(p, "digest") ? strdup(arg_str(p, "digest")) : NULL;
+        f->plugin_id_param = json_get_string(p, "plugin_id") ? strdup(json_get_string(p, "plugin_id")) : NULL;
+        f->digest = json_get_string(p, "digest") ? strdup(json_get_string(p, "digest")) : NULL;
         if (f->fd < 0 || !f->artifact_id || !f->filename ||
             asprintf(&f->subject, "device-connect.%s.%s.cmd", parts[0], parts[1]) < 0) {
                 mesh_fetch_free(f);
@@ -997,7 +976,7 @@ static int rpc_authoring_guide(Req *r, struct json_object *p) {
 }
 
 static int rpc_template(Req *r, struct json_object *p) {
-        const char *id = arg_str(p, "plugin_id"), *cls = arg_str(p, "class_name"), *desc = arg_str(p, "description");
+        const char *id = json_get_string(p, "plugin_id"), *cls = json_get_string(p, "class_name"), *desc = json_get_string(p, "description");
         _cleanup_free_ char *class_name = NULL, *description = NULL, *manifest_text = NULL, *source = NULL, *meson = NULL,
                            *readme = NULL, *key_m = NULL, *key_c = NULL, *key_b = NULL, *key_r = NULL, *cmd = NULL, *sym = NULL;
         if (!plugin_id_is_valid(id)) {

@@ -417,14 +417,6 @@ static natsStatus sig_cb(char **err, unsigned char **sig, int *len, const char *
         return nats_Sign(m->seed, nonce, sig, len);
 }
 
-static char *json_str_path(struct json_object *o, const char *a, const char *b) {
-        struct json_object *x;
-        if (!json_object_object_get_ex(o, a, &x))
-                return NULL;
-        if (b && !json_object_object_get_ex(x, b, &x))
-                return NULL;
-        return json_object_is_type(x, json_type_string) ? strdup(json_object_get_string(x)) : NULL;
-}
 
 /* A Device Connect *.creds.json (wire §4.2). */
 static int load_creds_json(Mesh *m, const char *path, char ***urls, char **device_id, char **tenant) {
@@ -441,11 +433,11 @@ static int load_creds_json(Mesh *m, const char *path, char ***urls, char **devic
                 json_object_put(o);
                 return log_error_errno(EBADMSG, "Mesh credentials %s are not a JSON object", path);
         }
-        *device_id = json_str_path(o, "device_id", NULL);
-        *tenant = json_str_path(o, "tenant", NULL);
+        *device_id = json_dup_string(o, "device_id");
+        *tenant = json_dup_string(o, "tenant");
         if (json_object_object_get_ex(o, "nats", &nats)) {
-                m->jwt = json_str_path(nats, "jwt", NULL);
-                m->seed = json_str_path(nats, "nkey_seed", NULL);
+                m->jwt = json_dup_string(nats, "jwt");
+                m->seed = json_dup_string(nats, "nkey_seed");
                 if (json_object_object_get_ex(nats, "urls", &x) && json_object_is_type(x, json_type_array))
                         for (size_t i = 0; i < json_object_array_length(x); i++) {
                                 struct json_object *u = json_object_array_get_idx(x, i);
@@ -453,9 +445,9 @@ static int load_creds_json(Mesh *m, const char *path, char ***urls, char **devic
                                         (void) strv_extend(urls, json_object_get_string(u));
                         }
                 if (json_object_object_get_ex(nats, "tls", &tls)) {
-                        _cleanup_free_ char *ca = json_str_path(tls, "ca_file", NULL), *ca_pem = json_str_path(tls, "ca_pem", NULL);
-                        _cleanup_free_ char *cert = json_str_path(tls, "cert_file", NULL), *key = json_str_path(tls, "key_file", NULL);
-                        _cleanup_free_ char *cert_pem = json_str_path(tls, "cert_pem", NULL), *key_pem = json_str_path(tls, "key_pem", NULL);
+                        const char *ca = json_get_string(tls, "ca_file"), *ca_pem = json_get_string(tls, "ca_pem");
+                        const char *cert = json_get_string(tls, "cert_file"), *key = json_get_string(tls, "key_file");
+                        const char *cert_pem = json_get_string(tls, "cert_pem"), *key_pem = json_get_string(tls, "key_pem");
                         natsStatus s = NATS_OK;
                         s = natsOptions_SetSecure(m->opts, true);
                         if (s == NATS_OK && ca)
@@ -479,10 +471,6 @@ static int load_creds_json(Mesh *m, const char *path, char ***urls, char **devic
         return 0;
 }
 
-static bool has_suffix(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && streq(s + a - b, suffix);
-}
 
 /* "tls://user:pw@host:4222" → "host" ("[::1]" → "::1"). */
 static char *url_host(const char *url) {
@@ -511,9 +499,9 @@ static int configure(Mesh *m) {
         if (c->mesh_credentials) {
                 const char *path = c->mesh_credentials;
                 /* x.creds with a sibling x.creds.json: the latter (wire §4.3) */
-                if (has_suffix(path, ".creds") && asprintf(&json_path, "%s.json", path) >= 0 && access(json_path, R_OK) == 0)
+                if (endswith(path, ".creds") && asprintf(&json_path, "%s.json", path) >= 0 && access(json_path, R_OK) == 0)
                         path = json_path;
-                if (has_suffix(path, ".json")) {
+                if (endswith(path, ".json")) {
                         _cleanup_strv_free_ char **creds_urls = calloc(1, sizeof(char *));
                         int r = load_creds_json(m, path, &creds_urls, &creds_device, &creds_tenant);
                         if (r < 0)

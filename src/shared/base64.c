@@ -2,6 +2,7 @@
 #include "base64.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 static int b64val(unsigned char c) {
         if (c >= 'A' && c <= 'Z')
@@ -43,6 +44,21 @@ long base64_decode_strict(const char *in, size_t len, uint8_t *out) {
                         out[o++] = (uint8_t) n;
         }
         return (long) o;
+}
+
+long base64_decode_alloc(const char *in, size_t len, uint8_t **ret) {
+        uint8_t *buf = malloc(base64_decoded_max(len) + 1);
+        long n;
+
+        if (!buf)
+                return -ENOMEM;
+        n = base64_decode_strict(in, len, buf);
+        if (n < 0) {
+                free(buf);
+                return n;
+        }
+        *ret = buf;
+        return n;
 }
 
 size_t base64_encode(const uint8_t *in, size_t len, char *out) {

@@ -204,3 +204,15 @@ const char *json_type_to_json_name(struct json_object *o) {
 const char *json_to_string_compact(struct json_object *o) {
         return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
+
+const char *json_get_string(struct json_object *o, const char *key) {
+        struct json_object *x;
+        if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+                return NULL;
+        return json_object_get_string(x);
+}
+
+char *json_dup_string(struct json_object *o, const char *key) {
+        const char *s = json_get_string(o, key);
+        return s ? strdup(s) : NULL;
+}

@@ -21,5 +21,10 @@ int json_parse_strict(const char *text, size_t len, struct json_object **ret, ch
 /* "object", "array", "string", "number", "boolean" or "null". */
 const char *json_type_to_json_name(struct json_object *o);
 
+/* o[key] when o is an object and that member a string, else NULL (owned by o). */
+const char *json_get_string(struct json_object *o, const char *key);
+/* The same, copied (NULL when absent). */
+char *json_dup_string(struct json_object *o, const char *key);
+
 /* Serialise compactly (no spaces, slashes unescaped); owned by o. */
 const char *json_to_string_compact(struct json_object *o);

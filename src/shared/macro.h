@@ -84,6 +84,11 @@ static inline bool streq_ptr(const char *a, const char *b) {
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define isempty(s) (!(s) || !(s)[0])
 
+static inline bool endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
 /* Replace *p with a copy of s (NULL allowed). */
 static inline int free_and_strdup(char **p, const char *s) {
         char *c = NULL;
