@@ -67,23 +67,30 @@ static void stop(pid_t pid) {
         waitpid(pid, NULL, 0);
 }
 
-/* One example plugin root + n copies of the bench plugin (patched ids). */
-static void make_root(const char *work, const char *name, const char *examples, const char *bench_so, int n_bench,
-                      char *conf, size_t conf_size) {
-        char root[4096], path[4200], from[4200];
-        snprintf(root, sizeof root, "%s/%s", work, name);
-        mkdir(root, 0755);
-        snprintf(path, sizeof path, "%s/hello-world", root);
+/* examples/<name>/{<name>.so,manifest.json} into root/<name>/. */
+static void copy_example(const char *examples, const char *name, const char *root) {
+        char path[4200], from[4200];
+        snprintf(path, sizeof path, "%s/%s", root, name);
         mkdir(path, 0755);
         for (int i = 0; i < 2; i++) {
-                const char *f = i ? "manifest.json" : "hello-world.so";
+                char f[300];
                 size_t len;
-                snprintf(from, sizeof from, "%s/hello-world/%s", examples, f);
+                snprintf(f, sizeof f, i ? "manifest.json" : "%s.so", name);
+                snprintf(from, sizeof from, "%s/%s/%s", examples, name, f);
                 char *d = read_all(from, &len);
-                snprintf(path, sizeof path, "%s/hello-world/%s", root, f);
+                snprintf(path, sizeof path, "%s/%s/%s", root, name, f);
                 write_file(path, d, len);
                 free(d);
         }
+}
+
+/* One example plugin root + n copies of the bench plugin (patched ids). */
+static void make_root(const char *work, const char *name, const char *examples, const char *bench_so, int n_bench,
+                      char *conf, size_t conf_size) {
+        char root[4096], path[4200];
+        snprintf(root, sizeof root, "%s/%s", work, name);
+        mkdir(root, 0755);
+        copy_example(examples, "hello-world", root);
         if (n_bench > 0) {
                 size_t len;
                 char *d = read_all(bench_so, &len);
@@ -327,22 +334,12 @@ int main(int argc, char *argv[]) {
         double floor_win = window_rate(nc, "bench.raw.echo", echo, calls * 4, 50);
         double ours_win = window_rate(nc, subj_cmd, echo, calls * 4, 50);
 
-        /* get_status while a 2 s plugin call runs: load sensor? use hello-world: no slow fn.
-         * The bench plugin root has no slow function; add the sensor example for this. */
+        /* get_status while a 2 s plugin call runs: the sensor example has the slow function */
         uint64_t lat[200];
         {
-                char path[4200], from[4200];
-                snprintf(path, sizeof path, "%s/one/sensor", work);
-                mkdir(path, 0755);
-                for (int i = 0; i < 2; i++) {
-                        const char *f = i ? "manifest.json" : "sensor.so";
-                        size_t len;
-                        snprintf(from, sizeof from, "%s/sensor/%s", examples, f);
-                        char *d = read_all(from, &len);
-                        snprintf(path, sizeof path, "%s/one/sensor/%s", work, f);
-                        write_file(path, d, len);
-                        free(d);
-                }
+                char root[4200];
+                snprintf(root, sizeof root, "%s/one", work);
+                copy_example(examples, "sensor", root);
                 natsMsg *m = NULL;
                 natsConnection_RequestString(&m, nc, subj_cmd,
                                              "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"load_plugin\",\"params\":{\"plugin_id\":\"sensor\"}}",

@@ -37,3 +37,19 @@ export function startNats({ port = 0, conf = null, confPath = null } = {}) {
     p.on("exit", () => { if (!p.port) reject(new Error("nats-server failed: " + buf)); });
   });
 }
+
+// A JSON-RPC request retried until the device answers (it may still be
+// starting or reconnecting); rejects with the last error after timeoutMs.
+export async function rpcUntilAnswered(nc, subject, method, params = {}, { id = 1, timeoutMs = 10000, each = 1000 } = {}) {
+  const body = new TextEncoder().encode(JSON.stringify({ jsonrpc: "2.0", id, method, params }));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const m = await nc.request(subject, body, { timeout: each });
+      return JSON.parse(new TextDecoder().decode(m.data));
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}

@@ -11,7 +11,7 @@ import path from "node:path";
 import { connect, StringCodec, credsAuthenticator } from "nats";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
-import { startNats as natsServer, waitFor } from "./helpers.mjs";
+import { rpcUntilAnswered, startNats as natsServer, waitFor } from "./helpers.mjs";
 
 const sc = StringCodec();
 const HOSTD = process.env.DC_HOSTD;
@@ -61,19 +61,6 @@ async function stop(p) {
 
 const logOf = (p) => fs.readFileSync(p.logfile, "utf8");
 
-// Ask until the daemon answers (it subscribes once connected); no fixed sleeps.
-async function askUntilAnswered(nc, subject, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const m = await nc.request(subject, sc.encode('{"jsonrpc":"2.0","id":1,"method":"get_status"}'), { timeout: 1000 });
-      return JSON.parse(sc.decode(m.data));
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-}
 
 after(async () => {
   for (const p of procs) await stop(p);
@@ -98,7 +85,7 @@ test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
   fs.writeFileSync(cj, JSON.stringify({ device_id: "lab-ph", auth_type: "jwt", tenant: "lab",
     nats: { urls: [url], jwt: userJwt, nkey_seed: new TextDecoder().decode(ukp.getSeed()) } }));
   const a = startHostd("jwt-json", [`MeshCredentialsFile=${cj}`]);
-  let r = await askUntilAnswered(nc, "device-connect.lab.lab-ph.cmd");
+  let r = await rpcUntilAnswered(nc, "device-connect.lab.lab-ph.cmd", "get_status");
   assert.equal(r.result.status, "success");
   assert.equal(r.result.connected, true);
   assert.equal(await stop(a), 0);
@@ -107,7 +94,7 @@ test("JWT/nkey: Device Connect .creds.json and classic .creds", async () => {
   const classic = path.join(tmp, "device.creds");
   fs.writeFileSync(classic, fmtCreds(userJwt, ukp));
   const b = startHostd("jwt-classic", [`MeshCredentialsFile=${classic}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=classic-ph"]);
-  r = await askUntilAnswered(nc, "device-connect.lab.classic-ph.cmd");
+  r = await rpcUntilAnswered(nc, "device-connect.lab.classic-ph.cmd", "get_status");
   assert.equal(r.result.status, "success");
   assert.equal(await stop(b), 0);
 
@@ -139,7 +126,7 @@ test("TLS with a test CA; host name verification on by default", async () => {
   const nc = await connect({ servers: `tls://localhost:${good.port}`, tls: { caFile: `${pki}/ca.pem` } });
   const a = startHostd("tls-good", [`MeshURLs=tls://localhost:${good.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
     "Tenant=lab", "DeviceId=tls-ph"]);
-  const r = await askUntilAnswered(nc, "device-connect.lab.tls-ph.cmd");
+  const r = await rpcUntilAnswered(nc, "device-connect.lab.tls-ph.cmd", "get_status");
   assert.equal(r.result.connected, true);
   assert.equal(await stop(a), 0);
   await nc.close();
@@ -155,7 +142,7 @@ test("TLS with a test CA; host name verification on by default", async () => {
   // the explicit opt-out connects (proving the name was the only problem)
   const c = startHostd("tls-skip", [`MeshURLs=tls://localhost:${wrong.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
     "MeshTLSVerifyHostname=no", "Tenant=lab", "DeviceId=tls-skip"]);
-  const r2 = await askUntilAnswered(nc2, "device-connect.lab.tls-skip.cmd");
+  const r2 = await rpcUntilAnswered(nc2, "device-connect.lab.tls-skip.cmd", "get_status");
   assert.equal(r2.result.status, "success");
   assert.match(logOf(c), /host name verification is off/);
   assert.equal(await stop(c), 0);
@@ -172,7 +159,7 @@ test("TLS with a test CA; host name verification on by default", async () => {
     tls: { caFile: `${pki}/ca.pem`, certFile: `${pki}/client.pem`, keyFile: `${pki}/client.key` } });
   const d = startHostd("mtls", [`MeshURLs=tls://localhost:${mtls.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
     `MeshTLSCertFile=${pki}/client.pem`, `MeshTLSKeyFile=${pki}/client.key`, "Tenant=lab", "DeviceId=mtls-ph"]);
-  assert.equal((await askUntilAnswered(nc3, "device-connect.lab.mtls-ph.cmd")).result.connected, true);
+  assert.equal((await rpcUntilAnswered(nc3, "device-connect.lab.mtls-ph.cmd", "get_status")).result.connected, true);
   assert.equal(await stop(d), 0);
   // without the client certificate the server refuses the daemon
   const e = startHostd("mtls-none", [`MeshURLs=tls://localhost:${mtls.port}`, `MeshTLSCAFile=${pki}/ca.pem`,
@@ -194,7 +181,7 @@ test("token and user/password authentication", async () => {
     const nc = await connect({ servers: url, ...client });
     const name = "a" + procs.length;
     const ok = startHostd(name, [`MeshURLs=${url}`, "Tenant=lab", `DeviceId=${name}`, ...good]);
-    assert.equal((await askUntilAnswered(nc, `device-connect.lab.${name}.cmd`)).result.status, "success");
+    assert.equal((await rpcUntilAnswered(nc, `device-connect.lab.${name}.cmd`, "get_status")).result.status, "success");
     assert.equal(await stop(ok), 0);
     const wrong = startHostd(name + "x", [`MeshURLs=${url}`, "Tenant=lab", `DeviceId=${name}x`, ...bad]);
     await waitFor(() => /retrying/.test(logOf(wrong)), 10000, "the refused credentials");

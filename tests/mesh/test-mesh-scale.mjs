@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, StringCodec } from "nats";
-import { startNats as natsServer, waitFor } from "./helpers.mjs";
+import { rpcUntilAnswered, startNats as natsServer, waitFor } from "./helpers.mjs";
 
 const sc = StringCodec();
 const HOSTD = process.env.DC_HOSTD;
@@ -188,17 +188,8 @@ test("install_plugin: only folders below ImportDirectory=, reached without links
   fs.mkdirSync(root, { mode: 0o755 });
   const h = startHostd("importer", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=importer",
     `ImportDirectory=${imp}`]);
-  const ask = async (params) => {
-    for (const deadline = Date.now() + 10000; ;) {
-      try {
-        const m = await nc.request("device-connect.lab.importer.cmd",
-          sc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "install_plugin", params })), { timeout: 5000 });
-        return JSON.parse(sc.decode(m.data)).result;
-      } catch (e) {
-        if (Date.now() > deadline) throw e; // the daemon is still starting
-      }
-    }
-  };
+  const ask = async (params) =>
+    (await rpcUntilAnswered(nc, "device-connect.lab.importer.cmd", "install_plugin", params, { each: 5000 })).result;
   for (const bad of ["/etc", "../etc", "etc-link", "drop-link/probe", "drop/../../etc", "drop/missing"]) {
     const r = await ask({ source_path: bad });
     assert.deepEqual([r.status, r.message], ["error", `Source path is not a directory: ${bad}`], bad);
@@ -219,17 +210,7 @@ test("a reply over the server's max_payload becomes an error reply", async () =>
   const root = path.join(tmp, "small-plugins");
   fs.mkdirSync(root, { mode: 0o755 });
   const h = startHostd("small", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=small-host"]);
-  const ask = async (method) => {
-    for (const deadline = Date.now() + 10000; ;) {
-      try {
-        const m = await nc.request("device-connect.lab.small-host.cmd",
-          sc.encode(JSON.stringify({ jsonrpc: "2.0", id: "big", method, params: {} })), { timeout: 5000 });
-        return JSON.parse(sc.decode(m.data));
-      } catch (e) {
-        if (Date.now() > deadline) throw e; // still starting
-      }
-    }
-  };
+  const ask = (method) => rpcUntilAnswered(nc, "device-connect.lab.small-host.cmd", method, {}, { id: "big", each: 5000 });
   assert.equal((await ask("get_status")).result.status, "success");
   // the advertisement is ~12 KB: too big for this server
   const r = await ask("requestRegistration");

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect, StringCodec } from "nats";
-import { startNats as natsServer, waitFor } from "./helpers.mjs";
+import { rpcUntilAnswered, startNats as natsServer, waitFor } from "./helpers.mjs";
 
 const startNats = (port = 0) => natsServer({ port });
 
@@ -452,15 +452,7 @@ test("nats-server restart: reconnect, re-register, keep answering", async () => 
   natsProc = await startNats(natsPort);
   await waitFor(() => registrations.length > before, 15000, "re-registration after reconnect");
   // both sides reconnect on their own schedule: the first answer may take a retry
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    try {
-      await rpc("get_status", {}, { timeout: 1000 });
-      break;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-  }
+  await rpcUntilAnswered(nc, CMD, "get_status", {}, { timeoutMs: 15000 });
   // from then on, every request is answered
   for (let i = 0; i < 10; i++) assert.equal((await result("get_status")).connected, true);
   assert.deepEqual(await result("echo", { i: 1 }), { i: 1 });
