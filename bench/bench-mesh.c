@@ -163,18 +163,23 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         natsMsg_Destroy(msg);
 }
 
-/* The floor: a raw nats.c responder in its own process, echoing the request. */
-static pid_t start_raw_responder(void) {
-        pid_t pid = fork();
-        if (pid == 0) {
-                natsConnection *nc = client();
-                natsSubscription *sub;
-                natsConnection_Subscribe(&sub, nc, "bench.raw.echo", on_echo, NULL);
-                natsConnection_Flush(nc);
-                for (;;)
-                        pause();
-        }
-        return pid;
+/* The floor: a raw nats.c responder in a fresh process of its own (this
+ * binary re-executed: a forked child would lack nats.c's threads, such as
+ * the one that frees delivered messages, and look cheaper than it is). */
+_Noreturn static void raw_responder_main(void) {
+        natsConnection *nc = client();
+        natsSubscription *sub;
+        natsConnection_Subscribe(&sub, nc, "bench.raw.echo", on_echo, NULL);
+        natsConnection_Flush(nc);
+        for (;;)
+                pause();
+}
+
+static pid_t start_raw_responder(const char *self) {
+        char portarg[16];
+        snprintf(portarg, sizeof portarg, "%d", port);
+        char *args[] = { (char *) self, "--raw-responder", portarg, NULL };
+        return spawn_args(args);
 }
 
 static double seq_rate(natsConnection *nc, const char *subject, const char *payload, int n) {
@@ -237,7 +242,8 @@ static double window_rate(natsConnection *nc, const char *subject, const char *p
         return rate;
 }
 
-static double cpu_seconds(pid_t pid) {
+/* User and system CPU seconds of a process so far. */
+static void cpu_split(pid_t pid, double *user, double *sys) {
         char path[64], buf[1024];
         snprintf(path, sizeof path, "/proc/%d/stat", pid);
         FILE *f = fopen(path, "re");
@@ -248,7 +254,24 @@ static double cpu_seconds(pid_t pid) {
         unsigned long ut = 0, st = 0;
         /* fields 14 and 15 after the comm */
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+        *user = (double) ut / (double) sysconf(_SC_CLK_TCK);
+        *sys = (double) st / (double) sysconf(_SC_CLK_TCK);
+}
+
+typedef struct CpuUse {
+        double user_ms, sys_ms; /* per request */
+} CpuUse;
+
+/* Sequential requests to subject, with the responder's CPU time per request. */
+static double seq_rate_cpu(natsConnection *nc, pid_t responder, const char *subject, const char *payload, int n,
+                           CpuUse *use) {
+        double u0, s0, u1, s1;
+        cpu_split(responder, &u0, &s0);
+        double rate = seq_rate(nc, subject, payload, n);
+        cpu_split(responder, &u1, &s1);
+        use->user_ms = (u1 - u0) / n * 1000;
+        use->sys_ms = (s1 - s0) / n * 1000;
+        return rate;
 }
 
 static long rss_kb(pid_t pid) {
@@ -280,13 +303,17 @@ static void on_first(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 }
 
 int main(int argc, char *argv[]) {
-        if (argc < 5)
+        if (argc < 5 && !(argc == 3 && strcmp(argv[1], "--raw-responder") == 0))
                 return fprintf(stderr, "usage: %s HOSTD WORKDIR EXAMPLES_DIR BENCH_PLUGIN.so [CALLS]\n", argv[0]), 2;
         const char *hostd = argv[1], *work = argv[2], *examples = argv[3], *bench_so = argv[4];
-        int calls = argc > 5 ? atoi(argv[5]) : 5000;
         char conf1[4096], conf100[4096], portarg[16];
 
         nats_Open(-1);
+        if (argc == 3 && strcmp(argv[1], "--raw-responder") == 0) {
+                port = atoi(argv[2]);
+                raw_responder_main();
+        }
+        int calls = argc > 5 ? atoi(argv[5]) : 5000;
         mkdir(work, 0755);
         chmod(work, 0755);
         port = 20000 + (int) (getpid() % 20000);
@@ -321,16 +348,15 @@ int main(int argc, char *argv[]) {
         wait_for_responder(nc, subj_cmd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}");
         long rss1 = rss_kb(h);
 
-        pid_t raw = start_raw_responder();
+        pid_t raw = start_raw_responder("/proc/self/exe");
         wait_for_responder(nc, "bench.raw.echo", "x");
         const char *echo = "{\"jsonrpc\":\"2.0\",\"id\":\"b-1\",\"method\":\"hello-world.echo\",\"params\":{\"n\":1}}";
         /* warm-up, then interleave floor and ours */
         seq_rate(nc, "bench.raw.echo", echo, 500);
         seq_rate(nc, subj_cmd, echo, 500);
-        double floor_seq = seq_rate(nc, "bench.raw.echo", echo, calls);
-        double cpu0 = cpu_seconds(h);
-        double ours_seq = seq_rate(nc, subj_cmd, echo, calls);
-        double cpu_per_req_ms = (cpu_seconds(h) - cpu0) / calls * 1000;
+        CpuUse floor_cpu, ours_cpu;
+        double floor_seq = seq_rate_cpu(nc, raw, "bench.raw.echo", echo, calls, &floor_cpu);
+        double ours_seq = seq_rate_cpu(nc, h, subj_cmd, echo, calls, &ours_cpu);
         double floor_win = window_rate(nc, "bench.raw.echo", echo, calls * 4, 50);
         double ours_win = window_rate(nc, subj_cmd, echo, calls * 4, 50);
 
@@ -388,10 +414,13 @@ int main(int argc, char *argv[]) {
 
         printf("{\"bench\":\"mesh\",\"calls\":%d,\"floor_seq_per_s\":%.0f,\"ours_seq_per_s\":%.0f,\"seq_ratio\":%.3f,"
                "\"floor_50_per_s\":%.0f,\"ours_50_per_s\":%.0f,\"ratio_50\":%.3f,\"daemon_cpu_ms_per_request\":%.4f,"
+               "\"floor_cpu_ms_per_request\":%.4f,\"cpu_ratio\":%.2f,\"user_sys_ms\":{\"daemon\":[%.4f,%.4f],\"floor\":[%.4f,%.4f]},"
                "\"get_status_during_slow_call_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
                "\"load_plugin_reply_ms_median\":%.3f,\"start_to_first_wire_message_ms_median\":%.2f,"
                "\"rss_mb_1_plugin\":%.1f,\"rss_mb_100_plugins\":%.1f}\n",
-               calls, floor_seq, ours_seq, ours_seq / floor_seq, floor_win, ours_win, ours_win / floor_win, cpu_per_req_ms,
+               calls, floor_seq, ours_seq, ours_seq / floor_seq, floor_win, ours_win, ours_win / floor_win, ours_cpu.user_ms + ours_cpu.sys_ms,
+               floor_cpu.user_ms + floor_cpu.sys_ms, (ours_cpu.user_ms + ours_cpu.sys_ms) / (floor_cpu.user_ms + floor_cpu.sys_ms),
+               ours_cpu.user_ms, ours_cpu.sys_ms, floor_cpu.user_ms, floor_cpu.sys_ms,
                lat[100] / 1e6, lat[197] / 1e6, lat[199] / 1e6, bench_median(loads, 10) / 1e6, bench_median(starts, 5) / 1e6,
                rss1 / 1024.0, rss100 / 1024.0);
         natsConnection_Destroy(nc);

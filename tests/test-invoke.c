@@ -409,6 +409,127 @@ static void test_shutdown_with_calls(void) {
         tu_host_done(&t);
 }
 
+/* ---- direct calls ---- */
+
+static void start_fast(TuHost *t) {
+        g_autofree char *fast = tu_test_plugin("fast"), *good = tu_test_plugin("good");
+        g_autofree char *mf = tu_manifest("fast", "1.0.0"), *mg = tu_manifest("good", "1.0.0");
+        tu_host_init(t);
+        tu_install(t->root, "fast", fast, mf);
+        tu_install(t->root, "good", good, mg);
+        install_examples(t);
+        g_assert_cmpint(tu_host_start(t), ==, 0);
+}
+
+static int direct(TuHost *t, const char *plugin, const char *fn, const char *params, char **result, char **message) {
+        _cleanup_json_ struct json_object *o = NULL;
+        g_assert_cmpint(json_parse_strict(params, strlen(params), &o, NULL), ==, 0);
+        return host_call_direct(t->host, plugin, fn, o, params, result, message);
+}
+
+/* Non-blocking functions of thread-safe plugins run right on the caller's
+ * thread, with host_invoke's checks and answers; everything else is -EAGAIN. */
+static void test_direct(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_fast(&t);
+        g_autofree char *r1 = NULL, *r2 = NULL, *m1 = NULL, *m2 = NULL, *m3 = NULL;
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{\"n\":7}", &r1, NULL), ==, 0);
+        g_assert_cmpstr(r1, ==, "{\"n\":7}");
+        g_assert_cmpint(direct(&t, "hello-world", "hello_world", "{\"name\":\"Ada\"}", &r2, NULL), ==, 0);
+        g_assert_cmpstr(r2, ==, "{\"message\":\"Hello, Ada!\"}");
+        /* the same messages as through the pool */
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{\"n\":\"x\"}", NULL, &m1), ==, HOST_ERR_INVALID_PARAMS);
+        g_assert_cmpstr(m1, ==, "params.n: expected integer");
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{\"m\":1}", NULL, &m2), ==, HOST_ERR_INVALID_PARAMS);
+        g_assert_cmpstr(m2, ==, "params: unknown key \"m\"");
+        g_assert_cmpint(direct(&t, "fast", "fast_fail", "{}", NULL, &m3), ==, HOST_ERR_HANDLER_FAILED);
+        g_assert_cmpstr(m3, ==, "fast failure as asked");
+        /* not eligible: blocking function, plugin not thread-safe, unknown, not loaded */
+        g_assert_cmpint(direct(&t, "fast", "probe", "{}", NULL, NULL), ==, -EAGAIN);
+        g_assert_cmpint(direct(&t, "good", "probe", "{}", NULL, NULL), ==, -EAGAIN);
+        g_assert_cmpint(direct(&t, "sensor", "read", "{\"channel\":1}", NULL, NULL), ==, -EAGAIN);
+        g_assert_cmpint(direct(&t, "fast", "nope", "{}", NULL, NULL), ==, -EAGAIN);
+        g_assert_cmpint(direct(&t, "nope", "fast_echo", "{}", NULL, NULL), ==, -EAGAIN);
+        /* through host_invoke the same functions still work (the D-Bus path) */
+        g_autofree char *r3 = NULL;
+        g_assert_cmpint(tu_invoke(&t, "fast", "fast_echo", "{\"n\":1}", &r3, NULL), ==, 0);
+        g_assert_cmpstr(r3, ==, "{\"n\":1}");
+        tu_host_done(&t);
+}
+
+/* A call that breaks the promise is logged and its function demoted to
+ * the pool; the plugin's other functions stay direct. */
+static void test_direct_demotion(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_fast(&t);
+        g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+        g_assert_cmpint(direct(&t, "fast", "stall", "{\"ms\":30}", &r1, NULL), ==, 0);
+        g_assert_cmpstr(r1, ==, "{\"stalled\":true}");
+        const TuLogEntry *e = tu_log_find(&t, "non-blocking function stall took");
+        g_assert_nonnull(e);
+        g_assert_cmpstr(tu_log_field(e, "PLUGIN_ID"), ==, "fast");
+        g_assert_cmpint(direct(&t, "fast", "stall", "{\"ms\":0}", NULL, NULL), ==, -EAGAIN);
+        g_assert_cmpint(tu_invoke(&t, "fast", "stall", "{\"ms\":0}", &r2, NULL), ==, 0);
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{}", &r3, NULL), ==, 0);
+        tu_host_done(&t);
+}
+
+typedef struct DirectThread {
+        TuHost *t;
+        int r;
+        char *result;
+} DirectThread;
+
+static gpointer direct_thread(gpointer userdata) {
+        DirectThread *d = userdata;
+        d->r = direct(d->t, "fast", "stall", "{\"ms\":300}", &d->result, NULL);
+        return NULL;
+}
+
+static bool marker_stall_started(void *userdata) {
+        return tu_marker_has(userdata, "stall-start fast");
+}
+
+static bool unload_is_done(void *userdata) {
+        return unload_done;
+}
+
+/* Unloading waits for a direct call running on another thread: cleanup()
+ * only after the call returned, and the caller gets its answer. */
+static void test_direct_unload_waits(void) {
+        if (!tu_require_root())
+                return;
+        TuHost t;
+        start_fast(&t);
+        DirectThread d = { .t = &t };
+        GThread *th = g_thread_new("direct", direct_thread, &d);
+        g_assert_true(tu_run_until(t.event, marker_stall_started, &t, 5000));
+        unload_done = false;
+        g_assert_cmpint(host_unload(t.host, "fast", on_unload_done, NULL), ==, 0);
+        g_assert_false(tu_marker_has(&t, "cleanup fast"));
+        g_assert_true(tu_run_until(t.event, unload_is_done, NULL, 5000));
+        g_thread_join(th);
+        g_assert_cmpint(d.r, ==, 0);
+        g_assert_cmpstr(d.result, ==, "{\"stalled\":true}");
+        /* stall-end was written before cleanup */
+        g_autofree char *data = NULL;
+        g_assert_true(g_file_get_contents(t.marker, &data, NULL, NULL));
+        g_assert_nonnull(strstr(data, "stall-end fast\ncleanup fast\n"));
+        g_assert_cmpint(host_find(t.host, "fast")->state, ==, PLUGIN_STATE_AVAILABLE);
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{}", NULL, NULL), ==, -EAGAIN);
+        /* and after a load it is direct again */
+        Verdict v = {};
+        g_autofree char *r = NULL;
+        g_assert_cmpint(host_load(t.host, "fast", &v), ==, 0);
+        g_assert_cmpint(direct(&t, "fast", "fast_echo", "{}", &r, NULL), ==, 0);
+        free(d.result);
+        tu_host_done(&t);
+}
+
 static void test_describe(void) {
         if (!tu_require_root())
                 return;
@@ -447,5 +568,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/invoke/unload-waits-for-calls", test_unload_waits_for_calls);
         g_test_add_func("/invoke/shutdown-with-calls", test_shutdown_with_calls);
         g_test_add_func("/invoke/describe", test_describe);
+        g_test_add_func("/invoke/direct", test_direct);
+        g_test_add_func("/invoke/direct-demotion", test_direct_demotion);
+        g_test_add_func("/invoke/direct-unload-waits", test_direct_unload_waits);
         return g_test_run();
 }

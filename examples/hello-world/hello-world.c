@@ -67,12 +67,14 @@ static const dc_plugin_function functions[] = {
                 .description = "Return a greeting",
                 .params_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","
                                  "\"description\":\"who to greet\",\"maxLength\":100}}}",
+                .flags = DC_FUNCTION_FLAG_NONBLOCKING, /* pure: may run on the receiving thread */
                 .handler = hello_world,
         },
         {
                 .name = "echo",
                 .description = "Return the params unchanged",
                 .params_schema = "{\"type\":\"object\",\"additionalProperties\":true}",
+                .flags = DC_FUNCTION_FLAG_NONBLOCKING,
                 .handler = echo,
         },
 };

@@ -16,9 +16,11 @@
  * loading.  Never reorder or remove fields within a major version.
  *
  * Threading: handlers run on the host's worker threads, never on its event
- * loop.  Unless the descriptor sets DC_PLUGIN_FLAG_THREAD_SAFE, the host runs
- * at most one handler or routine of the plugin at a time.  init() and
- * cleanup() run on the host's main thread with no handler running.
+ * loop (DC_FUNCTION_FLAG_NONBLOCKING functions may also run on the thread
+ * that received the request).  Unless the descriptor sets
+ * DC_PLUGIN_FLAG_THREAD_SAFE, the host runs at most one handler or routine
+ * of the plugin at a time.  init() and cleanup() run on the host's main
+ * thread with no handler running.
  *
  * Build plugins with -fvisibility=hidden and export only the descriptor with
  * DC_PLUGIN_EXPORT; see docs/plugin-development.md.
@@ -34,7 +36,7 @@ extern "C" {
 
 #define DC_PLUGIN_MAGIC 0x44435047u /* "DCPG" */
 #define DC_PLUGIN_ABI_MAJOR 1u
-#define DC_PLUGIN_ABI_MINOR 0u
+#define DC_PLUGIN_ABI_MINOR 1u
 #define DC_PLUGIN_DESCRIPTOR_SYMBOL "dc_plugin_descriptor"
 
 #define DC_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -53,6 +55,13 @@ extern "C" {
 
 /* Function flags. */
 #define DC_FUNCTION_FLAG_SLOW (1u << 0) /* informational: may take seconds */
+/* Since ABI 1.1.  The handler returns within microseconds and never blocks
+ * (no I/O, no sleeping, no waiting on locks held for long).  In a plugin
+ * with DC_PLUGIN_FLAG_THREAD_SAFE the host may then run it directly on the
+ * thread that received the request instead of handing it to a worker; a
+ * call that takes longer than 2 ms loses the privilege for the rest of the
+ * plugin's life (logged).  Older hosts ignore the flag. */
+#define DC_FUNCTION_FLAG_NONBLOCKING (1u << 1)
 
 /* Log priorities, as syslog(3). */
 #define DC_LOG_ERR 3

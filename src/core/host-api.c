@@ -83,6 +83,16 @@ static int api_fail(dc_call *call, const char *message) {
         return 0;
 }
 
+int dc_call_outcome(const struct dc_call *call, int r, const char **result, const char **message) {
+        if (r < 0 || call->error) {
+                const char *e = r < 0 ? strerrordesc_np(-r) : NULL;
+                *message = call->error ? call->error : e ? e : "plugin call failed";
+                return HOST_ERR_HANDLER_FAILED;
+        }
+        *result = call->result ? call->result : "null";
+        return 0;
+}
+
 static int api_cancelled(dc_call *call) {
         return call ? job_is_cancelled(&call->job) : 1;
 }

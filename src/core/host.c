@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "build-config.h"
+#include "direct-call.h"
 #include "json-util.h"
 #include "log.h"
 #include "names.h"
@@ -17,7 +18,6 @@
 #include "schema.h"
 #include "strv.h"
 
-#define MAX_PARAMS (1024u * 1024u)
 #define SIGNATURES_FILE_MAX (1024u * 1024u)
 
 typedef struct ListenerSlot {
@@ -35,6 +35,7 @@ struct Host {
         const HostConfig *config;
         Policy *policy;
         WorkerPool *pool;
+        DirectTable *direct;
         char **roots;        /* canonical: read-only roots, then the store */
         RootKind *root_kinds;
         size_t n_roots;
@@ -48,6 +49,7 @@ struct Host {
         size_t n_ctxs;
         pthread_mutex_t event_lock;
         QueuedEvent *events_head, *events_tail;
+        Plugin *drained; /* withdrawn plugins whose last direct call returned */
         int event_fd;
         sd_event_source *event_source;
         bool dry_run;
@@ -224,9 +226,26 @@ const char *host_plugin_config_dir(Host *h) {
 
 /* ---- events from plugins (any thread) ------------------------------------ */
 
+static int wake_loop(Host *h) {
+        uint64_t one = 1;
+        if (write(h->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                return -errno;
+        return 0;
+}
+
+static int queue_push(Host *h, QueuedEvent *e) {
+        pthread_mutex_lock(&h->event_lock);
+        if (h->events_tail)
+                h->events_tail->next = e;
+        else
+                h->events_head = e;
+        h->events_tail = e;
+        pthread_mutex_unlock(&h->event_lock);
+        return wake_loop(h);
+}
+
 int host_queue_event(Host *h, const char *plugin_id, const char *event, const char *payload_json) {
         QueuedEvent *e = calloc(1, sizeof(QueuedEvent));
-        uint64_t one = 1;
 
         if (!e)
                 return -ENOMEM;
@@ -240,16 +259,20 @@ int host_queue_event(Host *h, const char *plugin_id, const char *event, const ch
                 free(e);
                 return -ENOMEM;
         }
+        return queue_push(h, e);
+}
+
+static void plugin_maybe_finish_drain(Plugin *p);
+
+/* A direct call's thread: the loop finishes the drain that waited for it
+ * (an intrusive list: no allocation that could fail and hang the unload). */
+static void on_direct_drained(Plugin *p, void *userdata) {
+        Host *h = userdata;
         pthread_mutex_lock(&h->event_lock);
-        if (h->events_tail)
-                h->events_tail->next = e;
-        else
-                h->events_head = e;
-        h->events_tail = e;
+        p->drained_next = h->drained;
+        h->drained = p;
         pthread_mutex_unlock(&h->event_lock);
-        if (write(h->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-                return -errno;
-        return 0;
+        (void) wake_loop(h);
 }
 
 static void dispatch_events(Host *h, bool deliver) {
@@ -258,7 +281,14 @@ static void dispatch_events(Host *h, bool deliver) {
         pthread_mutex_lock(&h->event_lock);
         list = h->events_head;
         h->events_head = h->events_tail = NULL;
+        Plugin *drained = TAKE_PTR(h->drained);
         pthread_mutex_unlock(&h->event_lock);
+        while (drained) {
+                Plugin *p = drained;
+                drained = p->drained_next;
+                plugin_maybe_finish_drain(p);
+                plugin_unref(p); /* taken when the drain started waiting for it */
+        }
         while (list) {
                 QueuedEvent *n = list->next;
                 if (deliver)
@@ -291,7 +321,7 @@ static void plugin_maybe_finish_drain(Plugin *p) {
         Host *h = p->host;
         int r;
 
-        if (!p->draining || p->in_flight > 0)
+        if (!p->draining || p->in_flight > 0 || direct_table_busy(h->direct, p))
                 return;
         p->draining = false;
         if (p->initialized) {
@@ -315,6 +345,8 @@ static void plugin_maybe_finish_drain(Plugin *p) {
 
 static void plugin_begin_drain(Plugin *p, host_done_cb cb, void *userdata) {
         plugin_stop_routines(p);
+        if (direct_table_withdraw(p->host->direct, p))
+                plugin_ref(p); /* until on_direct_drained's note is dispatched */
         p->draining = true;
         p->drain_cb = cb;
         p->drain_userdata = userdata;
@@ -577,6 +609,7 @@ static int load_entry(Host *h, size_t root_idx, int rootfd, const char *name, Pl
                 goto finish;
         }
         rec->plugin = p;
+        (void) direct_table_publish(h->direct, p); /* failure: calls take the pool */
         record_fill_metadata(rec, &c, p);
         log_loaded(p, &c, "load");
         record_set(h, rec, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
@@ -827,6 +860,9 @@ int host_new(sd_event *e, const HostConfig *config, Host **ret) {
         r = sd_event_add_io(e, &h->event_source, h->event_fd, EPOLLIN, on_event_fd, h);
         if (r < 0)
                 return r;
+        r = direct_table_new(on_direct_drained, h, &h->direct);
+        if (r < 0)
+                return r;
         r = worker_pool_new(e, config->workers, config->max_queued_calls, &h->pool);
         if (r < 0)
                 return r;
@@ -849,6 +885,7 @@ Host *host_free(Host *h) {
         }
         h->pool = worker_pool_free(h->pool);
         dispatch_events(h, false);
+        h->direct = direct_table_free(h->direct);
         for (size_t i = 0; i < h->n_records; i++)
                 record_free(h->records[i]);
         free(h->records);
@@ -1085,6 +1122,7 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
                 return k;
         }
         r->plugin = p;
+        (void) direct_table_publish(h->direct, p);
         record_fill_metadata(r, &c, p);
         log_loaded(p, &c, "reload");
         record_set(h, r, PLUGIN_STATE_LOADED, REASON_NONE, NULL, c.digest);
@@ -1149,11 +1187,11 @@ static void call_complete(Job *j) {
         cj->timeout = sd_event_source_disable_unref(cj->timeout);
         if (!j->ran)
                 call_answer(cj, -ESHUTDOWN, NULL, "the plugin host is shutting down");
-        else if (cj->handler_r < 0 || cj->call.error)
-                call_answer(cj, HOST_ERR_HANDLER_FAILED, NULL,
-                            cj->call.error ? cj->call.error : strerror(cj->handler_r < 0 ? -cj->handler_r : EIO));
-        else
-                call_answer(cj, 0, cj->call.result ? cj->call.result : "null", NULL);
+        else {
+                const char *result = NULL, *message = NULL;
+                int k = dc_call_outcome(&cj->call, cj->handler_r, &result, &message);
+                call_answer(cj, k, result, message);
+        }
         p->in_flight--;
         plugin_maybe_finish_drain(p);
         plugin_unref(p);
@@ -1186,10 +1224,27 @@ _printf_(3, 4) static int invoke_error(char **error_message, int error, const ch
         return error;
 }
 
+int call_check_params(const PluginFunction *fn, struct json_object *params, size_t text_len, char **error_message) {
+        _cleanup_free_ char *err = NULL;
+
+        if (text_len > HOST_MAX_PARAMS)
+                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
+        if (!params || !json_object_is_type(params, json_type_object))
+                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params must be a JSON object");
+        if (schema_validate(fn->schema, params, &err) < 0)
+                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "%s", err ? err : "invalid params");
+        return 0;
+}
+
+int host_call_direct(Host *h, const char *plugin_id, const char *function, struct json_object *params,
+                     const char *params_text, char **result, char **error_message) {
+        return direct_table_call(h->direct, plugin_id, function, params, params_text, result, error_message);
+}
+
 int host_invoke(Host *h, const char *plugin_id, const char *function, const char *params_json, uint64_t timeout_usec,
                 host_invoke_cb cb, void *userdata, char **error_message) {
         _cleanup_json_ struct json_object *params = NULL;
-        _cleanup_free_ char *err = NULL, *dup = NULL;
+        _cleanup_free_ char *dup = NULL;
         const PluginFunction *fn;
         PluginRecord *rec;
         CallJob *cj;
@@ -1209,17 +1264,16 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
         if (isempty(params_json))
                 params_json = "{}";
         size_t n = strlen(params_json);
-        if (n > MAX_PARAMS)
-                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", MAX_PARAMS);
+        if (n > HOST_MAX_PARAMS)
+                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
         r = json_parse_strict(params_json, n, &params, &dup);
         if (r == -ENOTUNIQ)
                 return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params: duplicate key \"%s\"", dup);
         if (r < 0)
                 return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params are not valid JSON");
-        if (!params || !json_object_is_type(params, json_type_object))
-                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "params must be a JSON object");
-        if (schema_validate(fn->schema, params, &err) < 0)
-                return invoke_error(error_message, HOST_ERR_INVALID_PARAMS, "%s", err ? err : "invalid params");
+        r = call_check_params(fn, params, n, error_message);
+        if (r < 0)
+                return r;
 
         cj = calloc(1, sizeof(CallJob));
         if (!cj || !(cj->params = strdup(params_json))) {
@@ -1304,7 +1358,7 @@ const char *plugin_function_description(const PluginRecord *r, size_t i) {
 }
 const char *plugin_function_schema(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_functions ? json_to_string_compact(r->plugin->functions[i].schema) : NULL;
+        return i < r->plugin->n_functions ? r->plugin->functions[i].schema_text : NULL;
 }
 size_t plugin_n_events(const PluginRecord *r) {
         PLUGIN_OR(r, 0);
@@ -1320,7 +1374,7 @@ const char *plugin_event_description(const PluginRecord *r, size_t i) {
 }
 const char *plugin_event_schema(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_events ? json_to_string_compact(r->plugin->events[i].schema) : NULL;
+        return i < r->plugin->n_events ? r->plugin->events[i].schema_text : NULL;
 }
 size_t plugin_n_routines(const PluginRecord *r) {
         PLUGIN_OR(r, 0);

@@ -111,6 +111,18 @@ int host_set_disabled(Host *h, const char *id, bool disabled);
 int host_invoke(Host *h, const char *plugin_id, const char *function, const char *params_json, uint64_t timeout_usec,
                 host_invoke_cb cb, void *userdata, char **error_message);
 
+/*
+ * Any thread.  Run a function its thread-safe plugin declares
+ * DC_FUNCTION_FLAG_NONBLOCKING right on the calling thread: 0 with *result
+ * (JSON text, caller frees), or HOST_ERR_INVALID_PARAMS /
+ * HOST_ERR_HANDLER_FAILED with *error_message.  -EAGAIN when this call
+ * cannot run here (unknown, unloaded, blocking, demoted): hand it to
+ * host_invoke() on the loop thread, which answers as usual.  params is the
+ * parsed object of params_text (the front end parsed it already).
+ */
+int host_call_direct(Host *h, const char *plugin_id, const char *function, struct json_object *params,
+                     const char *params_text, char **result, char **error_message);
+
 /* Registry access. */
 PluginRecord *host_find(Host *h, const char *id);
 size_t host_n_records(Host *h);

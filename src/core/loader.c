@@ -64,10 +64,14 @@ Plugin *plugin_ref(Plugin *p) {
 Plugin *plugin_unref(Plugin *p) {
         if (!p || --p->n_ref > 0)
                 return NULL;
-        for (size_t i = 0; i < p->n_functions; i++)
+        for (size_t i = 0; i < p->n_functions; i++) {
                 json_object_put(p->functions[i].schema);
-        for (size_t i = 0; i < p->n_events; i++)
+                free(p->functions[i].schema_text);
+        }
+        for (size_t i = 0; i < p->n_events; i++) {
                 json_object_put(p->events[i].schema);
+                free(p->events[i].schema_text);
+        }
         for (size_t i = 0; i < p->n_routines; i++)
                 sd_event_source_disable_unref(p->routines[i].source);
         free(p->functions);
@@ -128,6 +132,8 @@ static int check_tables(Plugin *p, Verdict *v) {
                                            "invalid plugin: function \"%s\": %s", f->name, err);
                 p->functions[i].def = f;
                 p->n_functions++;
+                if (!(p->functions[i].schema_text = strdup(json_to_string_compact(p->functions[i].schema))))
+                        return -ENOMEM;
         }
         for (size_t i = 0; i < d->n_events; i++) {
                 const dc_plugin_event *e = &d->events[i];
@@ -143,6 +149,8 @@ static int check_tables(Plugin *p, Verdict *v) {
                                            e->name, err);
                 p->events[i].def = e;
                 p->n_events++;
+                if (!(p->events[i].schema_text = strdup(json_to_string_compact(p->events[i].schema))))
+                        return -ENOMEM;
         }
         for (size_t i = 0; i < d->n_routines; i++) {
                 const dc_plugin_routine *rt = &d->routines[i];

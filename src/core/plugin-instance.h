@@ -23,14 +23,20 @@ struct dc_call {
         char *error;
 };
 
+/* Largest params text a call accepts. */
+#define HOST_MAX_PARAMS (1024u * 1024u)
+
 typedef struct PluginFunction {
         const dc_plugin_function *def;
-        struct json_object *schema;
+        struct json_object *schema; /* read-only once loaded: shared by threads */
+        char *schema_text;          /* compact: serialising the object writes into it */
+        int demoted; /* atomic: a direct call overran; use the worker pool */
 } PluginFunction;
 
 typedef struct PluginEvent {
         const dc_plugin_event *def;
         struct json_object *schema;
+        char *schema_text;
 } PluginEvent;
 
 typedef struct RoutineTimer {
@@ -60,6 +66,9 @@ struct Plugin {
         bool initialized;
         bool draining;
         unsigned in_flight;
+        unsigned direct_calls; /* direct-call.c, under its lock */
+        bool direct_withdrawn; /* likewise */
+        Plugin *drained_next;  /* host.c's list of finished direct drains */
         host_done_cb drain_cb;
         void *drain_userdata;
 };
@@ -76,8 +85,15 @@ const PluginEvent *plugin_find_event(const Plugin *p, const char *name);
 
 /* The dc_host_api table (host-api.c). */
 extern const dc_host_api host_api_table;
+/* The outcome of a handler that returned r: 0 and *result ("null" if it
+ * never replied), or HOST_ERR_HANDLER_FAILED and *message.  The pointers
+ * refer to call or to static text.  Any thread. */
+int dc_call_outcome(const struct dc_call *call, int r, const char **result, const char **message);
 
 /* Internal hooks of host.c used by the loader and host-api.c. */
 int host_track_ctx(Host *h, struct dc_plugin_ctx *ctx);
 int host_queue_event(Host *h, const char *plugin_id, const char *event, const char *payload_json);
 const char *host_plugin_config_dir(Host *h);
+/* Size, strict-object and schema checks of a call's params: 0, or
+ * HOST_ERR_INVALID_PARAMS with *error_message.  Any thread. */
+int call_check_params(const PluginFunction *fn, struct json_object *params, size_t text_len, char **error_message);

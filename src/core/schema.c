@@ -2,6 +2,7 @@
 #include "schema.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 
 #include "json-util.h"
@@ -22,6 +23,23 @@ _printf_(2, 3) static int set_error(char **error, const char *fmt, ...) {
                 *error = NULL;
         va_end(ap);
         return -EINVAL;
+}
+
+/* Compiled schemas are shared by threads (direct calls, events), and json-c
+ * serialises an object into a buffer inside it: error texts quote a copy
+ * made under a lock. */
+static char *quote(struct json_object *x) {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lock);
+        char *t = strdup(json_to_string_compact(x));
+        pthread_mutex_unlock(&lock);
+        return t;
+}
+
+/* "<path>: <before><x><after>" */
+static int fail_quoting(char **error, const char *path, const char *before, struct json_object *x, const char *after) {
+        _cleanup_free_ char *t = quote(x);
+        return set_error(error, "%s: %s%s%s", path, before, t ? t : "?", after);
 }
 
 static bool is_known(const char *s, const char *const *table, size_t n) {
@@ -156,38 +174,38 @@ static int validate(struct json_object *s, struct json_object *v, const char *pa
                 else
                         for (size_t i = 0; i < json_object_array_length(x) && !ok; i++)
                                 ok = type_matches(json_object_get_string(json_object_array_get_idx(x, i)), v);
+                if (!ok && json_object_is_type(x, json_type_string))
+                        return set_error(error, "%s: expected %s", path, json_object_get_string(x));
                 if (!ok)
-                        return set_error(error, "%s: expected %s", path,
-                                         json_object_is_type(x, json_type_string) ? json_object_get_string(x)
-                                                                                  : json_to_string_compact(x));
+                        return fail_quoting(error, path, "expected ", x, "");
         }
         if (json_object_object_get_ex(s, "enum", &x)) {
                 bool ok = false;
                 for (size_t i = 0; i < json_object_array_length(x) && !ok; i++)
                         ok = json_object_equal(json_object_array_get_idx(x, i), v);
                 if (!ok)
-                        return set_error(error, "%s: must be one of %s", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "must be one of ", x, "");
         }
         if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
                 double d = json_object_get_double(v);
                 if (json_object_object_get_ex(s, "minimum", &x) && d < json_object_get_double(x))
-                        return set_error(error, "%s: must be >= %s", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "must be >= ", x, "");
                 if (json_object_object_get_ex(s, "maximum", &x) && d > json_object_get_double(x))
-                        return set_error(error, "%s: must be <= %s", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "must be <= ", x, "");
         }
         if (json_object_is_type(v, json_type_string)) {
                 size_t n = utf8_length(json_object_get_string(v));
                 if (json_object_object_get_ex(s, "minLength", &x) && n < (size_t) json_object_get_int64(x))
-                        return set_error(error, "%s: shorter than %s characters", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "shorter than ", x, " characters");
                 if (json_object_object_get_ex(s, "maxLength", &x) && n > (size_t) json_object_get_int64(x))
-                        return set_error(error, "%s: longer than %s characters", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "longer than ", x, " characters");
         }
         if (json_object_is_type(v, json_type_array)) {
                 size_t n = json_object_array_length(v);
                 if (json_object_object_get_ex(s, "minItems", &x) && n < (size_t) json_object_get_int64(x))
-                        return set_error(error, "%s: fewer than %s items", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "fewer than ", x, " items");
                 if (json_object_object_get_ex(s, "maxItems", &x) && n > (size_t) json_object_get_int64(x))
-                        return set_error(error, "%s: more than %s items", path, json_to_string_compact(x));
+                        return fail_quoting(error, path, "more than ", x, " items");
                 if (json_object_object_get_ex(s, "items", &x))
                         for (size_t i = 0; i < n; i++) {
                                 snprintf(sub, sizeof sub, "%s[%zu]", path, i);

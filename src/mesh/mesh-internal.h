@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "mesh.h"
+#include "plugin-id.h"
 
 struct Mesh {
         sd_event *event;
@@ -26,8 +27,15 @@ struct Mesh {
         size_t n_stale;
         char *jwt, *seed; /* from a .creds.json (nats.c has no in-memory credentials call) */
 
-        /* nats.c delivers on its own threads; messages are handed to the loop. */
+        /* nats.c delivers on its own threads; non-blocking plugin calls are
+         * answered there (mesh_try_direct), other messages handed to the loop. */
         pthread_mutex_t lock;
+        pthread_cond_t idle;  /* active dropped to 0 while closing */
+        unsigned active;      /* delivery callbacks running, under lock */
+        bool closing;         /* under lock: callbacks drop their messages */
+        pthread_mutex_t names_lock;
+        struct MeshName *names; /* bare function name -> owner, sorted by name */
+        size_t n_names;
         natsMsg **queue;
         size_t n_queue, queue_cap;
         bool reconnected;
@@ -55,6 +63,12 @@ struct Mesh {
         unsigned registrations; /* successful registerDevice calls */
 };
 
+typedef struct MeshName {
+        char *name;
+        char owner[PLUGIN_ID_MAX + 1];
+        unsigned order; /* position of the owner in load_order */
+} MeshName;
+
 typedef struct MeshTask {
         struct MeshTask *next;
         void (*run)(Mesh *m, void *userdata, bool cancelled);
@@ -65,10 +79,19 @@ typedef struct MeshTask {
 /* Any thread: run fn on the loop thread (cancelled=true at shutdown). */
 int mesh_post(Mesh *m, void (*fn)(Mesh *m, void *userdata, bool cancelled), void *userdata);
 int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o);
+/* Any thread; -EMSGSIZE over the server's max_payload. */
+int mesh_publish_json_on(natsConnection *nc, const char *subject, struct json_object *o);
+int mesh_publish_text(natsConnection *nc, const char *subject, const char *text, size_t len);
 void mesh_advertisement_changed(Mesh *m);
 
 /* mesh-rpc.c */
 void mesh_handle_request(Mesh *m, natsMsg *msg);
+/* Delivery thread: answer a call of a non-blocking plugin function on
+ * the spot.  False: hand the message to the loop. */
+bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg);
+/* Loop thread: refresh the bare-name snapshot the delivery threads use. */
+void mesh_update_names(Mesh *m);
+void mesh_names_clear(Mesh *m); /* no delivery thread left */
 /* The host RPC table for the advertisement: name, description, params schema. */
 size_t mesh_n_host_rpcs(void);
 const char *mesh_host_rpc_name(size_t i);

@@ -51,7 +51,16 @@ static void req_free(Req *r) {
         free(r);
 }
 
-static void send_envelope(Mesh *m, const char *reply, struct json_object *id, const char *key, struct json_object *value) {
+static struct json_object *oversize_error(void) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_int(JSONRPC_SERVER_ERROR));
+        json_object_object_add(e, "message", json_object_new_string("reply exceeds the server's max_payload"));
+        return e;
+}
+
+/* Any thread: nc is the connection the request came on (the loop's m->nc). */
+static void send_envelope_on(natsConnection *nc, const char *reply, struct json_object *id, const char *key,
+                             struct json_object *value) {
         struct json_object *o = json_object_new_object();
         if (!reply || !o) {
                 json_object_put(o);
@@ -61,20 +70,37 @@ static void send_envelope(Mesh *m, const char *reply, struct json_object *id, co
         json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
         json_object_object_add(o, "id", json_object_get(id));
         json_object_object_add(o, key, value);
-        if (mesh_publish_json(m, reply, o) == -EMSGSIZE) {
+        if (mesh_publish_json_on(nc, reply, o) == -EMSGSIZE) {
                 /* never silence: tell the caller why */
-                struct json_object *e = json_object_new_object();
-                json_object_object_add(e, "code", json_object_new_int(JSONRPC_SERVER_ERROR));
-                json_object_object_add(e, "message", json_object_new_string("reply exceeds the server's max_payload"));
                 json_object_object_del(o, key);
-                json_object_object_add(o, "error", e);
-                (void) mesh_publish_json(m, reply, o);
+                json_object_object_add(o, "error", oversize_error());
+                (void) mesh_publish_json_on(nc, reply, o);
         }
         json_object_put(o);
 }
 
-static void reply_error(Mesh *m, const char *reply, struct json_object *id, int code, const char *fmt, ...) _printf_(5, 6);
-static void reply_error(Mesh *m, const char *reply, struct json_object *id, int code, const char *fmt, ...) {
+static void send_envelope(Mesh *m, const char *reply, struct json_object *id, const char *key, struct json_object *value) {
+        send_envelope_on(m->nc, reply, id, key, value);
+}
+
+/* A plugin's result is validated JSON text already: splice it in. */
+static void send_result_text(natsConnection *nc, const char *reply, struct json_object *id, const char *result) {
+        _cleanup_free_ char *text = NULL;
+        const char *id_text = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
+        int len;
+
+        if (!reply)
+                return;
+        len = asprintf(&text, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}", id_text, result);
+        if (len < 0)
+                return;
+        if (mesh_publish_text(nc, reply, text, (size_t) len) == -EMSGSIZE)
+                send_envelope_on(nc, reply, id, "error", oversize_error());
+}
+
+static void reply_error_on(natsConnection *nc, const char *reply, struct json_object *id, int code, const char *fmt, ...)
+        _printf_(5, 6);
+static void reply_error_on(natsConnection *nc, const char *reply, struct json_object *id, int code, const char *fmt, ...) {
         struct json_object *e = json_object_new_object();
         char *msg = NULL;
         va_list ap;
@@ -85,8 +111,10 @@ static void reply_error(Mesh *m, const char *reply, struct json_object *id, int 
         json_object_object_add(e, "code", json_object_new_int(code));
         json_object_object_add(e, "message", json_object_new_string(msg ? msg : "error"));
         free(msg);
-        send_envelope(m, reply, id, "error", e);
+        send_envelope_on(nc, reply, id, "error", e);
 }
+
+#define reply_error(m, reply, id, code, ...) reply_error_on((m)->nc, reply, id, code, __VA_ARGS__)
 
 /* Reply with a result (taken) and free the request. */
 static void req_finish(Req *r, struct json_object *result) {
@@ -1232,25 +1260,117 @@ const PluginRecord *mesh_bare_owner(Mesh *m, const char *fn) {
         return NULL;
 }
 
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(((const MeshName *) a)->name, ((const MeshName *) b)->name);
+}
+
+static int name_order_cmp(const void *a, const void *b) {
+        const MeshName *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+        return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void names_free(MeshName *names, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(names[i].name);
+        free(names);
+}
+
+static int names_build(Mesh *m, MeshName **ret, size_t *ret_n) {
+        MeshName *names = NULL;
+        size_t n = 0, cap = 0, kept = 0;
+        unsigned order = 0;
+
+        for (char **id = m->load_order; id && *id; id++, order++) {
+                const PluginRecord *r = host_find(m->host, *id);
+                for (size_t i = 0; r && r->plugin && i < plugin_n_functions(r); i++) {
+                        const char *fn = plugin_function_name(r, i);
+                        if (mesh_is_host_rpc(fn))
+                                continue;
+                        MeshName *t = n < cap ? names : realloc(names, (cap = cap ? cap * 2 : 32) * sizeof *t);
+                        char *copy = t ? strdup(fn) : NULL;
+                        if (t)
+                                names = t;
+                        if (!copy) {
+                                names_free(names, n);
+                                return -ENOMEM;
+                        }
+                        names[n] = (MeshName){ .name = copy, .order = order };
+                        snprintf(names[n++].owner, sizeof names->owner, "%s", r->id);
+                }
+        }
+        if (n > 1)
+                qsort(names, n, sizeof *names, name_order_cmp);
+        for (size_t i = 0; i < n; i++) /* the first of each name wins */
+                if (kept > 0 && streq(names[kept - 1].name, names[i].name))
+                        free(names[i].name);
+                else
+                        names[kept++] = names[i];
+        *ret = names;
+        *ret_n = kept;
+        return 0;
+}
+
+/*
+ * The delivery threads' copy of mesh_bare_owner()'s answers (the same rule:
+ * the earliest loaded plugin exporting the name).  A hint only: a stale or
+ * missing entry sends the call to the loop, which asks the registry.
+ * Without memory it is emptied, and bare names all take the loop.
+ */
+void mesh_update_names(Mesh *m) {
+        MeshName *names = NULL, *old;
+        size_t n = 0, n_old;
+
+        (void) names_build(m, &names, &n);
+        pthread_mutex_lock(&m->names_lock);
+        old = m->names;
+        n_old = m->n_names;
+        m->names = names;
+        m->n_names = n;
+        pthread_mutex_unlock(&m->names_lock);
+        names_free(old, n_old);
+}
+
+void mesh_names_clear(Mesh *m) {
+        names_free(m->names, m->n_names);
+        m->names = NULL;
+        m->n_names = 0;
+}
+
+/* Delivery thread: the owner of a bare name per the snapshot. */
+static bool lookup_owner(Mesh *m, const char *fn, char owner[static PLUGIN_ID_MAX + 1]) {
+        MeshName key = { .name = (char *) fn }, *hit;
+        pthread_mutex_lock(&m->names_lock);
+        hit = m->names ? bsearch(&key, m->names, m->n_names, sizeof key, name_cmp) : NULL;
+        if (hit)
+                memcpy(owner, hit->owner, PLUGIN_ID_MAX + 1);
+        pthread_mutex_unlock(&m->names_lock);
+        return hit != NULL;
+}
+
 /* ---- plugin functions ------------------------------------------------------------------ */
+
+/* The JSON-RPC error for a plugin call that failed with a HOST_ERR_* (both paths). */
+static void reply_call_error(natsConnection *nc, const char *reply, struct json_object *id, const char *method, int error,
+                             const char *message) {
+        if (error == HOST_ERR_NO_SUCH_FUNCTION || error == HOST_ERR_NO_SUCH_PLUGIN || error == HOST_ERR_NOT_LOADED)
+                reply_error_on(nc, reply, id, JSONRPC_METHOD_NOT_FOUND, "Unknown method: %s", method);
+        else if (error == HOST_ERR_INVALID_PARAMS)
+                reply_error_on(nc, reply, id, JSONRPC_INVALID_PARAMS, "Invalid params: %s", message ? message : "");
+        else
+                reply_error_on(nc, reply, id, JSONRPC_SERVER_ERROR, "Error invoking %s: %s", method,
+                               error == HOST_ERR_BUSY ? "busy: too many calls queued"
+                               : message              ? message
+                                                      : strerrordesc_np(-error));
+}
 
 static void on_invoked(Host *h, int error, const char *result, const char *message, void *userdata) {
         Req *r = userdata;
-        struct json_object *o = NULL;
-        if (error < 0) {
-                if (error == HOST_ERR_INVALID_PARAMS)
-                        reply_error(r->m, r->reply, r->id, JSONRPC_INVALID_PARAMS, "Invalid params: %s", message ? message : "");
-                else
-                        reply_error(r->m, r->reply, r->id, JSONRPC_SERVER_ERROR, "Error invoking %s: %s", r->method,
-                                    message ? message : strerror(-error));
-                req_free(r);
-                return;
-        }
-        if (json_parse_strict(result, strlen(result), &o, NULL) < 0) {
-                req_fail(r, JSONRPC_SERVER_ERROR, "plugin returned invalid JSON");
-                return;
-        }
-        req_finish(r, o);
+        if (error < 0)
+                reply_call_error(r->m->nc, r->reply, r->id, r->method, error, message);
+        else
+                send_result_text(r->m->nc, r->reply, r->id, result);
+        req_free(r);
 }
 
 static void invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct json_object *params) {
@@ -1259,58 +1379,101 @@ static void invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct 
         int k = host_invoke(r->m->host, plugin_id, fn, text, 0, on_invoked, r, &msg);
         if (k >= 0)
                 return;
-        if (k == HOST_ERR_NO_SUCH_FUNCTION || k == HOST_ERR_NO_SUCH_PLUGIN || k == HOST_ERR_NOT_LOADED)
-                reply_error(r->m, r->reply, r->id, JSONRPC_METHOD_NOT_FOUND, "Unknown method: %s", r->method);
-        else if (k == HOST_ERR_INVALID_PARAMS)
-                reply_error(r->m, r->reply, r->id, JSONRPC_INVALID_PARAMS, "Invalid params: %s", msg ? msg : "");
-        else
-                reply_error(r->m, r->reply, r->id, JSONRPC_SERVER_ERROR, "Error invoking %s: %s", r->method,
-                            k == HOST_ERR_BUSY ? "busy: too many calls queued" : msg ? msg : strerror(-k));
+        reply_call_error(r->m->nc, r->reply, r->id, r->method, k, msg);
         req_free(r);
+}
+
+/* The checks both paths make before looking at the method: NULL if the
+ * envelope is fine, else the JSON-RPC error to answer (*code). */
+static const char *envelope_problem(struct json_object *o, struct json_object **id, struct json_object **method,
+                                    struct json_object **params, int *code) {
+        *id = *method = *params = NULL;
+        if (!json_object_is_type(o, json_type_object))
+                return *code = JSONRPC_INVALID_REQUEST, "Invalid Request: not a JSON object";
+        if (!json_object_object_get_ex(o, "id", id))
+                return *code = 0, NULL; /* a notification: no reply, no error */
+        if (!json_object_is_type(*id, json_type_string) && !json_object_is_type(*id, json_type_int) &&
+            !json_object_is_type(*id, json_type_double)) {
+                *id = NULL;
+                return *code = JSONRPC_INVALID_REQUEST, "Invalid Request: id must be a string or a number";
+        }
+        if (!json_object_object_get_ex(o, "method", method) || json_object_is_type(*method, json_type_null))
+                return *code = JSONRPC_METHOD_NOT_FOUND, "Unknown method: None";
+        if (!json_object_is_type(*method, json_type_string))
+                return *code = JSONRPC_INVALID_REQUEST, "Invalid Request: method must be a string";
+        if (!json_object_object_get_ex(o, "params", params)) {
+                *params = json_object_new_object();
+                json_object_object_add(o, "params", *params);
+        }
+        if (!*params || !json_object_is_type(*params, json_type_object))
+                return *code = JSONRPC_INVALID_PARAMS, "Invalid params: params must be an object";
+        /* Caller metadata is unauthenticated and never reaches a handler's params. */
+        json_object_object_del(*params, "_dc_meta");
+        json_object_object_del(*params, "source_device");
+        return NULL;
+}
+
+/* "<plugin_id>.<fn>" split into id (a buffer) and function; false if malformed. */
+static bool split_qualified(const char *name, char id[static PLUGIN_ID_MAX + 1], const char **fn) {
+        const char *dot = strchr(name, '.');
+        if (!dot || (size_t) (dot - name) > PLUGIN_ID_MAX)
+                return false;
+        memcpy(id, name, (size_t) (dot - name));
+        id[dot - name] = 0;
+        *fn = dot + 1;
+        return plugin_id_is_valid(id) && plugin_symbol_name_is_valid(*fn);
+}
+
+bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg) {
+        _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_free_ char *result = NULL, *message = NULL;
+        struct json_object *id, *method, *params;
+        const char *reply = natsMsg_GetReply(msg), *name, *fn;
+        char owner[PLUGIN_ID_MAX + 1];
+        int code, k;
+
+        /* Anything unusual is the loop's: it answers every error. */
+        if (!reply || json_parse_strict(natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg), &o, NULL) < 0 || !o ||
+            envelope_problem(o, &id, &method, &params, &code) || !id)
+                return false;
+        name = json_object_get_string(method);
+        if (strchr(name, '.')) {
+                if (!split_qualified(name, owner, &fn))
+                        return false;
+        } else if (mesh_is_host_rpc(name) || !lookup_owner(m, name, owner))
+                return false;
+        else
+                fn = name;
+        const char *text = json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        k = host_call_direct(m->host, owner, fn, params, text, &result, &message);
+        if (k == -EAGAIN)
+                return false;
+        if (k < 0)
+                reply_call_error(nc, reply, id, name, k, message);
+        else
+                send_result_text(nc, reply, id, result);
+        return true;
 }
 
 /* ---- the envelope ------------------------------------------------------------------------ */
 
 void mesh_handle_request(Mesh *m, natsMsg *msg) {
-        const char *reply = natsMsg_GetReply(msg);
+        const char *reply = natsMsg_GetReply(msg), *problem;
         struct json_object *o = NULL, *id = NULL, *method = NULL, *params = NULL;
-        int len = natsMsg_GetDataLength(msg);
+        int len = natsMsg_GetDataLength(msg), code;
 
         if (json_parse_strict(natsMsg_GetData(msg), (size_t) len, &o, NULL) < 0) {
                 /* upstream stays silent and the caller times out (wire §5.2 FIX) */
                 reply_error(m, reply, NULL, JSONRPC_PARSE_ERROR, "Parse error");
                 return;
         }
-        if (!json_object_is_type(o, json_type_object)) {
-                reply_error(m, reply, NULL, JSONRPC_INVALID_REQUEST, "Invalid Request: not a JSON object");
+        problem = envelope_problem(o, &id, &method, &params, &code);
+        if (problem) {
+                reply_error(m, reply, id, code, "%s", problem);
                 goto finish;
         }
-        if (!json_object_object_get_ex(o, "id", &id))
-                goto finish; /* a notification: no reply, no error */
-        if (!json_object_is_type(id, json_type_string) && !json_object_is_type(id, json_type_int) &&
-            !json_object_is_type(id, json_type_double)) {
-                reply_error(m, reply, NULL, JSONRPC_INVALID_REQUEST, "Invalid Request: id must be a string or a number");
-                goto finish;
-        }
-        if (!json_object_object_get_ex(o, "method", &method) || json_object_is_type(method, json_type_null)) {
-                reply_error(m, reply, id, JSONRPC_METHOD_NOT_FOUND, "Unknown method: None");
-                goto finish;
-        }
-        if (!json_object_is_type(method, json_type_string)) {
-                reply_error(m, reply, id, JSONRPC_INVALID_REQUEST, "Invalid Request: method must be a string");
-                goto finish;
-        }
-        if (!json_object_object_get_ex(o, "params", &params)) {
-                params = json_object_new_object();
-                json_object_object_add(o, "params", params);
-        }
-        if (!json_object_is_type(params, json_type_object)) {
-                reply_error(m, reply, id, JSONRPC_INVALID_PARAMS, "Invalid params: params must be an object");
-                goto finish;
-        }
-        /* Caller metadata is unauthenticated and never reaches a handler's params. */
-        json_object_object_del(params, "_dc_meta");
-        json_object_object_del(params, "source_device");
+        if (!id)
+                goto finish; /* a notification */
 
         const char *name = json_object_get_string(method);
         if (m->in_flight >= m->config->mesh_max_in_flight) {
@@ -1347,15 +1510,13 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
                 goto finish;
         }
         /* <plugin_id>.<fn>, or a bare <fn> owned by the first loaded plugin exporting it */
-        const char *dot = strchr(name, '.');
-        if (dot) {
-                char *pid = strndup(name, (size_t) (dot - name));
-                bool valid = pid && plugin_id_is_valid(pid) && plugin_symbol_name_is_valid(dot + 1);
-                if (valid)
-                        invoke_plugin(r, pid, dot + 1, params);
-                free(pid);
-                if (valid)
+        if (strchr(name, '.')) {
+                char pid[PLUGIN_ID_MAX + 1];
+                const char *fn;
+                if (split_qualified(name, pid, &fn)) {
+                        invoke_plugin(r, pid, fn, params);
                         goto finish;
+                }
         } else {
                 const PluginRecord *owner = mesh_bare_owner(m, name);
                 if (owner) {

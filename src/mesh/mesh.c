@@ -47,16 +47,24 @@ static bool tenant_is_valid(const char *s) {
         return true;
 }
 
-int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o) {
-        if (!m->nc)
+int mesh_publish_text(natsConnection *nc, const char *subject, const char *text, size_t len) {
+        if (!nc)
                 return -ENOTCONN;
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        size_t len = strlen(text);
-        if ((int64_t) len > natsConnection_GetMaxPayload(m->nc) && natsConnection_GetMaxPayload(m->nc) > 0) {
+        int64_t max = natsConnection_GetMaxPayload(nc);
+        if (max > 0 && (int64_t) len > max) {
                 log_warning("Not publishing %zu bytes on %s: over the server's max_payload", len, subject);
                 return -EMSGSIZE;
         }
-        return natsConnection_Publish(m->nc, subject, text, (int) len) == NATS_OK ? 0 : -EIO;
+        return natsConnection_Publish(nc, subject, text, (int) len) == NATS_OK ? 0 : -EIO;
+}
+
+int mesh_publish_json_on(natsConnection *nc, const char *subject, struct json_object *o) {
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        return mesh_publish_text(nc, subject, text, strlen(text));
+}
+
+int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o) {
+        return mesh_publish_json_on(m->nc, subject, o);
 }
 
 /* ---- the loop bridge ------------------------------------------------------------ */
@@ -66,23 +74,50 @@ static void wake(Mesh *m) {
         (void) write(m->efd, &one, sizeof one);
 }
 
-static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-        Mesh *m = closure;
-        pthread_mutex_lock(&m->lock);
+/* Lock held: the message goes to the loop; false if it was dropped. */
+static bool enqueue(Mesh *m, natsMsg *msg) {
         if (m->n_queue == m->queue_cap) {
                 size_t cap = m->queue_cap ? m->queue_cap * 2 : 64;
                 natsMsg **q = realloc(m->queue, cap * sizeof *q);
                 if (!q) {
-                        pthread_mutex_unlock(&m->lock);
                         natsMsg_Destroy(msg);
-                        return;
+                        return false;
                 }
                 m->queue = q;
                 m->queue_cap = cap;
         }
         m->queue[m->n_queue++] = msg;
+        return true;
+}
+
+/* A delivery thread of nats.c (one per subscription). */
+static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+        Mesh *m = closure;
+        bool done = false, queued = false;
+
+        pthread_mutex_lock(&m->lock);
+        if (m->closing) {
+                pthread_mutex_unlock(&m->lock);
+                natsMsg_Destroy(msg);
+                return;
+        }
+        m->active++;
         pthread_mutex_unlock(&m->lock);
-        wake(m);
+
+        /* Most calls end here: no hand-off to the loop and a worker. */
+        if (streq(natsMsg_GetSubject(msg), m->subj_cmd))
+                done = mesh_try_direct(m, nc, msg);
+
+        pthread_mutex_lock(&m->lock);
+        if (done || m->closing)
+                natsMsg_Destroy(msg);
+        else
+                queued = enqueue(m, msg);
+        if (--m->active == 0 && m->closing)
+                pthread_cond_broadcast(&m->idle);
+        pthread_mutex_unlock(&m->lock);
+        if (queued)
+                wake(m);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
@@ -363,6 +398,7 @@ static void on_plugin_loaded(Host *h, const PluginRecord *r, void *userdata) {
                 (void) strv_extend(&m->load_order, r->id);
         for (size_t i = 0; fns && i < plugin_n_functions(r); i++)
                 json_object_array_add(fns, json_object_new_string(plugin_function_name(r, i)));
+        mesh_update_names(m);
         if (p && fns) {
                 json_object_object_add(p, "plugin_id", json_object_new_string(r->id));
                 json_object_object_add(p, "functions", fns);
@@ -378,6 +414,7 @@ static void on_plugin_unloaded(Host *h, const char *id, void *userdata) {
         Mesh *m = userdata;
         struct json_object *p = json_object_new_object();
         strv_remove(m->load_order, id);
+        mesh_update_names(m);
         if (p) {
                 json_object_object_add(p, "plugin_id", json_object_new_string(id));
                 publish_event(m, "plugin_unloaded", p);
@@ -655,10 +692,20 @@ static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* What configure() set up, for the daemon and the client alike. */
+static void mesh_init_common(Mesh *m) {
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_cond_init(&m->cond, NULL);
+        pthread_cond_init(&m->idle, NULL);
+        pthread_mutex_init(&m->names_lock, NULL);
+}
+
+/* What mesh_init_common() and configure() set up, for the daemon and the client alike. */
 static void mesh_free_common(Mesh *m) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
+        pthread_cond_destroy(&m->idle);
+        pthread_mutex_destroy(&m->names_lock);
+        mesh_names_clear(m);
         free(m->jwt);
         free(m->seed);
         free(m->tenant);
@@ -681,8 +728,7 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         m->host = h;
         m->config = c;
         m->efd = -1;
-        pthread_mutex_init(&m->lock, NULL);
-        pthread_cond_init(&m->cond, NULL);
+        mesh_init_common(m);
         m->load_order = calloc(1, sizeof(char *));
         if (!m->load_order) {
                 mesh_free(m);
@@ -708,6 +754,7 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         for (size_t i = 0; i < host_n_records(h); i++)
                 if (host_record(h, i)->plugin)
                         (void) strv_extend(&m->load_order, host_record(h, i)->id);
+        mesh_update_names(m);
 
         r = mesh_connect(m);
         if (r == -ENOMEM) {
@@ -770,6 +817,12 @@ Mesh *mesh_free(Mesh *m) {
                 natsSubscription_Unsubscribe(m->cmd_sub);
         if (m->probe_sub)
                 natsSubscription_Unsubscribe(m->probe_sub);
+        /* No callback may touch the host after this returns. */
+        pthread_mutex_lock(&m->lock);
+        m->closing = true;
+        while (m->active > 0)
+                pthread_cond_wait(&m->idle, &m->lock);
+        pthread_mutex_unlock(&m->lock);
         if (m->nc) {
                 (void) natsConnection_FlushTimeout(m->nc, 1000);
                 natsConnection_Close(m->nc); /* wakes a registrar blocked in a request */
@@ -823,8 +876,7 @@ int mesh_client_open(const HostConfig *c, Mesh **ret) {
                 return -ENOMEM;
         m->config = c;
         m->efd = -1;
-        pthread_mutex_init(&m->lock, NULL);
-        pthread_cond_init(&m->cond, NULL);
+        mesh_init_common(m);
         if (nats_Open(-1) != NATS_OK) {
                 free(m);
                 return -ENOMEM;

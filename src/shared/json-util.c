@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include "json-util.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /*
  * Walk already-validated JSON text and detect duplicate member names per
- * object.  Keys are decoded by json-c itself (a string literal is valid
- * JSON), so "\u0061" and "a" compare equal.
+ * object.  Keys compare decoded, so "\u0061" and "a" are the same name.
+ * This runs on every request: no allocation for keys without escapes.
  */
 typedef struct Scanner {
         const char *p, *end;
         char *dup;
 } Scanner;
+
+typedef struct Key {
+        const char *p; /* decoded bytes */
+        size_t n;
+        char *owned; /* set when escapes were decoded */
+} Key;
 
 static void skip_ws(Scanner *s) {
         while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
@@ -29,21 +36,100 @@ static size_t string_span(const char *p, const char *end) {
         return (size_t) (q + 1 - p);
 }
 
-static char *decode_key(const char *p, size_t n) {
-        _cleanup_free_ char *lit = strndup(p, n);
-        if (!lit)
-                return NULL;
-        struct json_object *o = json_tokener_parse(lit);
-        char *r = o && json_object_is_type(o, json_type_string) ? strdup(json_object_get_string(o)) : NULL;
-        json_object_put(o);
-        return r;
+static unsigned hex4(const char *p) {
+        unsigned v = 0;
+        for (int i = 0; i < 4; i++) {
+                char c = p[i];
+                v = v * 16 + (unsigned) (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        }
+        return v;
 }
+
+static size_t put_utf8(char *out, unsigned cp) {
+        if (cp < 0x80)
+                return out[0] = (char) cp, 1;
+        if (cp < 0x800)
+                return out[0] = (char) (0xc0 | cp >> 6), out[1] = (char) (0x80 | (cp & 0x3f)), 2;
+        if (cp < 0x10000)
+                return out[0] = (char) (0xe0 | cp >> 12), out[1] = (char) (0x80 | ((cp >> 6) & 0x3f)),
+                       out[2] = (char) (0x80 | (cp & 0x3f)), 3;
+        out[0] = (char) (0xf0 | cp >> 18);
+        out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char) (0x80 | (cp & 0x3f));
+        return 4;
+}
+
+/* lit: a valid JSON string literal of n bytes, quotes included. */
+static int key_decode(const char *lit, size_t n, Key *k) {
+        const char *in = lit + 1, *end = lit + n - 1;
+
+        *k = (Key){ .p = in, .n = (size_t) (end - in) };
+        if (!memchr(in, '\\', k->n))
+                return 0;
+        char *out = malloc(k->n + 1); /* decoding never grows the text */
+        if (!out)
+                return -ENOMEM;
+        size_t o = 0;
+        while (in < end) {
+                if (*in != '\\') {
+                        out[o++] = *in++;
+                        continue;
+                }
+                char e = in[1];
+                in += 2;
+                switch (e) {
+                case 'b': out[o++] = '\b'; break;
+                case 'f': out[o++] = '\f'; break;
+                case 'n': out[o++] = '\n'; break;
+                case 'r': out[o++] = '\r'; break;
+                case 't': out[o++] = '\t'; break;
+                case 'u': {
+                        unsigned cp = hex4(in);
+                        in += 4;
+                        if (cp >= 0xd800 && cp < 0xdc00 && end - in >= 6 && in[0] == '\\' && in[1] == 'u') {
+                                unsigned lo = hex4(in + 2);
+                                if (lo >= 0xdc00 && lo < 0xe000) {
+                                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                                        in += 6;
+                                }
+                        }
+                        o += put_utf8(out + o, cp);
+                        break;
+                }
+                default: out[o++] = e; break; /* \" \\ \/ */
+                }
+        }
+        k->p = k->owned = out;
+        k->n = o;
+        return 0;
+}
+
+static bool key_equal(const Key *a, const Key *b) {
+        return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
+}
+
+static int key_cmp(const void *x, const void *y) {
+        const Key *a = x, *b = y;
+        int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+        return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+static int report_dup(Scanner *s, const Key *k) {
+        if (!s->dup)
+                s->dup = strndup(k->p, k->n);
+        return -ENOTUNIQ;
+}
+
+/* Pairwise for small objects (reports the first repeat), sorted for
+ * large ones so a hostile object cannot make this quadratic. */
+#define PAIRWISE_KEYS 32
 
 static int scan_value(Scanner *s, int depth);
 
 static int scan_object(Scanner *s, int depth) {
         size_t n_keys = 0, cap = 0;
-        char **keys = NULL;
+        Key *keys = NULL;
         int r = 0;
 
         s->p++; /* { */
@@ -63,30 +149,23 @@ static int scan_object(Scanner *s, int depth) {
                         r = -EBADMSG;
                         break;
                 }
-                size_t n = string_span(s->p, s->end);
-                char *k = decode_key(s->p, n);
-                if (!k) {
-                        r = -ENOMEM;
-                        break;
-                }
-                s->p += n;
-                for (size_t i = 0; i < n_keys; i++)
-                        if (streq(keys[i], k)) {
-                                if (!s->dup)
-                                        s->dup = strdup(k);
-                                r = -ENOTUNIQ;
-                        }
                 if (n_keys == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        char **nk = realloc(keys, cap * sizeof(char *));
+                        Key *nk = realloc(keys, (cap = cap ? cap * 2 : 8) * sizeof(Key));
                         if (!nk) {
-                                free(k);
                                 r = -ENOMEM;
                                 break;
                         }
                         keys = nk;
                 }
-                keys[n_keys++] = k;
+                size_t n = string_span(s->p, s->end);
+                r = key_decode(s->p, n, &keys[n_keys]);
+                if (r < 0)
+                        break;
+                s->p += n;
+                n_keys++;
+                for (size_t i = 0; n_keys <= PAIRWISE_KEYS && i + 1 < n_keys && r >= 0; i++)
+                        if (key_equal(&keys[i], &keys[n_keys - 1]))
+                                r = report_dup(s, &keys[i]);
                 if (r < 0)
                         break;
                 skip_ws(s);
@@ -96,8 +175,14 @@ static int scan_object(Scanner *s, int depth) {
                 if (r < 0)
                         break;
         }
+        if (r >= 0 && n_keys > PAIRWISE_KEYS) {
+                qsort(keys, n_keys, sizeof(Key), key_cmp);
+                for (size_t i = 1; i < n_keys && r >= 0; i++)
+                        if (key_equal(&keys[i - 1], &keys[i]))
+                                r = report_dup(s, &keys[i]);
+        }
         for (size_t i = 0; i < n_keys; i++)
-                free(keys[i]);
+                free(keys[i].owned);
         free(keys);
         return r;
 }
@@ -139,6 +224,39 @@ static int scan_value(Scanner *s, int depth) {
         return 0;
 }
 
+/* One tokener per thread, reset between documents: a fresh one costs a
+ * large allocation on every request. */
+static pthread_key_t tokener_key;
+static pthread_once_t tokener_once = PTHREAD_ONCE_INIT;
+static bool tokener_key_ok;
+
+static void tokener_free(void *t) {
+        json_tokener_free(t);
+}
+
+static void tokener_key_init(void) {
+        tokener_key_ok = pthread_key_create(&tokener_key, tokener_free) == 0;
+}
+
+/* *owned: the caller frees it (no per-thread slot). */
+static struct json_tokener *tokener_get(bool *owned) {
+        struct json_tokener *tok;
+
+        (void) pthread_once(&tokener_once, tokener_key_init);
+        tok = tokener_key_ok ? pthread_getspecific(tokener_key) : NULL;
+        *owned = false;
+        if (tok) {
+                json_tokener_reset(tok);
+                return tok;
+        }
+        tok = json_tokener_new_ex(64);
+        if (!tok)
+                return NULL;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        *owned = !tokener_key_ok || pthread_setspecific(tokener_key, tok) != 0;
+        return tok;
+}
+
 int json_parse_strict(const char *text, size_t len, struct json_object **ret, char **dup_key) {
         struct json_tokener *tok;
         struct json_object *o;
@@ -146,10 +264,10 @@ int json_parse_strict(const char *text, size_t len, struct json_object **ret, ch
 
         if (!text || memchr(text, 0, len))
                 return -EBADMSG;
-        tok = json_tokener_new_ex(64);
+        bool owned;
+        tok = tokener_get(&owned);
         if (!tok)
                 return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
         o = json_tokener_parse_ex(tok, text, (int) len);
         if (!o && json_tokener_get_error(tok) == json_tokener_continue && len > 0)
                 /* A bare number at the end of input needs a terminator. */
@@ -157,7 +275,8 @@ int json_parse_strict(const char *text, size_t len, struct json_object **ret, ch
         else
                 consumed = json_tokener_get_parse_end(tok);
         bool ok = json_tokener_get_error(tok) == json_tokener_success;
-        json_tokener_free(tok);
+        if (owned)
+                json_tokener_free(tok);
         if (!ok || (!o && len == 0)) {
                 json_object_put(o);
                 return -EBADMSG;

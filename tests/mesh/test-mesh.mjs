@@ -326,6 +326,45 @@ test("a slow plugin call never delays get_status", async () => {
   assert.deepEqual((await slow).result, { slept_ms: 2000 });
 });
 
+// Replies in the order they arrive, tagged with the request's name.
+async function arrivalOrder(calls) {
+  const order = [];
+  await Promise.all(calls.map(([name, method, params]) => rpc(method, params).then((r) => {
+    assert.ok("result" in r, JSON.stringify(r));
+    order.push(name);
+  })));
+  return order;
+}
+
+test("non-blocking functions answer on the receiving thread; one that stalls moves to the pool", async () => {
+  const d = path.join(tmp, "plugins", "fast");
+  fs.mkdirSync(d, { mode: 0o755 });
+  fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "fast.so"), path.join(d, "fast.so"));
+  fs.chmodSync(path.join(d, "fast.so"), 0o644);
+  fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id: "fast", version: "1.0.0", runtime: "c", api_level: 1 }));
+  assert.equal((await result("load_plugin", { plugin_id: "fast" })).status, "success");
+  // the same envelopes as through the worker pool
+  assert.deepEqual(await result("fast_echo", { n: 3, _dc_meta: { source_device: "x" } }), { n: 3 });
+  assert.deepEqual(await result("fast.fast_echo", { n: 4 }), { n: 4 });
+  assert.deepEqual((await rpc("fast.fast_echo", { n: "x" })).error,
+    { code: -32602, message: "Invalid params: params.n: expected integer" });
+  assert.deepEqual((await rpc("fast_fail", {})).error,
+    { code: -32000, message: "Error invoking fast_fail: fast failure as asked" });
+  assert.deepEqual((await rpc("fast.fast_echo", [1])).error.code, -32602);
+  // Run directly, a call holds the thread that receives requests: a
+  // get_status sent right behind a 300 ms stall is answered after it...
+  assert.deepEqual(await arrivalOrder([["stall", "fast.stall", { ms: 300 }], ["status", "get_status", {}]]),
+    ["stall", "status"]);
+  // ...and broke the promise: logged, and from now on it runs on the pool.
+  const log = path.join(tmp, "hostd.log");
+  await waitFor(() => fs.readFileSync(log, "utf8").includes("non-blocking function stall took"), 5000, "the demotion");
+  assert.deepEqual(await arrivalOrder([["stall", "fast.stall", { ms: 1000 }], ["status", "get_status", {}]]),
+    ["status", "stall"]);
+  assert.deepEqual(await result("fast_echo", { n: 5 }), { n: 5 });
+  assert.equal((await result("unload_plugin", { plugin_id: "fast" })).status, "success");
+  assert.equal((await rpc("fast_echo", { n: 6 })).error.code, -32601);
+});
+
 function packProbe(variant) {
   const src = fs.mkdtempSync(path.join(tmp, "src-"));
   fs.mkdirSync(path.join(src, "probe"));

@@ -83,6 +83,26 @@ static int get_max_active(dc_plugin_ctx *ctx, dc_call *call, const char *params)
         return host->reply(call, buf);
 }
 
+#ifdef TP_FAST
+/* Direct calls (DC_FUNCTION_FLAG_NONBLOCKING): an echo, a failure, and a
+ * stall that breaks the promise ({"ms": N}) and marks its start and end. */
+static int fast_echo(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        return host->reply(call, params);
+}
+
+static int fast_fail(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        return host->fail(call, "fast failure as asked");
+}
+
+static int stall(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        const char *p = strstr(params, "\"ms\":");
+        mark("stall-start");
+        usleep((useconds_t) (p ? atoi(p + 5) : 0) * 1000);
+        mark("stall-end");
+        return host->reply(call, "{\"stalled\":true}");
+}
+#endif
+
 __attribute__((unused)) static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {
         host = api;
         mark("init");
@@ -113,6 +133,17 @@ static const dc_plugin_function functions[] = {
         { .name = "bad_result", .description = "Tries to reply invalid JSON", .handler = bad_result },
         { .name = "sleepy", .description = "Sleep 50 ms, counting concurrent runs", .handler = sleepy },
         { .name = "max_active", .description = "Most concurrent sleepy runs seen", .handler = get_max_active },
+#ifdef TP_FAST
+        { .name = "fast_echo",
+          .params_schema = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}",
+          .flags = DC_FUNCTION_FLAG_NONBLOCKING,
+          .handler = fast_echo },
+        { .name = "fast_fail", .flags = DC_FUNCTION_FLAG_NONBLOCKING, .handler = fast_fail },
+        { .name = "stall",
+          .params_schema = "{\"type\":\"object\",\"properties\":{\"ms\":{\"type\":\"integer\"}}}",
+          .flags = DC_FUNCTION_FLAG_NONBLOCKING,
+          .handler = stall },
+#endif
 #ifdef TP_BAD_SCHEMA
         { .name = "broken", .params_schema = "{\"type\":\"object\",\"patternProperties\":{}}", .handler = probe },
 #endif
@@ -159,6 +190,9 @@ DC_PLUGIN_DEFINE({
 #endif
         .abi_minor = DC_PLUGIN_ABI_MINOR,
         .struct_size = sizeof(struct dc_plugin_descriptor),
+#ifdef TP_FAST
+        .flags = DC_PLUGIN_FLAG_THREAD_SAFE,
+#endif
 #ifdef TP_DESC_ID
         .id = TP_DESC_ID,
 #else
