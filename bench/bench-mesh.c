@@ -175,11 +175,45 @@ _Noreturn static void raw_responder_main(void) {
                 pause();
 }
 
-static pid_t start_raw_responder(const char *self) {
+static volatile uint64_t first_wire_ns;
+static void on_first(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+        if (!first_wire_ns)
+                first_wire_ns = bench_now_ns();
+        natsMsg_Destroy(msg);
+}
+
+/* The floor of start-up: a fresh nats.c process connects and publishes once. */
+_Noreturn static void raw_first_main(void) {
+        natsConnection *nc = client();
+        natsConnection_PublishString(nc, "device-connect.bench.bench-host.event.raw", "{}");
+        natsConnection_Flush(nc);
+        exit(0);
+}
+
+static pid_t start_helper(const char *self, const char *mode) {
         char portarg[16];
         snprintf(portarg, sizeof portarg, "%d", port);
-        char *args[] = { (char *) self, "--raw-responder", portarg, NULL };
+        char *args[] = { (char *) self, (char *) mode, portarg, NULL };
         return spawn_args(args);
+}
+
+/* Median time from spawning to the first message on the device's subjects. */
+static double start_to_first_ms(const char *hostd, const char *conf, pid_t *last) {
+        uint64_t starts[5];
+        pid_t h = 0;
+        for (int i = 0; i < 5; i++) {
+                first_wire_ns = 0;
+                uint64_t t0 = bench_now_ns();
+                h = hostd ? start_hostd(hostd, conf) : start_helper("/proc/self/exe", "--raw-first");
+                while (!first_wire_ns)
+                        usleep(100);
+                starts[i] = first_wire_ns - t0;
+                if (i < 4 || !last)
+                        stop(h);
+        }
+        if (last)
+                *last = h;
+        return bench_median(starts, 5) / 1e6;
 }
 
 static double seq_rate(natsConnection *nc, const char *subject, const char *payload, int n) {
@@ -295,23 +329,20 @@ static void on_registry(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
         natsMsg_Destroy(msg);
 }
 
-static volatile uint64_t first_wire_ns;
-static void on_first(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-        if (!first_wire_ns)
-                first_wire_ns = bench_now_ns();
-        natsMsg_Destroy(msg);
-}
 
 int main(int argc, char *argv[]) {
-        if (argc < 5 && !(argc == 3 && strcmp(argv[1], "--raw-responder") == 0))
+        bool helper = argc == 3 && (strcmp(argv[1], "--raw-responder") == 0 || strcmp(argv[1], "--raw-first") == 0);
+        if (argc < 5 && !helper)
                 return fprintf(stderr, "usage: %s HOSTD WORKDIR EXAMPLES_DIR BENCH_PLUGIN.so [CALLS]\n", argv[0]), 2;
         const char *hostd = argv[1], *work = argv[2], *examples = argv[3], *bench_so = argv[4];
         char conf1[4096], conf100[4096], portarg[16];
 
         nats_Open(-1);
-        if (argc == 3 && strcmp(argv[1], "--raw-responder") == 0) {
+        if (helper) {
                 port = atoi(argv[2]);
-                raw_responder_main();
+                if (strcmp(argv[1], "--raw-responder") == 0)
+                        raw_responder_main();
+                raw_first_main();
         }
         int calls = argc > 5 ? atoi(argv[5]) : 5000;
         mkdir(work, 0755);
@@ -332,24 +363,16 @@ int main(int argc, char *argv[]) {
         make_root(work, "one", examples, bench_so, 0, conf1, sizeof conf1);
         make_root(work, "hundred", examples, bench_so, 100, conf100, sizeof conf100);
 
-        /* start → first wire message, 1 plugin (median of 5) */
-        uint64_t starts[5];
+        /* start → first wire message, 1 plugin (median of 5), and its floor */
         pid_t h = 0;
-        for (int i = 0; i < 5; i++) {
-                first_wire_ns = 0;
-                uint64_t t0 = bench_now_ns();
-                h = start_hostd(hostd, conf1);
-                while (!first_wire_ns)
-                        usleep(100);
-                starts[i] = first_wire_ns - t0;
-                if (i < 4)
-                        stop(h);
-        }
+        double start_floor_ms = start_to_first_ms(NULL, NULL, NULL);
+        double start_ms = start_to_first_ms(hostd, conf1, &h);
         wait_for_responder(nc, subj_cmd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}");
         long rss1 = rss_kb(h);
 
-        pid_t raw = start_raw_responder("/proc/self/exe");
+        pid_t raw = start_helper("/proc/self/exe", "--raw-responder");
         wait_for_responder(nc, "bench.raw.echo", "x");
+        long rss_floor = rss_kb(raw);
         const char *echo = "{\"jsonrpc\":\"2.0\",\"id\":\"b-1\",\"method\":\"hello-world.echo\",\"params\":{\"n\":1}}";
         /* warm-up, then interleave floor and ours */
         seq_rate(nc, "bench.raw.echo", echo, 500);
@@ -417,12 +440,12 @@ int main(int argc, char *argv[]) {
                "\"floor_cpu_ms_per_request\":%.4f,\"cpu_ratio\":%.2f,\"user_sys_ms\":{\"daemon\":[%.4f,%.4f],\"floor\":[%.4f,%.4f]},"
                "\"get_status_during_slow_call_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
                "\"load_plugin_reply_ms_median\":%.3f,\"start_to_first_wire_message_ms_median\":%.2f,"
-               "\"rss_mb_1_plugin\":%.1f,\"rss_mb_100_plugins\":%.1f}\n",
+               "\"start_floor_ms_median\":%.2f,\"rss_mb_1_plugin\":%.1f,\"rss_mb_100_plugins\":%.1f,\"rss_floor_mb\":%.1f}\n",
                calls, floor_seq, ours_seq, ours_seq / floor_seq, floor_win, ours_win, ours_win / floor_win, ours_cpu.user_ms + ours_cpu.sys_ms,
                floor_cpu.user_ms + floor_cpu.sys_ms, (ours_cpu.user_ms + ours_cpu.sys_ms) / (floor_cpu.user_ms + floor_cpu.sys_ms),
                ours_cpu.user_ms, ours_cpu.sys_ms, floor_cpu.user_ms, floor_cpu.sys_ms,
-               lat[100] / 1e6, lat[197] / 1e6, lat[199] / 1e6, bench_median(loads, 10) / 1e6, bench_median(starts, 5) / 1e6,
-               rss1 / 1024.0, rss100 / 1024.0);
+               lat[100] / 1e6, lat[197] / 1e6, lat[199] / 1e6, bench_median(loads, 10) / 1e6, start_ms, start_floor_ms,
+               rss1 / 1024.0, rss100 / 1024.0, rss_floor / 1024.0);
         natsConnection_Destroy(nc);
         stop(ns);
         return 0;

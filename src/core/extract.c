@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "extract.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dlopen-archive.h"
 #include "macro.h"
 #include "plugin-id.h"
 
@@ -184,7 +183,7 @@ static int parent_dir(Extract *x, const char *path, const char **ret_base, Verdi
 }
 
 static int invalid(Extract *x, Verdict *v, const char *what) {
-        const char *e = archive_error_string(x->a);
+        const char *e = sym_archive_error_string(x->a);
         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, e ? e : "unknown error");
 }
 
@@ -193,13 +192,13 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
         const char *base;
         int parent, r;
 
-        if (archive_entry_size_is_set(e) && (uint64_t) archive_entry_size(e) > l->max_member)
+        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > l->max_member)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
                                    "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name, l->max_member);
         parent = parent_dir(x, name, &base, v);
         if (parent < 0)
                 return parent;
-        mode_t mode = (archive_entry_perm(e) & 0111) ? 0755 : 0644;
+        mode_t mode = (sym_archive_entry_perm(e) & 0111) ? 0755 : 0644;
         _cleanup_close_ int fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return errno == EEXIST ? conflict(v, name)
@@ -211,7 +210,7 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                 size_t n;
                 la_int64_t off;
 
-                r = archive_read_data_block(x->a, &buf, &n, &off);
+                r = sym_archive_read_data_block(x->a, &buf, &n, &off);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r != ARCHIVE_OK)
@@ -238,8 +237,8 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                         member = (uint64_t) off + n;
         }
         /* Sparse members end in a hole: give the file its full length. */
-        if (archive_entry_size_is_set(e) && (uint64_t) archive_entry_size(e) > member &&
-            ftruncate(fd, archive_entry_size(e)) < 0)
+        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > member &&
+            ftruncate(fd, sym_archive_entry_size(e)) < 0)
                 return verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot write %s: %m", name);
         return 0;
 }
@@ -253,21 +252,21 @@ static int extract_entry(Extract *x, struct archive_entry *e, Verdict *v) {
         if (++x->members > l->max_members)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED, "archive has more than %u members",
                                    l->max_members);
-        r = normalize_name(archive_entry_pathname(e), name, &depth, v);
+        r = normalize_name(sym_archive_entry_pathname(e), name, &depth, v);
         if (r < 0)
                 return r;
         if (depth > l->max_depth)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
                                    "archive member %s is nested deeper than %u levels", name, l->max_depth);
-        if (archive_entry_hardlink(e))
+        if (sym_archive_entry_hardlink(e))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LINK, "hard link in archive: %s", name);
-        mode_t type = archive_entry_filetype(e);
-        if (type == AE_IFLNK || archive_entry_symlink(e))
+        mode_t type = sym_archive_entry_filetype(e);
+        if (type == AE_IFLNK || sym_archive_entry_symlink(e))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LINK, "symbolic link in archive: %s", name);
         if (type != AE_IFREG && type != AE_IFDIR)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_SPECIAL_FILE, "device, FIFO or socket in archive: %s",
                                    name);
-        if (archive_entry_is_encrypted(e))
+        if (sym_archive_entry_is_encrypted(e))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "encrypted member in archive: %s", name);
         if (!*name)
                 return 0; /* "./" */
@@ -317,6 +316,9 @@ int archive_extract(int fd, uint64_t size, PackageFormat format, int dirfd, cons
         int r;
 
         assert(format != PACKAGE_FORMAT_AUTO);
+        r = dlopen_libarchive();
+        if (r < 0)
+                return verdict_set(v, r, REASON_ARCHIVE_INVALID, "cannot read archives: libarchive is not available");
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
         /* Member names are UTF-8: let libarchive convert to UTF-8, not to the
@@ -325,30 +327,30 @@ int archive_extract(int fd, uint64_t size, PackageFormat format, int dirfd, cons
         if (utf8_locale)
                 old = uselocale(utf8_locale);
 
-        x.a = archive_read_new();
+        x.a = sym_archive_read_new();
         if (!x.a) {
                 r = -ENOMEM;
                 goto finish;
         }
         if (format == PACKAGE_FORMAT_ZIP)
                 /* The central directory is authoritative (no stream tricks). */
-                r = archive_read_support_format_zip_seekable(x.a);
+                r = sym_archive_read_support_format_zip_seekable(x.a);
         else {
-                r = archive_read_support_filter_gzip(x.a);
+                r = sym_archive_read_support_filter_gzip(x.a);
                 if (r == ARCHIVE_OK)
-                        r = archive_read_support_format_tar(x.a);
+                        r = sym_archive_read_support_format_tar(x.a);
         }
         if (r != ARCHIVE_OK) {
                 r = -ENOMEM;
                 goto finish;
         }
-        if (archive_read_open_fd(x.a, fd, 128 * 1024) != ARCHIVE_OK) {
+        if (sym_archive_read_open_fd(x.a, fd, 128 * 1024) != ARCHIVE_OK) {
                 r = invalid(&x, v,
                             format == PACKAGE_FORMAT_ZIP ? "not a valid zip archive" : "not a valid tar archive");
                 goto finish;
         }
         for (;;) {
-                r = archive_read_next_header(x.a, &e);
+                r = sym_archive_read_next_header(x.a, &e);
                 if (r == ARCHIVE_EOF) {
                         r = 0;
                         break;
@@ -365,7 +367,7 @@ int archive_extract(int fd, uint64_t size, PackageFormat format, int dirfd, cons
                 r = verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "archive is empty");
 finish:
         if (x.a)
-                archive_read_free(x.a);
+                sym_archive_read_free(x.a);
         tdestroy(x.seen, free);
         safe_close(x.cache_fd);
         if (old)

@@ -1,22 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "fetch.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "build-config.h"
+#include "dlopen-curl.h"
 #include "macro.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init(void) {
-        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -41,19 +33,21 @@ static bool host_allowed(char *const *allowlist, const char *host) {
 }
 
 static void curl_urlp(CURLU **u) {
-        curl_url_cleanup(*u);
+        sym_curl_url_cleanup(*u);
 }
 
 int fetch_check_url(const char *url, const FetchOptions *o, char **ret_host, Verdict *v) {
-        _cleanup_(curl_urlp) CURLU *u = curl_url();
+        if (dlopen_libcurl() < 0)
+                return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: libcurl is not available");
+        _cleanup_(curl_urlp) CURLU *u = sym_curl_url();
         char *scheme = NULL, *host = NULL;
         int r = 0;
 
         if (!u)
                 return -ENOMEM;
-        if (isempty(url) || strlen(url) > 8192 || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || isempty(host)) {
+        if (isempty(url) || strlen(url) > 8192 || sym_curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+            sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            sym_curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || isempty(host)) {
                 r = verdict_set(v, -EINVAL, REASON_URL_INVALID, "invalid URL: %s", url ? url : "");
                 goto finish;
         }
@@ -73,8 +67,8 @@ int fetch_check_url(const char *url, const FetchOptions *o, char **ret_host, Ver
         if (ret_host && !(*ret_host = strdup(host)))
                 r = -ENOMEM;
 finish:
-        curl_free(scheme);
-        curl_free(host);
+        sym_curl_free(scheme);
+        sym_curl_free(host);
         return r;
 }
 
@@ -122,7 +116,7 @@ static void md_ctx_freep(EVP_MD_CTX **c) {
 }
 
 static void curl_easyp(CURL **c) {
-        curl_easy_cleanup(*c);
+        sym_curl_easy_cleanup(*c);
 }
 
 int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_size,
@@ -137,9 +131,8 @@ int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_
 
         if (!md || !current)
                 return -ENOMEM;
-        pthread_once(&curl_once, curl_init);
-        if (curl_init_result != CURLE_OK)
-                return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: libcurl initialisation failed");
+        if (dlopen_libcurl() < 0)
+                return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED, "download failed: libcurl is not available");
 
         for (unsigned hop = 0;; hop++) {
                 _cleanup_free_ char *host = NULL;
@@ -156,34 +149,34 @@ int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_
                 if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || ftruncate(out_fd, 0) < 0)
                         return -EIO;
 
-                curl_easy_cleanup(c);
-                c = curl_easy_init();
+                sym_curl_easy_cleanup(c);
+                c = sym_curl_easy_init();
                 if (!c)
                         return -ENOMEM;
                 errbuf[0] = 0;
-                if (curl_easy_setopt(c, CURLOPT_URL, current) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_USERAGENT, "dc-plugin-hostd/" PACKAGE_VERSION) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) o->max_bytes) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) ((deadline - now + 999) / 1000)) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (o->connect_timeout_usec / 1000)) !=
+                if (sym_curl_easy_setopt(c, CURLOPT_URL, current) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "dc-plugin-hostd/" PACKAGE_VERSION) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) o->max_bytes) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) ((deadline - now + 999) / 1000)) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) (o->connect_timeout_usec / 1000)) !=
                             CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink) != CURLE_OK ||
-                    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-                    (o->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) != CURLE_OK))
+                    sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink) != CURLE_OK ||
+                    sym_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+                    (o->ca_file && sym_curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) != CURLE_OK))
                         return verdict_set(v, -EIO, REASON_DOWNLOAD_FAILED,
                                            "download failed: cannot configure libcurl");
 
-                cr = curl_easy_perform(c);
+                cr = sym_curl_easy_perform(c);
                 if (sink.too_big || cr == CURLE_FILESIZE_EXCEEDED)
                         return verdict_set(v, -EFBIG, REASON_ARCHIVE_TOO_LARGE,
                                            "artifact exceeds max size (%" PRIu64 " bytes)", o->max_bytes);
@@ -195,15 +188,15 @@ int fetch_url(const char *url, const FetchOptions *o, int out_fd, uint64_t *ret_
                 if (cr != CURLE_OK)
                         return verdict_set(v, cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
                                            REASON_DOWNLOAD_FAILED, "download failed: %s",
-                                           errbuf[0] ? errbuf : curl_easy_strerror(cr));
-                (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+                                           errbuf[0] ? errbuf : sym_curl_easy_strerror(cr));
+                (void) sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
                 if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
                         char *next = NULL;
                         if (hop >= o->max_redirects)
                                 return verdict_set(v, -ELOOP, REASON_DOWNLOAD_FAILED,
                                                    "download failed: too many redirects (more than %u)",
                                                    o->max_redirects);
-                        if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
+                        if (sym_curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
                                 return verdict_set(v, -EBADMSG, REASON_DOWNLOAD_FAILED,
                                                    "download failed: HTTP %ld without a Location", code);
                         free(current);

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "pack.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "dlopen-archive.h"
 #include "extract.h"
 #include "macro.h"
 #include "strv.h"
@@ -16,22 +15,22 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static int add_entry(struct archive *a, const char *path, const struct stat *st, Verdict *v) {
-        struct archive_entry *e = archive_entry_new();
+        struct archive_entry *e = sym_archive_entry_new();
         if (!e)
                 return -ENOMEM;
-        archive_entry_set_pathname(e, path);
-        archive_entry_set_filetype(e, S_ISDIR(st->st_mode) ? AE_IFDIR : AE_IFREG);
-        archive_entry_set_perm(e, S_ISDIR(st->st_mode) || (st->st_mode & 0111) ? 0755 : 0644);
-        archive_entry_set_size(e, S_ISDIR(st->st_mode) ? 0 : st->st_size);
-        archive_entry_set_mtime(e, st->st_mtim.tv_sec, 0);
-        archive_entry_set_uid(e, 0);
-        archive_entry_set_gid(e, 0);
-        archive_entry_set_uname(e, "root");
-        archive_entry_set_gname(e, "root");
-        int r = archive_write_header(a, e);
-        archive_entry_free(e);
+        sym_archive_entry_set_pathname(e, path);
+        sym_archive_entry_set_filetype(e, S_ISDIR(st->st_mode) ? AE_IFDIR : AE_IFREG);
+        sym_archive_entry_set_perm(e, S_ISDIR(st->st_mode) || (st->st_mode & 0111) ? 0755 : 0644);
+        sym_archive_entry_set_size(e, S_ISDIR(st->st_mode) ? 0 : st->st_size);
+        sym_archive_entry_set_mtime(e, st->st_mtim.tv_sec, 0);
+        sym_archive_entry_set_uid(e, 0);
+        sym_archive_entry_set_gid(e, 0);
+        sym_archive_entry_set_uname(e, "root");
+        sym_archive_entry_set_gname(e, "root");
+        int r = sym_archive_write_header(a, e);
+        sym_archive_entry_free(e);
         if (r != ARCHIVE_OK)
-                return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path, archive_error_string(a));
+                return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path, sym_archive_error_string(a));
         return 0;
 }
 
@@ -88,9 +87,9 @@ static int pack_dir(struct archive *a, int dirfd, const char *prefix, unsigned d
                         if (k <= 0)
                                 return verdict_set(v, k < 0 ? -errno : -EIO, REASON_READ_FAILED, "cannot read %s",
                                                    path);
-                        if (archive_write_data(a, buf, (size_t) k) != k)
+                        if (sym_archive_write_data(a, buf, (size_t) k) != k)
                                 return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path,
-                                                   archive_error_string(a));
+                                                   sym_archive_error_string(a));
                         left -= k;
                 }
         }
@@ -105,21 +104,24 @@ int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
-        a = archive_write_new();
+        r = dlopen_libarchive();
+        if (r < 0)
+                return verdict_set(v, r, REASON_READ_FAILED, "cannot pack %s: libarchive is not available", name);
+        a = sym_archive_write_new();
         if (!a)
                 return -ENOMEM;
-        if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-            archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
-                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", archive_error_string(a));
-                archive_write_free(a);
+        if (sym_archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+            sym_archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            sym_archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", sym_archive_error_string(a));
+                sym_archive_write_free(a);
                 return r;
         }
         r = add_entry(a, name, &st, v);
         if (r >= 0)
                 r = pack_dir(a, fd, name, 1, v);
-        if (archive_write_close(a) != ARCHIVE_OK && r >= 0)
-                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot finish the archive: %s", archive_error_string(a));
-        archive_write_free(a);
+        if (sym_archive_write_close(a) != ARCHIVE_OK && r >= 0)
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot finish the archive: %s", sym_archive_error_string(a));
+        sym_archive_write_free(a);
         return r;
 }
