@@ -65,6 +65,18 @@ def run(*cmd, **kw):
     return subprocess.run(list(cmd), capture_output=True, text=True, **kw)
 
 
+class Daemon(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("readelf"), "readelf not installed")
+    def test_install_libraries_are_not_linked(self):
+        """libarchive and libcurl (and what they pull in) load on first use only."""
+        hostd = os.path.join(os.environ["DC_BUILD_ROOT"], "src/daemon/dc-plugin-hostd")
+        out = subprocess.run(["readelf", "-dW", hostd], capture_output=True, text=True, check=True).stdout
+        needed = [l.split("[")[1].rstrip("]") for l in out.splitlines() if "(NEEDED)" in l]
+        self.assertTrue(any(lib.startswith("libnats") for lib in needed), needed)
+        for lib in needed:
+            self.assertFalse(lib.startswith(("libarchive", "libcurl")), needed)
+
+
 class DeploymentFiles(unittest.TestCase):
     @unittest.skipUnless(shutil.which("xmllint"), "xmllint not installed")
     def test_polkit_policy_is_valid(self):
