@@ -297,12 +297,8 @@ static int run(int argc, char *argv[]) {
                         goto finish;
         }
 
-        r = host_start(host);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start the plugin system: %m");
-                goto finish;
-        }
-        /* After the initial load, so the first advertisement lists the plugins. */
+        /* Connected before the plugins load, so the device shows up on the
+         * mesh at once; requests wait for the event loop. */
         if (mesh_configured(&config)) {
                 r = mesh_new(event, host, &config, &mesh);
                 if (r < 0) {
@@ -311,6 +307,20 @@ static int run(int argc, char *argv[]) {
                 }
         } else if (a.no_bus)
                 log_warning("Neither D-Bus nor a mesh server: nothing will reach this daemon");
+
+        r = host_start(host);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start the plugin system: %m");
+                goto finish;
+        }
+        /* After the initial load, so the first advertisement lists the plugins. */
+        if (mesh) {
+                r = mesh_start(mesh);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the mesh front end: %m");
+                        goto finish;
+                }
+        }
         if (manager)
                 bus_manager_set_state(manager, MANAGER_STATE_RUNNING);
         (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded%s%s)", host_n_loaded(host),

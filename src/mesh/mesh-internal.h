@@ -15,6 +15,7 @@ struct Mesh {
         const HostConfig *config;
         char *tenant, *device_id;
         bool d2d;
+        bool started; /* mesh_start() ran: listening to the host */
         char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe;
 
         natsOptions *opts;

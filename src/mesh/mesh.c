@@ -659,7 +659,8 @@ static int mesh_connect(Mesh *m) {
                 natsConnection_Destroy(nc);
                 return closed ? -EAGAIN : -ENOMEM;
         }
-        (void) natsConnection_Flush(nc);
+        /* No flush round trip: the server handles SUB before anything we
+         * publish after it on this connection (the registration included). */
         pthread_mutex_lock(&m->lock);
         m->nc = nc;
         pthread_mutex_unlock(&m->lock);
@@ -745,16 +746,11 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         }
         m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->efd < 0 || sd_event_add_io(e, &m->efd_source, m->efd, EPOLLIN, on_efd, m) < 0 ||
-            sd_event_add_time(e, &m->refresh, CLOCK_MONOTONIC, 0, 10000, on_refresh, m) < 0 ||
-            host_add_listener(h, &mesh_listener, m) < 0) {
+            sd_event_add_time(e, &m->refresh, CLOCK_MONOTONIC, 0, 10000, on_refresh, m) < 0) {
                 mesh_free(m);
                 return -ENOMEM;
         }
         (void) sd_event_source_set_enabled(m->refresh, SD_EVENT_OFF);
-        for (size_t i = 0; i < host_n_records(h); i++)
-                if (host_record(h, i)->plugin)
-                        (void) strv_extend(&m->load_order, host_record(h, i)->id);
-        mesh_update_names(m);
 
         r = mesh_connect(m);
         if (r == -ENOMEM) {
@@ -775,29 +771,44 @@ int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret) {
         /* The first heartbeat now, not after the timer's coalescing slack:
          * it is the device's first sign of life on the mesh. */
         (void) on_heartbeat(m->heartbeat, 0, m);
+        *ret = m;
+        return 0;
+}
+
+int mesh_start(Mesh *m) {
+        int r;
+
+        assert(!m->started);
+        m->started = true;
+        r = host_add_listener(m->host, &mesh_listener, m);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < host_n_records(m->host); i++)
+                if (host_record(m->host, i)->plugin)
+                        (void) strv_extend(&m->load_order, host_record(m->host, i)->id);
+        mesh_update_names(m);
         if (m->presence) {
                 m->presence_burst = 20;
                 (void) sd_event_source_set_enabled(m->presence, SD_EVENT_ON);
         }
         if (!m->d2d) {
-                if (pthread_create(&m->registrar, NULL, registrar_main, m) != 0) {
-                        mesh_free(m);
-                        return -errno;
-                }
+                r = -pthread_create(&m->registrar, NULL, registrar_main, m);
+                if (r < 0)
+                        return r;
                 m->registrar_running = true;
         }
         on_refresh(NULL, 0, m); /* first registration or presence now */
         log_struct(LOG_INFO, 0, NULL,
                    LOG_FIELDS(LF("DC_DEVICE_ID", m->device_id), LF("DC_TENANT", m->tenant), LF("DC_MESH_MODE", m->d2d ? "d2d" : "infra")),
                    "Serving the mesh as %s in tenant %s", m->device_id, m->tenant);
-        *ret = m;
         return 0;
 }
 
 Mesh *mesh_free(Mesh *m) {
         if (!m)
                 return NULL;
-        host_remove_listener(m->host, &mesh_listener, m);
+        if (m->started)
+                host_remove_listener(m->host, &mesh_listener, m);
         if (m->d2d && m->nc) {
                 struct json_object *o = json_object_new_object();
                 json_object_object_add(o, "device_id", json_object_new_string(m->device_id));

@@ -20,8 +20,12 @@ typedef struct Mesh Mesh;
 /* True when the configuration names a server or credentials. */
 bool mesh_configured(const HostConfig *c);
 /* Resolve identity and credentials; connect (retrying in the background
- * when the server is down); subscribe cmd; start heartbeat and registration. */
+ * when the server is down); subscribe cmd; send the first heartbeat.
+ * Requests wait on the event loop until mesh_start(). */
 int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret);
+/* Once the host has loaded its plugins: follow its changes, register (or
+ * start D2D presence) with the plugins in the advertisement. */
+int mesh_start(Mesh *m);
 /* D2D departure, stop threads, drain and close the connection. */
 Mesh *mesh_free(Mesh *m);
 const char *mesh_device_id(const Mesh *m);
