@@ -1440,7 +1440,7 @@ bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg) {
         if (strchr(name, '.')) {
                 if (!split_qualified(name, owner, &fn))
                         return false;
-        } else if (mesh_is_host_rpc(name) || !lookup_owner(m, name, owner))
+        } else if (!lookup_owner(m, name, owner)) /* host RPC names are never in the snapshot */
                 return false;
         else
                 fn = name;

@@ -13,6 +13,10 @@
 #define DLSYM_DEFINE(symbol)    typeof(symbol) *sym_##symbol = NULL
 #define DLSYM_ARG(symbol)                                                                                              \
         { (void **) &sym_##symbol, #symbol }
+/* For symbol lists written once as X-macros: LIST(DLSYM_PROTOTYPE_STMT) … */
+#define DLSYM_PROTOTYPE_STMT(symbol) DLSYM_PROTOTYPE(symbol);
+#define DLSYM_DEFINE_STMT(symbol)    DLSYM_DEFINE(symbol);
+#define DLSYM_ARG_ITEM(symbol)       DLSYM_ARG(symbol),
 
 typedef struct DlSym {
         void **fn;
