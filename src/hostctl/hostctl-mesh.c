@@ -9,27 +9,32 @@
 
 #include "base64.h"
 #include "digest.h"
+#include "escape.h"
 #include "image.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh.h"
 
+/* The reply comes from a peer: every member is type-checked before use. */
 static int print_result(struct json_object *reply, const char *what) {
-        struct json_object *res, *err, *status, *msg;
-        if (json_object_object_get_ex(reply, "error", &err)) {
-                json_object_object_get_ex(err, "message", &msg);
-                log_error("Failed to %s: %s", what, msg ? json_object_get_string(msg) : "error");
+        struct json_object *res, *err;
+        const char *msg = NULL, *status = NULL;
+        if (json_member_object(reply, "error", &err) >= 0) {
+                (void) json_member_string(err, "message", &msg);
+                _cleanup_free_ char *safe = escape_untrusted(msg ? msg : "error", 1024);
+                log_error("Failed to %s: %s", what, safe ? safe : "error");
                 return -EIO;
         }
         if (!json_object_object_get_ex(reply, "result", &res))
                 return log_error_errno(EBADMSG, "Failed to %s: malformed reply", what);
         puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
-        /* host RPCs report failures as results (wire §15.2) */
-        if (json_object_is_type(res, json_type_object) && json_object_object_get_ex(res, "status", &status) &&
-            !streq(json_object_get_string(status), "success")) {
-                msg = NULL;
-                json_object_object_get_ex(res, "message", &msg);
-                log_error("Failed to %s: %s", what, msg ? json_object_get_string(msg) : json_object_get_string(status));
+        /* host RPCs report failures as results (docs/mesh.md) */
+        if (json_member_string(res, "status", &status) == -EBADMSG)
+                return log_error_errno(EBADMSG, "Failed to %s: malformed reply (status)", what);
+        if (status && !streq(status, "success")) {
+                (void) json_member_string(res, "message", &msg);
+                _cleanup_free_ char *safe = escape_untrusted(msg ? msg : status, 1024);
+                log_error("Failed to %s: %s", what, safe ? safe : status);
                 return -EIO;
         }
         return 0;
@@ -122,8 +127,8 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
                 r = mesh_client_request(m, method, params, a->timeout_usec, &reply);
         if (r >= 0 && streq(verb, "show")) {
                 struct json_object *res, *loaded, *p;
-                if (json_object_object_get_ex(reply, "result", &res) && json_object_object_get_ex(res, "loaded", &loaded) &&
-                    json_object_object_get_ex(loaded, args[0], &p))
+                if (json_member_object(reply, "result", &res) >= 0 && json_member_object(res, "loaded", &loaded) >= 0 &&
+                    json_member_object(loaded, args[0], &p) >= 0)
                         puts(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
                 else
                         r = log_error_errno(ENOENT, "No loaded plugin '%s' on %s", args[0], mesh_device_id(m));

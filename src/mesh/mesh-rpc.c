@@ -16,6 +16,7 @@
 #include "install.h"
 #include "json-util.h"
 #include "log.h"
+#include "mesh-artifact-reply.h"
 #include "mesh-internal.h"
 #include "plugin-id.h"
 #include "strv.h"
@@ -801,7 +802,7 @@ static void *fetch_main(void *userdata) {
         Mesh *m = f->m;
         int64_t offset = 0;
         for (unsigned i = 0; !f->error; i++) {
-                struct json_object *req = json_object_new_object(), *params = json_object_new_object(), *o = NULL, *res, *x;
+                struct json_object *req = json_object_new_object(), *params = json_object_new_object();
                 char id[32];
                 natsMsg *reply = NULL;
                 snprintf(id, sizeof id, "fetch-%u", i);
@@ -820,41 +821,25 @@ static void *fetch_main(void *userdata) {
                                         s == NATS_NO_RESPONDERS ? "the publishing host is not on the mesh" : natsStatus_GetText(s));
                         break;
                 }
-                if (json_parse_strict(natsMsg_GetData(reply), (size_t) natsMsg_GetDataLength(reply), &o, NULL) < 0 ||
-                    !json_object_object_get_ex(o, "result", &res) || !json_object_object_get_ex(res, "status", &x) ||
-                    !streq(json_object_get_string(x), "success") || !json_object_object_get_ex(res, "data_b64", &x)) {
-                        struct json_object *msg = NULL;
-                        (void) asprintf(&f->error, "download failed: %s",
-                                        o && json_object_object_get_ex(o, "result", &res) &&
-                                                        json_object_object_get_ex(res, "message", &msg)
-                                                ? json_object_get_string(msg)
-                                                : "invalid reply from the publishing host");
-                } else {
-                        const char *b64 = json_object_get_string(x);
-                        size_t len = strlen(b64);
-                        uint8_t *buf = NULL;
-                        long n = base64_decode_alloc(b64, len, &buf);
-                        bool eof = json_object_object_get_ex(res, "eof", &x) && json_object_get_boolean(x);
-                        if (n < 0)
-                                (void) asprintf(&f->error, "download failed: invalid chunk");
-                        else if ((uint64_t) offset + (uint64_t) n > f->max)
-                                (void) asprintf(&f->error, "artifact exceeds max size (%llu bytes)", (unsigned long long) f->max);
-                        else if (pwrite(f->fd, buf, (size_t) n, offset) != n)
-                                (void) asprintf(&f->error, "download failed: %s", strerror(errno));
-                        offset += n > 0 ? n : 0;
-                        free(buf);
-                        json_object_put(o);
-                        natsMsg_Destroy(reply);
-                        if (eof || f->error)
-                                break;
-                        if (n == 0) {
-                                (void) asprintf(&f->error, "download failed: empty chunk before the end");
-                                break;
-                        }
-                        continue;
-                }
-                json_object_put(o);
+                ArtifactChunk c;
+                _cleanup_free_ char *why = NULL;
+                int k = artifact_chunk_parse(natsMsg_GetData(reply), (size_t) natsMsg_GetDataLength(reply), offset, &c, &why);
                 natsMsg_Destroy(reply);
+                if (k < 0) {
+                        f->error = why ? TAKE_PTR(why) : strdup("download failed: invalid reply");
+                        break;
+                }
+                if ((uint64_t) offset + c.size > f->max)
+                        (void) asprintf(&f->error, "artifact exceeds max size (%llu bytes)", (unsigned long long) f->max);
+                else if (pwrite(f->fd, c.data, c.size, offset) != (ssize_t) c.size)
+                        (void) asprintf(&f->error, "download failed: %s", strerror(errno));
+                else if (!c.eof && c.size == 0)
+                        (void) asprintf(&f->error, "download failed: empty chunk before the end");
+                offset += (int64_t) c.size;
+                bool eof = c.eof;
+                artifact_chunk_done(&c);
+                if (eof)
+                        break;
         }
         if (mesh_post(m, fetch_done, f) < 0)
                 mesh_fetch_free(f); /* cannot report: out of memory */

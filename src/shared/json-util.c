@@ -335,3 +335,43 @@ char *json_dup_string(struct json_object *o, const char *key) {
         const char *s = json_get_string(o, key);
         return s ? strdup(s) : NULL;
 }
+
+/* Peer-controlled objects: json-c's get_ex() reports a JSON null member as
+ * present with a NULL value, so every read checks the type as well. */
+static int member(struct json_object *o, const char *key, json_type type, struct json_object **ret) {
+        struct json_object *x;
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &x))
+                return -ENOENT;
+        if (!json_object_is_type(x, type))
+                return -EBADMSG;
+        *ret = x;
+        return 0;
+}
+
+int json_member_string(struct json_object *o, const char *key, const char **ret) {
+        struct json_object *x;
+        int r = member(o, key, json_type_string, &x);
+        if (r >= 0)
+                *ret = json_object_get_string(x);
+        return r;
+}
+
+int json_member_bool(struct json_object *o, const char *key, bool *ret) {
+        struct json_object *x;
+        int r = member(o, key, json_type_boolean, &x);
+        if (r >= 0)
+                *ret = json_object_get_boolean(x);
+        return r;
+}
+
+int json_member_int64(struct json_object *o, const char *key, int64_t *ret) {
+        struct json_object *x;
+        int r = member(o, key, json_type_int, &x);
+        if (r >= 0)
+                *ret = json_object_get_int64(x);
+        return r;
+}
+
+int json_member_object(struct json_object *o, const char *key, struct json_object **ret) {
+        return member(o, key, json_type_object, ret);
+}

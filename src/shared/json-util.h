@@ -2,7 +2,9 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -28,3 +30,13 @@ char *json_dup_string(struct json_object *o, const char *key);
 
 /* Serialise compactly (no spaces, slashes unescaped); owned by o. */
 const char *json_to_string_compact(struct json_object *o);
+
+/*
+ * Typed members of a possibly hostile object: 0 and *ret; -ENOENT when o is
+ * not an object or has no such member; -EBADMSG when the member has another
+ * type (JSON null included).  *ret is owned by o.
+ */
+int json_member_string(struct json_object *o, const char *key, const char **ret);
+int json_member_bool(struct json_object *o, const char *key, bool *ret);
+int json_member_int64(struct json_object *o, const char *key, int64_t *ret);
+int json_member_object(struct json_object *o, const char *key, struct json_object **ret);

@@ -451,6 +451,45 @@ test("fleet roll-out: another host installs from this host's dc-mesh:// artifact
   assert.equal(p.exitCode, 0);
 });
 
+test("hostile publisher: a peer's read_plugin_artifact replies of the wrong type never crash the host", async () => {
+  // issue 10 High 1: json-c reports a JSON null member as present; every
+  // value of a peer's reply is type-checked.
+  const evil = `device-connect.${TENANT}.evil.cmd`;
+  const replies = [
+    '{"jsonrpc":"2.0","id":"x","result":{"status":null}}',
+    '{"jsonrpc":"2.0","id":"x","result":{"status":"success","data_b64":null}}',
+    '{"jsonrpc":"2.0","id":"x","result":null}',
+    '{"jsonrpc":"2.0","id":"x","error":{"message":null}}',
+    '{"jsonrpc":"2.0","id":"x","error":null}',
+    '{"jsonrpc":"2.0","id":"x","result":{"status":"success","data_b64":"QUJD","eof":"yes"}}',
+    '{"jsonrpc":"2.0","id":"x","result":{"status":"success","data_b64":"QUJD","offset":5}}',
+    '{"jsonrpc":"2.0","id":"x","result":{"status":"success","data_b64":"not base64!"}}',
+    '{"jsonrpc":"2.0","id":"x","result":{"status":"success","data_b64":"","eof":null}}',
+    '{"jsonrpc":"2.0","id":"x","result":[1,2]}',
+    "not json at all",
+    "null",
+  ];
+  let next = 0;
+  const sub = nc.subscribe(evil, { callback: (err, m) => m.respond(sc.encode(replies[next])) });
+  await nc.flush();
+  try {
+    for (next = 0; next < replies.length; next++) {
+      const r = await result("install_plugin_from_url", { url: `dc-mesh://${TENANT}/evil/artifacts/x/1.0.tgz` });
+      assert.deepEqual([r.status, r.error], ["error", "download-failed"], replies[next] + " -> " + JSON.stringify(r));
+      assert.match(r.message, /^download failed: /);
+      assert.equal((await result("get_status")).status, "success");
+    }
+    // the peer's own error text reaches the caller escaped, never raw
+    replies.push('{"jsonrpc":"2.0","id":"x","result":{"status":"error","message":"\\u001b[31mred\\u0007"}}');
+    next = replies.length - 1;
+    const r = await result("install_plugin_from_url", { url: `dc-mesh://${TENANT}/evil/artifacts/x/1.0.tgz` });
+    assert.equal(r.message, "download failed: \\x1b[31mred\\x07");
+  } finally {
+    sub.unsubscribe();
+  }
+  assert.equal(hostd.exitCode, null, "the daemon is still running");
+});
+
 test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () => {
   const HOSTCTL = process.env.DC_HOSTCTL;
   const run = (...a) => {

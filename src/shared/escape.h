@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* Strings from peers, callers and plugins, made safe for logs and replies. */
+#pragma once
+
+#include <stddef.h>
+
+/*
+ * A copy of s with C0 control characters, DEL and invalid UTF-8 bytes
+ * written as \xNN (a backslash as \\), cut at max_bytes of input with "..."
+ * appended.  NULL s gives "(null)".  Returns NULL only without memory.
+ */
+char *escape_untrusted(const char *s, size_t max_bytes);
