@@ -65,6 +65,8 @@ int host_config_init(HostConfig *c) {
                 .call_timeout_usec = 30ull * 1000000,
                 .polkit_timeout_usec = 25ull * 1000000,
                 .max_pending_authorizations = 64,
+                .max_pending_authorizations_per_caller = 16,
+                .max_pending_authorization_bytes = 16ull * 1024 * 1024,
                 .production = PRODUCTION_BUILD,
                 .auto_load = true,
                 .max_plugin_size = 64ull * 1024 * 1024,
@@ -225,6 +227,10 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return parse_unsigned(value, 1, 256, &c->workers);
         if (streq(key, "MaxPendingAuthorizations"))
                 return parse_unsigned(value, 1, 100000, &c->max_pending_authorizations);
+        if (streq(key, "MaxPendingAuthorizationsPerCaller"))
+                return parse_unsigned(value, 1, 100000, &c->max_pending_authorizations_per_caller);
+        if (streq(key, "MaxPendingAuthorizationBytes"))
+                return parse_size(value, &c->max_pending_authorization_bytes);
         if (streq(key, "MaxQueuedCalls"))
                 return parse_unsigned(value, 1, 1000000, &c->max_queued_calls);
         if (streq(key, "PolkitTimeoutSec")) {

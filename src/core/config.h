@@ -35,6 +35,8 @@ typedef struct HostConfig {
         uint64_t call_timeout_usec;
         uint64_t polkit_timeout_usec;
         unsigned max_pending_authorizations;
+        unsigned max_pending_authorizations_per_caller; /* per connection and per uid */
+        uint64_t max_pending_authorization_bytes;       /* request bytes held per uid */
         ImageMode image_mode;     /* tests only */
 
         /* Installs (docs/plugin-security.md, "Installing plugins") */

@@ -71,6 +71,9 @@ typedef struct HostListener {
 #define HOST_ERR_TIMEOUT (-ETIME)
 #define HOST_ERR_HANDLER_FAILED (-EREMOTEIO)
 
+/* Largest params text a call accepts (front ends refuse more before queueing). */
+#define HOST_MAX_PARAMS (1024u * 1024u)
+
 typedef void (*host_invoke_cb)(Host *h, int error, const char *result_json, const char *error_message, void *userdata);
 typedef void (*host_done_cb)(Host *h, int error, void *userdata);
 

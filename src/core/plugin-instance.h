@@ -23,9 +23,6 @@ struct dc_call {
         char *error;
 };
 
-/* Largest params text a call accepts. */
-#define HOST_MAX_PARAMS (1024u * 1024u)
-
 typedef struct PluginFunction {
         const dc_plugin_function *def;
         struct json_object *schema; /* read-only once loaded: shared by threads */

@@ -2,6 +2,7 @@
 #include "bus-manager.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -18,10 +19,19 @@
 #include "plugin-id.h"
 #include "strv.h"
 
+/* dbus-daemon's max_message_unix_fds default: a message we hold may carry
+ * this many fds, whatever its signature says (sd-bus cannot show or close
+ * them), plus the one we dup for InstallPlugin. */
+#define FDS_PER_REQUEST 17
+/* Kept free for plugins, installs, the journal and the bus itself. */
+#define FD_RESERVE 512
+
 struct BusManager {
         sd_bus *bus;
         Host *host;
         PolkitQueue *polkit;
+        unsigned n_requests;   /* Requests alive: each holds one incoming message */
+        unsigned max_requests; /* so that their fds can never exhaust RLIMIT_NOFILE */
         ManagerState state;
         sd_bus_slot *slots[8];
         size_t n_slots;
@@ -59,6 +69,8 @@ static void request_free(void *p) {
         Request *r = p;
         if (!r)
                 return;
+        assert(r->m->n_requests > 0);
+        r->m->n_requests--;
         sd_bus_message_unref(r->msg);
         free(r->plugin_id);
         free(r->function);
@@ -239,11 +251,20 @@ static void on_authorized(sd_bus_message *msg, int authorized, const sd_bus_erro
         request_run(r);
 }
 
-static Request *request_new(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
-                            const char *params) {
+/*
+ * Every request holds its message (and whatever fds it carries) until it is
+ * answered: past the budget the kernel would truncate SCM_RIGHTS and sd-bus
+ * drop the connection, so refuse instead (issue: fds beyond the signature).
+ */
+static int request_new(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
+                       const char *params, Request **ret, sd_bus_error *error) {
+        if (m->n_requests >= m->max_requests)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many requests in progress (at most %u)", m->max_requests);
         Request *r = calloc(1, sizeof(Request));
         if (!r)
-                return NULL;
+                return -ENOMEM;
+        m->n_requests++;
         r->fd = -1;
         r->m = m;
         r->msg = sd_bus_message_ref(msg);
@@ -253,9 +274,10 @@ static Request *request_new(BusManager *m, sd_bus_message *msg, Op op, const cha
         r->params = params ? strdup(params) : NULL;
         if ((plugin_id && !r->plugin_id) || (function && !r->function) || (params && !r->params)) {
                 request_free(r);
-                return NULL;
+                return -ENOMEM;
         }
-        return r;
+        *ret = r;
+        return 0;
 }
 
 /* Authorize asynchronously, then run; takes over r.  Returns what an
@@ -269,7 +291,10 @@ static int request_submit(Request *r, sd_bus_error *error) {
         };
         const char *details[] = { "plugin_id", r->plugin_id ? r->plugin_id : "", r->function ? "function" : NULL,
                                   r->function, NULL };
-        int k = polkit_check_async(r->m->polkit, r->msg, actions[r->op], details, on_authorized, r, request_free, error);
+        size_t bytes = 256 + (r->plugin_id ? strlen(r->plugin_id) : 0) + (r->function ? strlen(r->function) : 0) +
+                       (r->params ? strlen(r->params) : 0);
+        int k = polkit_check_async(r->m->polkit, r->msg, actions[r->op], details, bytes, on_authorized, r, request_free,
+                                   error);
         if (k < 0) {
                 request_free(r);
                 return k;
@@ -281,13 +306,21 @@ static int request_submit(Request *r, sd_bus_error *error) {
 
 static int dispatch(BusManager *m, sd_bus_message *msg, Op op, const char *plugin_id, const char *function,
                     const char *params, sd_bus_error *error) {
-        Request *r = request_new(m, msg, op, plugin_id, function, params);
-        return r ? request_submit(r, error) : -ENOMEM;
+        Request *r;
+        int k = request_new(m, msg, op, plugin_id, function, params, &r, error);
+        return k < 0 ? k : request_submit(r, error);
 }
 
 static int check_flags(uint64_t flags, sd_bus_error *error) {
         if (flags != 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid 'flags' parameter");
+        return 0;
+}
+
+/* Before anything is queued: an oversize call never waits for polkit. */
+static int check_params_size(const char *params, sd_bus_error *error) {
+        if (strlen(params) > HOST_MAX_PARAMS)
+                return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
         return 0;
 }
 
@@ -344,7 +377,7 @@ static int method_invoke(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         int r = sd_bus_message_read(msg, "sss", &id, &fn, &params);
         if (r < 0)
                 return r;
-        if ((r = check_id(id, error)) < 0)
+        if ((r = check_id(id, error)) < 0 || (r = check_params_size(params, error)) < 0)
                 return r;
         return dispatch(userdata, msg, OP_INVOKE, id, fn, params, error);
 }
@@ -453,9 +486,10 @@ static int method_install_plugin(sd_bus_message *msg, void *userdata, sd_bus_err
         if ((fl & O_ACCMODE) == O_WRONLY || S_ISDIR(st.st_mode) || (fl & O_PATH))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "The archive must be a readable file descriptor (regular file, pipe or socket)");
-        Request *req = request_new(m, msg, OP_INSTALL, NULL, NULL, NULL);
-        if (!req)
-                return -ENOMEM;
+        Request *req;
+        r = request_new(m, msg, OP_INSTALL, NULL, NULL, NULL, &req, error);
+        if (r < 0)
+                return r;
         req->load = true;
         r = read_install_options(msg, req, error);
         if (r < 0) {
@@ -480,8 +514,11 @@ static int method_publish_artifact(sd_bus_message *msg, void *userdata, sd_bus_e
                 return r;
         if (!isempty(version) && !artifact_version_is_valid(version))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid version \"%s\"", version);
-        Request *req = request_new(userdata, msg, OP_PUBLISH, id, NULL, NULL);
-        if (!req || free_and_strdup(&req->version, version) < 0) {
+        Request *req;
+        r = request_new(userdata, msg, OP_PUBLISH, id, NULL, NULL, &req, error);
+        if (r < 0)
+                return r;
+        if (free_and_strdup(&req->version, version) < 0) {
                 request_free(req);
                 return -ENOMEM;
         }
@@ -691,6 +728,8 @@ static int method_plugin_invoke(sd_bus_message *msg, void *userdata, sd_bus_erro
         int k = sd_bus_message_read(msg, "ss", &fn, &params);
         if (k < 0)
                 return k;
+        if ((k = check_params_size(params, error)) < 0)
+                return k;
         return dispatch(m, msg, OP_INVOKE, r->id, fn, params, error);
 }
 
@@ -864,7 +903,19 @@ int bus_manager_new(sd_bus *bus, Host *host, const BusSettings *settings, BusMan
         m->bus = sd_bus_ref(bus);
         m->host = host;
         m->state = MANAGER_STATE_STARTING;
-        r = polkit_queue_new(bus, settings->max_pending_authorizations, settings->polkit_timeout_usec, &m->polkit);
+        struct rlimit rl;
+        rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1024;
+        rlim_t budget = soft > FD_RESERVE + 16 * FDS_PER_REQUEST ? (soft - FD_RESERVE) / FDS_PER_REQUEST : 16;
+        m->max_requests = budget > 4096 ? 4096 : (unsigned) budget;
+        log_debug("D-Bus: at most %u requests in progress (RLIMIT_NOFILE %llu)", m->max_requests,
+                  (unsigned long long) soft);
+        PolkitLimits limits = {
+                .max_pending = settings->max_pending_authorizations,
+                .max_pending_per_caller = settings->max_pending_authorizations_per_caller,
+                .max_bytes_per_caller = settings->max_pending_authorization_bytes,
+                .timeout_usec = settings->polkit_timeout_usec,
+        };
+        r = polkit_queue_new(bus, &limits, &m->polkit);
         if (r >= 0)
                 r = add_objects(bus, m);
         if (r >= 0)

@@ -22,6 +22,8 @@ typedef enum ManagerState {
 
 typedef struct BusSettings {
         unsigned max_pending_authorizations;
+        unsigned max_pending_authorizations_per_caller;
+        uint64_t max_pending_authorization_bytes;
         uint64_t polkit_timeout_usec;
 } BusSettings;
 
