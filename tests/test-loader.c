@@ -888,8 +888,10 @@ static void check_swap(Swap how) {
                 break;
         }
         }
-        g_assert_cmpint(plugin_instantiate(t.host, &c, &p, &v), ==, 0);
-        g_assert_cmpint(plugin_init(p, &v), ==, 0);
+        CtxList ctxs = {};
+        LoaderContext lc = { .host = t.host, .ctxs = &ctxs };
+        g_assert_cmpint(plugin_instantiate(&lc, &c, &p, &v), ==, 0);
+        g_assert_cmpint(plugin_init(p, &host_api_table, &v), ==, 0);
         /* Call the probe directly: the executed code is the hashed code (A). */
         struct dc_call call = {};
         g_assert_cmpint(plugin_find_function(p, "probe")->def->handler(p->ctx, &call, "{}"), ==, 0);
@@ -897,6 +899,7 @@ static void check_swap(Swap how) {
         free(call.result);
         p->desc->cleanup(p->ctx);
         plugin_unref(p);
+        ctx_list_done(&ctxs);
         candidate_done(&c);
         close(rootfd);
         tu_host_done(&t);

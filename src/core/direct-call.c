@@ -8,6 +8,7 @@
 #include "direct-call.h"
 #include "log.h"
 #include "macro.h"
+#include "call.h"
 #include "plugin-instance.h"
 
 /* A direct call longer than this blocked its caller's thread: demote the
@@ -151,7 +152,7 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 int hr = fn->def->handler(p->ctx, &call, params_text);
                 uint64_t took = now_nsec() - t0;
 
-                r = dc_call_outcome(&call, hr, &res, &msg);
+                r = call_outcome(&call, hr, &res, &msg);
                 char **out = r >= 0 ? result : error_message;
                 if (out && !(*out = strdup(r >= 0 ? res : msg)))
                         r = -ENOMEM;

@@ -74,8 +74,3 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
 /* Unload (waiting for running calls) and delete a plugin from the store.
  * -ENOENT unknown, -EROFS in a read-only root, -EBUSY in progress. */
 int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdict *v);
-
-/* Remove what a crashed install left in <store>/.staging (start-up). */
-int host_install_clean_staging(Host *h);
-
-#define INSTALL_STAGING_DIR ".staging"

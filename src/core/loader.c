@@ -163,9 +163,25 @@ static int check_tables(Plugin *p, Verdict *v) {
         return 0;
 }
 
+void ctx_list_done(CtxList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->items[i]);
+        free(l->items);
+        *l = (CtxList){};
+}
+
+static int ctx_list_add(CtxList *l, struct dc_plugin_ctx *ctx) {
+        struct dc_plugin_ctx **n = realloc(l->items, (l->n + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        l->items = n;
+        l->items[l->n++] = ctx;
+        return 0;
+}
+
 /* <plugin-config dir>/<id>.json: handed to the plugin verbatim (validated). */
-static int read_plugin_config(Plugin *p, Verdict *v) {
-        const char *dir = host_plugin_config_dir(p->host);
+static int read_plugin_config(const LoaderContext *lc, Plugin *p, Verdict *v) {
+        const char *dir = lc->plugin_config_dir;
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ struct json_object *o = NULL;
         size_t len;
@@ -176,8 +192,7 @@ static int read_plugin_config(Plugin *p, Verdict *v) {
         if (fd < 0 && errno == ENOENT)
                 return (p->config_json = strdup("{}")) ? 0 : -ENOMEM;
         /* Configuration steers plugin code: the same owner/mode rule as key files. */
-        OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = host_config(p->host)->self_uid,
-                           .trusted_uid = host_config(p->host)->trusted_uid };
+        OwnerRule rule = lc->config_rule;
         struct stat st;
         Verdict fv = {};
         if (fd >= 0 && (fstat(fd, &st) < 0 || check_plugin_file_stat(&st, &rule, PLUGIN_CONFIG_MAX, "configuration", &fv) < 0)) {
@@ -195,7 +210,7 @@ static int read_plugin_config(Plugin *p, Verdict *v) {
         return p->config_json ? 0 : -ENOMEM;
 }
 
-int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
+int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verdict *v) {
         _cleanup_(plugin_unrefp) Plugin *p = NULL;
         char path[64];
         void *dl;
@@ -262,7 +277,7 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
         if (!p)
                 return -ENOMEM;
         p->n_ref = 1;
-        p->host = h;
+        p->host = lc->host;
         p->dl = dl;
         p->desc = d;
         p->thread_safe = d->flags & DC_PLUGIN_FLAG_THREAD_SAFE;
@@ -275,7 +290,7 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
                 return -ENOMEM;
         }
         p->ctx->plugin = p;
-        r = host_track_ctx(h, p->ctx);
+        r = ctx_list_add(lc->ctxs, p->ctx);
         if (r < 0) {
                 free(p->ctx);
                 p->ctx = NULL;
@@ -284,18 +299,18 @@ int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v) {
         r = check_tables(p, v);
         if (r < 0)
                 return r;
-        r = read_plugin_config(p, v);
+        r = read_plugin_config(lc, p, v);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
 
-int plugin_init(Plugin *p, Verdict *v) {
+int plugin_init(Plugin *p, const dc_host_api *api, Verdict *v) {
         const char *error = NULL;
         int r;
 
-        r = p->desc->init(p->ctx, &host_api_table, &error);
+        r = p->desc->init(p->ctx, api, &error);
         if (r < 0) {
                 __atomic_store_n(&p->ctx->dead, 1, __ATOMIC_RELEASE);
                 return verdict_set(v, -EIO, REASON_INIT_FAILED, "plugin initialization failed: %s",
