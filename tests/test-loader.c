@@ -543,9 +543,13 @@ static void test_descriptors(void) {
                 const char *message;
         } cases[] = {
                 { "bad-magic", PLUGIN_STATE_REJECTED, "descriptor-invalid",
-                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface" },
+                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface: 'magic' is 0xdeadbeef, expected 0x44435047" },
                 { "null-init", PLUGIN_STATE_REJECTED, "descriptor-invalid",
-                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface" },
+                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface: 'init' is NULL" },
+                { "sdk-truncated", PLUGIN_STATE_REJECTED, "descriptor-invalid",
+                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface: 'struct_size' is 64, the symbol 144 bytes, ABI 1.0 needs 128" }, /* LP64 sizes */
+                { "sdk-small-elements", PLUGIN_STATE_REJECTED, "descriptor-invalid",
+                  "invalid plugin: missing required fields or interface: 'dc_plugin_descriptor' symbol does not implement dc_plugin interface: 'function_size' is 8, the ABI 1.0 element has 40 bytes" },
                 { "bad-abi", PLUGIN_STATE_REJECTED, "abi-mismatch",
                   "plugin interface version mismatch: plugin interface 99, host requires 1" },
                 { "no-name", PLUGIN_STATE_REJECTED, "descriptor-invalid",
@@ -575,6 +579,44 @@ static void test_descriptors(void) {
         g_assert_false(tu_marker_has(&t, "cleanup init-fail"));
         const TuLogEntry *e = tu_log_find(&t, "Failed to load plugin: init-fail");
         g_assert_cmpstr(e->message_id, ==, "ecdff17929904072b9de4445ee2dad1a"); /* failed, not rejected */
+        tu_host_done(&t);
+}
+
+/* The SDK evolution rule (plugin.h, "Versioning"): one plugin source built
+ * against the frozen 1.0 header, the current one and a future minor with a
+ * field appended to every struct loads, and its tables read right. */
+static void test_sdk_compat(void) {
+        if (!tu_require_root())
+                return;
+        static const struct {
+                const char *variant;
+                unsigned minor;
+        } cases[] = { { "sdk-1-0", 0 }, { "sdk-current", DC_PLUGIN_ABI_MINOR }, { "sdk-future", 9 } };
+        TuHost t;
+        tu_host_init(&t);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *so = tu_test_plugin(cases[i].variant);
+                tu_install(t.root, cases[i].variant, so, NULL);
+        }
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                const PluginRecord *r = find(&t, cases[i].variant);
+                assert_state(&t, cases[i].variant, PLUGIN_STATE_LOADED, "");
+                g_assert_cmpuint(plugin_n_functions(r), ==, 3);
+                g_assert_cmpstr(plugin_function_name(r, 2), ==, "third");
+                g_assert_cmpstr(plugin_function_description(r, 1), ==, "Another function");
+                g_assert_cmpuint(plugin_n_events(r), ==, 2);
+                g_assert_cmpstr(plugin_event_name(r, 1), ==, "second_event");
+                g_assert_cmpuint(plugin_n_routines(r), ==, 2);
+                g_assert_cmpstr(plugin_routine_name(r, 1), ==, "tick_b");
+                g_assert_cmpuint(r->plugin->routines[1].def.interval_ms, ==, 7200000);
+                g_autofree char *result = NULL, *expect = g_strdup_printf("{\"abi_minor\":%u}", cases[i].minor);
+                g_assert_cmpint(tu_invoke(&t, cases[i].variant, "answer", "{}", &result, NULL), ==, 0);
+                g_assert_cmpstr(result, ==, expect);
+                g_clear_pointer(&result, g_free);
+                g_assert_cmpint(tu_invoke(&t, cases[i].variant, "third", "{}", &result, NULL), ==, 0);
+                g_assert_cmpstr(result, ==, "\"second\"");
+        }
         tu_host_done(&t);
 }
 
@@ -894,10 +936,10 @@ static void check_swap(Swap how) {
         g_assert_cmpint(plugin_init(p, &host_api_table, &v), ==, 0);
         /* Call the probe directly: the executed code is the hashed code (A). */
         struct dc_call call = {};
-        g_assert_cmpint(plugin_find_function(p, "probe")->def->handler(p->ctx, &call, "{}"), ==, 0);
+        g_assert_cmpint(plugin_find_function(p, "probe")->def.handler(p->ctx, &call, "{}"), ==, 0);
         g_assert_cmpstr(call.result, ==, "{\"build\":\"A\"}");
         free(call.result);
-        p->desc->cleanup(p->ctx);
+        p->desc.cleanup(p->ctx);
         plugin_unref(p);
         ctx_list_done(&ctxs);
         candidate_done(&c);
@@ -1062,6 +1104,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/loader/manifests", test_manifests);
         g_test_add_func("/loader/flat-layout", test_flat_layout);
         g_test_add_func("/loader/descriptors", test_descriptors);
+        g_test_add_func("/loader/sdk-compat", test_sdk_compat);
         g_test_add_func("/loader/elf", test_elf);
         g_test_add_func("/loader/elf-fuzz", test_elf_fuzz);
         g_test_add_func("/loader/duplicates", test_duplicates);

@@ -13,11 +13,11 @@ size_t plugin_n_functions(const PluginRecord *r) {
 }
 const char *plugin_function_name(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_functions ? r->plugin->functions[i].def->name : NULL;
+        return i < r->plugin->n_functions ? r->plugin->functions[i].def.name : NULL;
 }
 const char *plugin_function_description(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_functions ? r->plugin->functions[i].def->description : NULL;
+        return i < r->plugin->n_functions ? r->plugin->functions[i].def.description : NULL;
 }
 const char *plugin_function_schema(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
@@ -29,11 +29,11 @@ size_t plugin_n_events(const PluginRecord *r) {
 }
 const char *plugin_event_name(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_events ? r->plugin->events[i].def->name : NULL;
+        return i < r->plugin->n_events ? r->plugin->events[i].def.name : NULL;
 }
 const char *plugin_event_description(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_events ? r->plugin->events[i].def->description : NULL;
+        return i < r->plugin->n_events ? r->plugin->events[i].def.description : NULL;
 }
 const char *plugin_event_schema(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
@@ -45,7 +45,7 @@ size_t plugin_n_routines(const PluginRecord *r) {
 }
 const char *plugin_routine_name(const PluginRecord *r, size_t i) {
         PLUGIN_OR(r, NULL);
-        return i < r->plugin->n_routines ? r->plugin->routines[i].def->name : NULL;
+        return i < r->plugin->n_routines ? r->plugin->routines[i].def.name : NULL;
 }
 
 static void add_str(struct json_object *o, const char *key, const char *value) {

@@ -68,7 +68,7 @@ int direct_table_publish(DirectTable *t, Plugin *p) {
         bool any = false, found;
 
         for (size_t i = 0; p->thread_safe && i < p->n_functions; i++)
-                any = any || (p->functions[i].def->flags & DC_FUNCTION_FLAG_NONBLOCKING);
+                any = any || (p->functions[i].def.flags & DC_FUNCTION_FLAG_NONBLOCKING);
         if (!any)
                 return 0;
         pthread_mutex_lock(&t->lock);
@@ -136,7 +136,7 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 p = t->plugins[i];
                 fn = (PluginFunction *) plugin_find_function(p, function);
         }
-        if (!fn || !(fn->def->flags & DC_FUNCTION_FLAG_NONBLOCKING) ||
+        if (!fn || !(fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) ||
             __atomic_load_n(&fn->demoted, __ATOMIC_RELAXED)) {
                 pthread_mutex_unlock(&t->lock);
                 return -EAGAIN;
@@ -149,7 +149,7 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 struct dc_call call = {};
                 const char *res = NULL, *msg = NULL;
                 uint64_t t0 = now_nsec();
-                int hr = fn->def->handler(p->ctx, &call, params_text);
+                int hr = fn->def.handler(p->ctx, &call, params_text);
                 uint64_t took = now_nsec() - t0;
 
                 r = call_outcome(&call, hr, &res, &msg);

@@ -24,7 +24,7 @@ typedef struct CallJob {
 
 static void call_run(Job *j) {
         CallJob *cj = (CallJob *) j;
-        cj->handler_r = cj->fn->def->handler(cj->plugin->ctx, &cj->call, cj->params);
+        cj->handler_r = cj->fn->def.handler(cj->plugin->ctx, &cj->call, cj->params);
 }
 
 static void call_answer(CallJob *cj, int error, const char *result, const char *message) {

@@ -17,7 +17,7 @@ typedef struct RoutineJob {
 
 static void routine_run(Job *j) {
         RoutineJob *rj = (RoutineJob *) j;
-        rj->timer->def->run(rj->plugin->ctx);
+        rj->timer->def.run(rj->plugin->ctx);
 }
 
 static void routine_complete(Job *j) {
@@ -54,7 +54,7 @@ static int on_routine_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         }
                 }
         }
-        (void) sd_event_source_set_time_relative(s, (uint64_t) t->def->interval_ms * 1000);
+        (void) sd_event_source_set_time_relative(s, (uint64_t) t->def.interval_ms * 1000);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
@@ -62,10 +62,10 @@ static int start_routines(Plugin *p) {
         for (size_t i = 0; i < p->n_routines; i++) {
                 RoutineTimer *t = &p->routines[i];
                 int r = sd_event_add_time_relative(p->host->event, &t->source, CLOCK_MONOTONIC,
-                                                   (uint64_t) t->def->interval_ms * 1000, 1000, on_routine_timer, t);
+                                                   (uint64_t) t->def.interval_ms * 1000, 1000, on_routine_timer, t);
                 if (r < 0)
                         return r;
-                (void) sd_event_source_set_description(t->source, t->def->name);
+                (void) sd_event_source_set_description(t->source, t->def.name);
         }
         return 0;
 }
@@ -85,7 +85,7 @@ void lifecycle_drain_check(Plugin *p) {
                 return;
         p->draining = false;
         if (p->initialized) {
-                r = p->desc->cleanup(p->ctx);
+                r = p->desc.cleanup(p->ctx);
                 if (r < 0)
                         log_struct(LOG_WARNING, r, NULL, LOG_FIELDS(LF("PLUGIN_ID", p->id)),
                                    "Error during plugin cleanup: %s", p->id);
@@ -182,8 +182,8 @@ static void log_failure(const Candidate *c, const Verdict *v) {
 
 static void log_loaded(const Plugin *p, const Candidate *c, const char *operation) {
         log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_LOADED,
-                   LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc->name),
-                              LF("PLUGIN_VERSION", p->desc->version), LF("PLUGIN_AUTHOR", p->desc->author),
+                   LOG_FIELDS(LF("PLUGIN_ID", p->id), LF("PLUGIN_NAME", p->desc.name),
+                              LF("PLUGIN_VERSION", p->desc.version), LF("PLUGIN_AUTHOR", p->desc.author),
                               LF("PLUGIN_DIGEST", c->digest), LF("DC_PLUGIN_SIGNER", c->signer),
                               LF("DC_OPERATION", operation)),
                    "Loaded plugin");

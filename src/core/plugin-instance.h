@@ -27,21 +27,21 @@ struct dc_call {
 };
 
 typedef struct PluginFunction {
-        const dc_plugin_function *def;
+        dc_plugin_function def; /* the plugin's element, as far as this host knows the struct */
         struct json_object *schema; /* read-only once loaded: shared by threads */
         char *schema_text;          /* compact: serialising the object writes into it */
         int demoted; /* atomic: a direct call overran; use the worker pool */
 } PluginFunction;
 
 typedef struct PluginEvent {
-        const dc_plugin_event *def;
+        dc_plugin_event def;
         struct json_object *schema;
         char *schema_text;
 } PluginEvent;
 
 typedef struct RoutineTimer {
         Plugin *plugin;
-        const dc_plugin_routine *def;
+        dc_plugin_routine def;
         sd_event_source *source;
         bool busy;
 } RoutineTimer;
@@ -50,7 +50,7 @@ struct Plugin {
         unsigned n_ref; /* loop thread only */
         Host *host;
         char *id;
-        const struct dc_plugin_descriptor *desc;
+        struct dc_plugin_descriptor desc; /* copied up to the plugin's struct_size, the rest zero */
         void *dl;
         char digest[DIGEST_STRING_MAX];
         PluginFunction *functions;

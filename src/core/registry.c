@@ -187,9 +187,9 @@ void registry_set_error(Registry *reg, PluginRecord *r, Reason reason, const cha
 
 void registry_fill_metadata(PluginRecord *r, const Candidate *c, const Plugin *p) {
         const Manifest *m = &c->manifest;
-        (void) set_str(&r->version, p && p->desc->version ? p->desc->version : m->version);
-        (void) set_str(&r->description, p && p->desc->description ? p->desc->description : m->description);
-        (void) set_str(&r->name, p ? p->desc->name : NULL);
+        (void) set_str(&r->version, p && p->desc.version ? p->desc.version : m->version);
+        (void) set_str(&r->description, p && p->desc.description ? p->desc.description : m->description);
+        (void) set_str(&r->name, p ? p->desc.name : NULL);
         (void) set_str(&r->manifest_json, m->json);
         (void) set_str(&r->root, c->root);
         r->layout = c->layout;

@@ -24,6 +24,12 @@
         } while (0)
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 /* Hand ownership of *p to the caller and leave NULL behind. */
 #define TAKE_PTR(p)                          \
