@@ -77,7 +77,7 @@ int host_config_init(HostConfig *c) {
                 .mesh_ttl_sec = 15,
                 .mesh_max_in_flight = 256,
                 .max_loaded_plugins = 256,
-                .mesh_ops_per_minute = 120,
+                .ops_per_minute = 120,
         };
         _cleanup_free_ char *libs = NULL;
         if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
@@ -308,8 +308,8 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return parse_unsigned(value, 1, 3600, &c->mesh_ttl_sec);
         if (streq(key, "MeshMaxInFlight"))
                 return parse_unsigned(value, 1, 100000, &c->mesh_max_in_flight);
-        if (streq(key, "MeshOperationsPerMinute"))
-                return parse_unsigned(value, 1, 1000000, &c->mesh_ops_per_minute);
+        if (streq(key, "OperationsPerMinute") || streq(key, "MeshOperationsPerMinute"))
+                return parse_unsigned(value, 1, 1000000, &c->ops_per_minute);
         if (streq(key, "MaxLoadedPlugins"))
                 return parse_unsigned(value, 1, 100000, &c->max_loaded_plugins);
         if (streq(key, "InstallTimeoutSec")) {

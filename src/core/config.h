@@ -64,7 +64,7 @@ typedef struct HostConfig {
         unsigned mesh_ttl_sec;
         unsigned mesh_max_in_flight;   /* plugin calls and host operations at once */
         unsigned max_loaded_plugins;   /* cap for the install/load RPCs */
-        unsigned mesh_ops_per_minute;  /* rate limit of the install/load RPCs */
+        unsigned ops_per_minute;  /* rate limit of the install/load RPCs */
         char *import_dir;              /* install_plugin source root; NULL = refused */
 } HostConfig;
 

@@ -7,6 +7,7 @@
 #include "host-internal.h"
 #include "json-util.h"
 #include "lifecycle.h"
+#include "plugin-id.h"
 
 typedef struct CallJob {
         struct dc_call call; /* first */
@@ -92,6 +93,31 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
         if (!fn)
                 return call_error(error_message, HOST_ERR_NO_SUCH_FUNCTION, "Plugin '%s' has no function '%s'",
                                   plugin_id, function);
+        /* Non-blocking functions of thread-safe plugins answer right here,
+         * on the loop thread: no hand-off to a worker and back. */
+        if ((fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) && rec->plugin->thread_safe &&
+            !__atomic_load_n(&fn->demoted, __ATOMIC_RELAXED)) {
+                _cleanup_free_ char *result = NULL, *message = NULL, *dup = NULL;
+                const char *text = isempty(params_json) ? "{}" : params_json;
+                size_t n = strlen(text);
+                if (n > HOST_MAX_PARAMS)
+                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
+                r = json_parse_strict(text, n, &params, &dup);
+                if (r == -ENOTUNIQ)
+                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params: duplicate key \"%s\"", dup);
+                if (r < 0)
+                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params are not valid JSON");
+                if (!params)
+                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params must be a JSON object");
+                r = direct_table_call(h->direct, plugin_id, function, params, text, &result, &message);
+                if (r == HOST_ERR_INVALID_PARAMS)
+                        return call_error(error_message, r, "%s", message ? message : "invalid params");
+                if (r != -EAGAIN) {
+                        cb(h, r, r >= 0 ? result : NULL, r >= 0 ? NULL : message, userdata);
+                        return 0;
+                }
+                json_object_put(TAKE_PTR(params));
+        }
         r = call_parse_params(fn, params_json, &params, error_message);
         if (r < 0)
                 return r;

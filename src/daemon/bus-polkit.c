@@ -95,7 +95,7 @@ unsigned polkit_queue_pending(PolkitQueue *q) {
         return q->n_pending;
 }
 
-static int sender_uid(PolkitQueue *q, sd_bus_message *msg, uid_t *ret) {
+int polkit_sender_uid(PolkitQueue *q, sd_bus_message *msg, uid_t *ret) {
         const char *sender = sd_bus_message_get_sender(msg);
         sd_bus_creds *creds = NULL;
         uid_t uid;
@@ -200,7 +200,7 @@ int polkit_check_async(PolkitQueue *q, sd_bus_message *msg, const char *action, 
         uid_t uid;
         int r;
 
-        r = sender_uid(q, msg, &uid);
+        r = polkit_sender_uid(q, msg, &uid);
         if (r >= 0 && uid == 0)
                 return 1;
         if (r < 0 || !sender)

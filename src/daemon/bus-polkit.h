@@ -39,3 +39,5 @@ int polkit_check_async(PolkitQueue *q, sd_bus_message *msg, const char *action, 
                        size_t bytes, polkit_done_fn done, void *userdata, void (*free_userdata)(void *),
                        sd_bus_error *error);
 unsigned polkit_queue_pending(PolkitQueue *q);
+/* The caller's uid as the bus vouches for it (cached per unique name). */
+int polkit_sender_uid(PolkitQueue *q, sd_bus_message *msg, uid_t *ret);

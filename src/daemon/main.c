@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "names.h"
+#include "ops.h"
 #include "strv.h"
 
 
@@ -247,6 +248,7 @@ static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(host_freep) Host *host = NULL;
+        _cleanup_(ops_freep) Ops *ops = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         BusManager *manager = NULL;
         Mesh *mesh = NULL;
@@ -276,6 +278,11 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
         r = host_new(event, &config, &host);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the plugin host: %m");
+                goto finish;
+        }
+        r = ops_new(host, &config, &ops);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the plugin host: %m");
                 goto finish;
@@ -315,7 +322,7 @@ static int run(int argc, char *argv[]) {
                 };
                 r = sd_bus_add_filter(bus, NULL, on_bus_message, event);
                 if (r >= 0)
-                        r = bus_manager_new(bus, host, &bs, &manager);
+                        r = bus_manager_new(bus, host, ops, &bs, &manager);
                 if (r >= 0)
                         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
                 if (r < 0) {
@@ -363,10 +370,14 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
-        /* Front ends first: they listen to the host. */
+        /* Answer what is still running while the front ends can reply; then
+         * the front ends (they listen to the host), then the host. */
+        if (ops)
+                ops_shutdown(ops);
         mesh = mesh_free(mesh);
         manager = bus_manager_free(manager);
         host = host_free(host);
+        ops = ops_free(ops);
         host_config_done(&config);
 finish_args:
         strv_free(a.plugin_dirs);

@@ -346,22 +346,22 @@ static int rpc_list_plugins(Req *r, struct json_object *p) {
 /* Install/load/reload RPCs: a token bucket refilled at MeshOperationsPerMinute=. */
 static bool rate_limited(Req *r, const char *id) {
         Mesh *m = r->m;
-        double rate = m->config->mesh_ops_per_minute / 60.0;
+        double rate = m->config->ops_per_minute / 60.0;
         uint64_t now;
         sd_event_now(m->event, CLOCK_MONOTONIC, &now);
         if (m->op_tokens_usec == 0)
-                m->op_tokens = m->config->mesh_ops_per_minute;
+                m->op_tokens = m->config->ops_per_minute;
         else
                 m->op_tokens += (double) (now - m->op_tokens_usec) / 1e6 * rate;
-        if (m->op_tokens > m->config->mesh_ops_per_minute)
-                m->op_tokens = m->config->mesh_ops_per_minute;
+        if (m->op_tokens > m->config->ops_per_minute)
+                m->op_tokens = m->config->ops_per_minute;
         m->op_tokens_usec = now;
         if (m->op_tokens >= 1.0) {
                 m->op_tokens -= 1.0;
                 return false;
         }
         _cleanup_free_ char *msg = NULL;
-        if (asprintf(&msg, "rate limit: at most %u install/load operations per minute", m->config->mesh_ops_per_minute) < 0)
+        if (asprintf(&msg, "rate limit: at most %u install/load operations per minute", m->config->ops_per_minute) < 0)
                 return false;
         req_finish(r, error_result(id, msg, "rate-limited"));
         return true;

@@ -90,6 +90,10 @@ static inline bool streq_ptr(const char *a, const char *b) {
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define isempty(s) (!(s) || !(s)[0])
 
+static inline const char *strna(const char *s) {
+        return s ? s : "n/a";
+}
+
 static inline bool endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && memcmp(s + a - b, suffix, b) == 0;

@@ -29,6 +29,7 @@
 #define DC_BUS_ERROR_ALREADY_EXISTS DC_BUS_ERROR_PREFIX "AlreadyExists"
 #define DC_BUS_ERROR_READ_ONLY DC_BUS_ERROR_PREFIX "ReadOnly"
 #define DC_BUS_ERROR_SHUTTING_DOWN DC_BUS_ERROR_PREFIX "ShuttingDown"
+#define DC_BUS_ERROR_RATE_LIMITED DC_BUS_ERROR_PREFIX "RateLimited"
 #define DC_BUS_PATH_LOG_CONTROL "/org/freedesktop/LogControl1"
 #define DC_BUS_IFACE_LOG_CONTROL "org.freedesktop.LogControl1"
 
