@@ -78,6 +78,7 @@ int host_config_init(HostConfig *c) {
                 .mesh_max_in_flight = 256,
                 .max_loaded_plugins = 256,
                 .ops_per_minute = 120,
+                .mesh_fetch_budget = 64ull * 1024 * 1024,
         };
         _cleanup_free_ char *libs = NULL;
         if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
@@ -123,6 +124,7 @@ void host_config_done(HostConfig *c) {
         free(c->tenant);
         free(c->discovery_mode);
         free(c->import_dir);
+        free(c->mesh_reply_prefix);
         *c = (HostConfig){};
 }
 
@@ -308,6 +310,13 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return parse_unsigned(value, 1, 3600, &c->mesh_ttl_sec);
         if (streq(key, "MeshMaxInFlight"))
                 return parse_unsigned(value, 1, 100000, &c->mesh_max_in_flight);
+        if (streq(key, "MeshReplyPrefix")) {
+                if (isempty(value) || strpbrk(value, "*> \t"))
+                        return -EINVAL;
+                return set_string(&c->mesh_reply_prefix, value);
+        }
+        if (streq(key, "MeshDownloadBudget"))
+                return parse_size(value, &c->mesh_fetch_budget);
         if (streq(key, "OperationsPerMinute") || streq(key, "MeshOperationsPerMinute"))
                 return parse_unsigned(value, 1, 1000000, &c->ops_per_minute);
         if (streq(key, "MaxLoadedPlugins"))

@@ -64,8 +64,10 @@ typedef struct HostConfig {
         unsigned mesh_ttl_sec;
         unsigned mesh_max_in_flight;   /* plugin calls and host operations at once */
         unsigned max_loaded_plugins;   /* cap for the install/load RPCs */
-        unsigned ops_per_minute;  /* rate limit of the install/load RPCs */
+        unsigned ops_per_minute;  /* rate limit of install/load/remove/publish, per caller */
+        uint64_t mesh_fetch_budget; /* bytes all dc-mesh:// downloads in progress may reserve */
         char *import_dir;              /* install_plugin source root; NULL = refused */
+        char *mesh_reply_prefix;       /* reply subjects we publish on; NULL = "_INBOX." */
 } HostConfig;
 
 int host_config_init(HostConfig *c);

@@ -335,8 +335,27 @@ static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userd
         verdict_clear(&v);
 }
 
-static bool needs_plugin_id(OpKind k) {
-        return k == OP_INVOKE || k == OP_LOAD || k == OP_UNLOAD || k == OP_RELOAD || k == OP_REMOVE || k == OP_PUBLISH;
+/* Every operation on a plugin names a valid id; a publish of a bundle may
+ * leave it to the bundle's manifest. */
+static bool plugin_id_ok(const OpRequest *req) {
+        switch (req->kind) {
+        case OP_RESCAN:
+        case OP_INSTALL:
+                return true;
+        case OP_PUBLISH:
+                if (req->bundle_b64 && !req->plugin_id)
+                        return true;
+                _fallthrough_;
+        default:
+                return plugin_id_is_valid(req->plugin_id);
+        }
+}
+
+/* A refused install still owns its source fd (host_install would have closed it). */
+static void release(const OpRequest *req) {
+        if (req->kind == OP_INSTALL &&
+            (req->install.source == INSTALL_SOURCE_FD || req->install.source == INSTALL_SOURCE_DIRECTORY))
+                safe_close(req->install.fd);
 }
 
 void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
@@ -346,7 +365,8 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         int k;
 
         assert(o && req && done);
-        if (needs_plugin_id(req->kind) && !plugin_id_is_valid(req->plugin_id)) {
+        if (!plugin_id_ok(req)) {
+                release(req);
                 v.reason = REASON_INVALID_ID;
                 answer(done, userdata, req->kind, req->plugin_id, -EINVAL, &v, "invalid plugin id");
                 return;
@@ -359,6 +379,7 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         }
         k = admit(o, req, &reason, &msg);
         if (k < 0) {
+                release(req);
                 v.reason = reason;
                 answer(done, userdata, req->kind, req->plugin_id, k, &v, msg);
                 return;

@@ -337,7 +337,7 @@ static int run(int argc, char *argv[]) {
         /* Connected before the plugins load, so the device shows up on the
          * mesh at once; requests wait for the event loop. */
         if (mesh_configured(&config)) {
-                r = mesh_new(event, host, &config, &mesh);
+                r = mesh_new(event, host, ops, &config, &mesh);
                 if (r < 0) {
                         log_error_errno(r, "Failed to start the mesh front end: %m");
                         goto finish;

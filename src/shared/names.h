@@ -61,3 +61,17 @@
 /* Service identity and default paths (FHS) */
 #define DC_SERVICE_USER "dc-plugin-host"
 #define DC_SYSLOG_IDENTIFIER "dc-plugin-hostd"
+
+/* Device Connect mesh subjects (docs/mesh.md, "Subjects"): printf formats
+ * of tenant and device id; the artifact URL scheme of roll-outs. */
+#define DC_MESH_SUBJECT_PREFIX_FMT "device-connect.%s."
+#define DC_MESH_SUBJECT_CMD_FMT "device-connect.%s.%s.cmd"
+#define DC_MESH_SUBJECT_EVENT_FMT "device-connect.%s.%s.event.%s"
+#define DC_MESH_SUBJECT_HEARTBEAT_FMT "device-connect.%s.%s.heartbeat"
+#define DC_MESH_SUBJECT_PRESENCE_FMT "device-connect.%s.%s.presence"
+#define DC_MESH_SUBJECT_REGISTRY_FMT "device-connect.%s.registry"
+#define DC_MESH_SUBJECT_PROBE_FMT "device-connect.%s.discovery.probe"
+#define DC_MESH_DEVICE_SUBJECTS_FMT "device-connect.%s.%s."
+#define DC_MESH_REPLY_PREFIX_DEFAULT "_INBOX."
+#define DC_MESH_URL_SCHEME "dc-mesh://"
+#define DC_MESH_DEVICE_TYPE "plugin_host"
