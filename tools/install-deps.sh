@@ -12,6 +12,8 @@ PACKAGES=(
         libarchive-tools libxml2-utils openssl minisign
         # packaging (debian/, tools/build-deb.sh), man pages, completion
         dpkg-dev debhelper lintian go-md2man bash-completion man-db
+        # the system test (tests/system/): a Debian root booted with systemd-nspawn
+        mmdebstrap systemd-container
 )
 
 if [ "$(id -u)" -ne 0 ]; then
