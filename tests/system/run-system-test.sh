@@ -174,7 +174,7 @@ check() {
         set +e
         (
                 set -eE
-                trap 'note "FAIL: unexpected failure (status $?) of: $BASH_COMMAND"' ERR
+                trap 'note "FAIL: unexpected failure (status $?) at line $LINENO (in ${FUNCNAME[*]}): $BASH_COMMAND"' ERR
                 "$fn"
         )
         rc=$?
@@ -539,6 +539,8 @@ c_bus_root() {
 }
 
 c_bus_activation() {
+        # the checks after this one need a running daemon, whatever happens here
+        trap 'cexec systemctl start "$UNIT"' EXIT
         cexec systemctl stop "$UNIT"
         expect_eq "ActiveState after stop" "$(prop ActiveState)" inactive
         expect_eq "Version via bus activation" \
