@@ -197,15 +197,16 @@ class InstalledSDK(unittest.TestCase):
             for rel in ("libexec/dc-plugin-hostd", "bin/dc-plugin-hostctl", "include/dc-plugin-host/plugin.h",
                         "lib/systemd/system/dc-plugin-hostd.service", "lib/sysusers.d/dc-plugin-host.conf",
                         "lib/tmpfiles.d/dc-plugin-host.conf", "lib/systemd/catalog/dc-plugin-host.catalog",
-                        "share/dbus-1/system.d/org.deviceconnect.PluginHost.conf",
-                        "share/dbus-1/system-services/org.deviceconnect.PluginHost.service",
                         "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Manager.xml",
                         "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Plugin.xml",
-                        "share/polkit-1/actions/org.deviceconnect.pluginhost.policy",
                         "share/dc-plugin-host/mesh-network.conf",
-                        "lib/dc-plugin-host/plugins/hello-world/hello-world.so",
-                        "lib/dc-plugin-host/plugins/hello-world/manifest.json"):
+                        "share/doc/dc-plugin-host/examples/hello-world/manifest.json"):
                 self.assertIn(os.path.join(prefix, rel), installed)
+            # where dbus-daemon and polkitd read them, whatever the prefix
+            for rel in ("usr/share/dbus-1/system.d/org.deviceconnect.PluginHost.conf",
+                        "usr/share/dbus-1/system-services/org.deviceconnect.PluginHost.service",
+                        "usr/share/polkit-1/actions/org.deviceconnect.pluginhost.policy"):
+                self.assertIn(rel, installed)
             with open(os.path.join(dest, prefix, "lib/systemd/system/dc-plugin-hostd.service")) as f:
                 unit = f.read()
             self.assertIn("ExecStart=/" + prefix + "/libexec/dc-plugin-hostd\n", unit)
