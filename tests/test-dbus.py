@@ -297,6 +297,37 @@ def hostctl(*args, as_nobody=False):
 
 
 @unittest.skipUnless(MODE == "real", "real polkitd only")
+class SharedLimits(unittest.TestCase):
+    """The operation layer's limits hold on D-Bus as on the mesh (test-mesh-scale.mjs):
+    MaxLoadedPlugins= and the per-caller rate limit."""
+
+    def test_loaded_cap_and_rate_limit(self):
+        d = Daemon("MaxLoadedPlugins=3\nOperationsPerMinute=4\n", test_plugins=("good",))
+        try:
+            conn = connect()
+            call(conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("good", 0)))  # unloads are not limited
+            with self.assertRaises(GLib.Error) as e:  # three loaded: a fourth is refused (token 1)
+                call(conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("good", 0)))
+            self.assertEqual(dbus_error(e.exception), "org.freedesktop.DBus.Error.LimitsExceeded")
+            self.assertIn("too many plugins loaded (at most 3)", e.exception.message)
+            for pid in ("hello-world", "sensor", "counter"):  # tokens 2-4
+                call(conn, ROOT, MGR, "ReloadPlugin", GLib.Variant("(st)", (pid, 0)))
+            with self.assertRaises(GLib.Error) as e:
+                call(conn, ROOT, MGR, "ReloadPlugin", GLib.Variant("(st)", ("sensor", 0)))
+            self.assertEqual(dbus_error(e.exception), ERR + "RateLimited")
+            self.assertIn("at most 4", e.exception.message)
+            # another caller has its own share
+            r = gdbus("--object-path", ROOT, "--method", MGR + ".ReloadPlugin", "sensor", "0", user="dctest")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # reads and calls are never rate-limited
+            for _ in range(10):
+                call(conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("hello-world", "echo", "{}")), "(s)")
+        finally:
+            out = d.output()
+            self.assertEqual(d.stop(), 0, out)
+
+
+@unittest.skipUnless(MODE == "real", "real polkitd only")
 class Hostctl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -79,6 +79,10 @@ static void fetch_loop(MeshFetch *f) {
                                                                    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
                                                                    timeout_ms)
                                    : NATS_NO_MEMORY;
+                if (s == NATS_TIMEOUT && timeout_ms < CHUNK_REQUEST_TIMEOUT_MS) {
+                        f->deadline_ns = 0; /* this request ran into the deadline: its message */
+                        continue;
+                }
                 if (s != NATS_OK) {
                         (void) asprintf(&f->error, "download failed: %s",
                                         s == NATS_NO_RESPONDERS ? "the publishing host is not on the mesh" : natsStatus_GetText(s));

@@ -237,6 +237,8 @@ bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg) {
         bool done = false;
         int k;
 
+        if (!mesh_reply_subject_ok(m, reply))
+                return true; /* dropped: never published on */
         /* Anything unusual is the loop's: it answers every error. */
         if (!reply || jsonrpc_parse_request(natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg), &req, &problem) != 0 ||
             !req.id)
