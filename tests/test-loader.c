@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The loader: Charon's test checklist (plugin-integrity §5) and every
- * hardened check of §3.3/§4/§6, against real plugins built by meson.
+ * The loader: Charon's test checklist (docs/plugin-security.md) and every
+ * hardened check the loader makes, against real plugins built by meson.
  */
 #include <fcntl.h>
 #include <glib.h>
@@ -89,7 +89,7 @@ static void test_compute_signature(void) {
         tu_rm_rf(dir);
 }
 
-/* ---- directory rules: §4.3 matrix (Charon 6, 7, 16-21) ---- */
+/* ---- directory rules: matrix (Charon 6, 7, 16-21) ---- */
 
 static void test_directory_matrix(void) {
         if (!tu_require_root())
@@ -201,7 +201,7 @@ static void test_scan_insecure_root(void) {
         tu_host_done(&t);
 }
 
-/* Charon 16-20 and the §4.3 rows about entries. */
+/* Charon 16-20 and the rows about entries. */
 static void test_scan_edge_cases(void) {
         if (!tu_require_root())
                 return;
@@ -265,7 +265,7 @@ static void test_scan_edge_cases(void) {
         tu_host_done(&t);
 }
 
-/* ---- allowlist (Charon 11-15, §1.2) ---- */
+/* ---- allowlist (Charon 11-15, ) ---- */
 
 static void test_allowlist(void) {
         if (!tu_require_root())
@@ -339,7 +339,7 @@ static void test_allowlist(void) {
         tu_host_done(&t);
 }
 
-/* A malformed policy blocks every plugin, the daemon keeps running (§1.1). */
+/* A malformed policy blocks every plugin, the daemon keeps running. */
 static void test_policy_invalid(void) {
         if (!tu_require_root())
                 return;
@@ -378,7 +378,7 @@ static void test_signatures_file(void) {
         tu_host_done(&t);
 }
 
-/* One policy for every load path: Load, Reload and Rescan refuse too (§6.3). */
+/* One policy for every load path: Load, Reload and Rescan refuse too. */
 static void test_every_path_uses_policy(void) {
         if (!tu_require_root())
                 return;
@@ -531,7 +531,7 @@ static void test_flat_layout(void) {
         tu_host_done(&t);
 }
 
-/* ---- descriptor / ABI (§6.8) ---- */
+/* ---- descriptor / ABI ---- */
 
 static void test_descriptors(void) {
         if (!tu_require_root())
@@ -620,7 +620,7 @@ static void test_sdk_compat(void) {
         tu_host_done(&t);
 }
 
-/* ---- ELF pre-flight (§6.7): rejected before a single instruction runs ---- */
+/* ---- ELF pre-flight: rejected before a single instruction runs ---- */
 
 static void patch_byte(const char *path, off_t off, uint8_t value) {
         int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -729,7 +729,7 @@ static void test_elf_fuzz(void) {
         host_config_done(&defaults);
 }
 
-/* ---- duplicates (§6.9): the loser's code is never mapped ---- */
+/* ---- duplicates: the loser's code is never mapped ---- */
 
 static void test_duplicates(void) {
         if (!tu_require_root())
@@ -760,7 +760,7 @@ static void test_duplicates(void) {
         tu_host_done(&t);
 }
 
-/* ---- reload and unload semantics (§6.11) ---- */
+/* ---- reload and unload semantics ---- */
 
 static void test_reload(void) {
         if (!tu_require_root())
@@ -879,7 +879,7 @@ static void test_generations_run_own_code(void) {
         tu_host_done(&t);
 }
 
-/* ---- TOCTOU (§6.6): what was hashed is what runs ---- */
+/* ---- TOCTOU: what was hashed is what runs ---- */
 
 static bool never(const char *id, void *userdata) {
         return false;
@@ -960,7 +960,7 @@ static void test_toctou_inplace(void) {
                 check_swap(SWAP_INPLACE);
 }
 
-/* Without an executable memfd, a writable file is refused (§6.6 step 7). */
+/* Without an executable memfd, a writable file is refused. */
 static void test_memfd_fallback(void) {
         if (!tu_require_root())
                 return;
@@ -1077,7 +1077,7 @@ static void test_log_fields(void) {
         g_assert_true(tu_log_has(&t, "Initializing plugin system..."));
         tu_host_done(&t);
 
-        /* Another toolchain: a warning, never a rejection (§3.3 step 21). */
+        /* Another toolchain: a warning, never a rejection. */
         tu_host_init(&t);
         start_with(&t, "other-toolchain", "other-toolchain");
         assert_state(&t, "other-toolchain", PLUGIN_STATE_LOADED, "");

@@ -34,8 +34,7 @@ def read(path):
 def config_keys():
     """Every key host_config_set() accepts (src/core/config.c)."""
     text = read(os.path.join(SRC, "src/core/config.c"))
-    body = text[text.index("int host_config_set("):text.index("int host_config_load_file(")]
-    keys = set(re.findall(r'streq\(key, "(\w+)"\)', body)) | set(re.findall(r'\{ "(\w+)", offsetof', body))
+    keys = set(re.findall(r'\b(?:STRING|BOOL|UNSIGNED|SECONDS|SIZE)\("(\w+)"', text)) | set(re.findall(r'\{ "(\w+)", parse_', text))
     return keys
 
 

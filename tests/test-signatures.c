@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Ed25519 publisher signatures (plugin-integrity §6.13), against keys and
+ * Ed25519 publisher signatures (docs/plugin-security.md, "Publisher signatures"), against keys and
  * signatures made by Debian's minisign tool.
  */
 #include <glib.h>

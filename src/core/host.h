@@ -81,7 +81,7 @@ int host_new(sd_event *e, const HostConfig *config, Host **ret);
 Host *host_free(Host *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Host *, host_free);
 
-/* Startup: policy, then scan every root and load what passes (§3.1). */
+/* Startup: policy, then scan every root and load what passes. */
 int host_start(Host *h);
 /* Verify every candidate without executing plugin code (--check). */
 int host_check(Host *h);

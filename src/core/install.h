@@ -64,7 +64,7 @@ typedef void (*host_install_cb)(Host *h, int error, const Verdict *v, const Inst
 int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *userdata, Verdict *v);
 
 /*
- * install_plugin_from_manifest (wire §15.3): {"type": "python" (default),
+ * install_plugin_from_manifest (docs/mesh.md, "Host RPCs"): {"type": "python" (default),
  * "id", "bundle_b64" (preferred) or "url", "digest", "format"}.  Fills req
  * with pointers into m (valid while m lives).  "docker" and unknown types
  * are refused with the Python host's texts.

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Stable reason codes for rejected or failed plugins (plugin-integrity §6.12). */
+/* Stable reason codes for rejected or failed plugins and refused operations
+ * (docs/plugin-security.md, "Troubleshooting"; docs/dbus-api.md). */
 #pragma once
 
 #include <stdarg.h>

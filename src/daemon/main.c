@@ -315,10 +315,10 @@ static int run(int argc, char *argv[]) {
                         goto finish;
                 }
                 BusSettings bs = {
-                        .max_pending_authorizations = config.max_pending_authorizations,
-                        .max_pending_authorizations_per_caller = config.max_pending_authorizations_per_caller,
-                        .max_pending_authorization_bytes = config.max_pending_authorization_bytes,
-                        .polkit_timeout_usec = config.polkit_timeout_usec,
+                        .max_pending_authorizations = config.bus.max_pending_authorizations,
+                        .max_pending_authorizations_per_caller = config.bus.max_pending_authorizations_per_caller,
+                        .max_pending_authorization_bytes = config.bus.max_pending_authorization_bytes,
+                        .polkit_timeout_usec = config.bus.polkit_timeout_usec,
                 };
                 r = sd_bus_add_filter(bus, NULL, on_bus_message, event);
                 if (r >= 0)

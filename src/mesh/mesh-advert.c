@@ -146,7 +146,7 @@ struct json_object *mesh_registration_params(Mesh *m) {
         if (!p)
                 return NULL;
         json_object_object_add(p, "device_id", json_object_new_string(m->device_id));
-        json_object_object_add(p, "device_ttl", json_object_new_int((int) m->config->mesh_ttl_sec));
+        json_object_object_add(p, "device_ttl", json_object_new_int((int) m->config->mesh.ttl_sec));
         json_object_object_add(p, "capabilities", fitting_capabilities(m));
         json_object_object_add(p, "identity", identity(m));
         json_object_object_add(p, "status", status());
@@ -177,7 +177,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
                 (void) mesh_publish_json(m, m->subj_heartbeat, o);
                 json_object_put(o);
         }
-        uint64_t period = (m->config->mesh_ttl_sec / 3 > 1 ? m->config->mesh_ttl_sec / 3 : 1) * 1000000ull;
+        uint64_t period = (m->config->mesh.ttl_sec / 3 > 1 ? m->config->mesh.ttl_sec / 3 : 1) * 1000000ull;
         (void) sd_event_source_set_time_relative(s, period);
         return 0;
 }

@@ -120,7 +120,7 @@ static char *url_host(const char *url) {
 
 int mesh_configure(Mesh *m) {
         const HostConfig *c = m->config;
-        _cleanup_strv_free_ char **urls = strv_copy(c->mesh_urls ? c->mesh_urls : (char *[]){ NULL });
+        _cleanup_strv_free_ char **urls = strv_copy(c->mesh.urls ? c->mesh.urls : (char *[]){ NULL });
         _cleanup_free_ char *creds_device = NULL, *creds_tenant = NULL, *json_path = NULL;
         natsStatus s;
 
@@ -128,8 +128,8 @@ int mesh_configure(Mesh *m) {
                 return -ENOMEM;
         if (natsOptions_Create(&m->opts) != NATS_OK)
                 return -ENOMEM;
-        if (c->mesh_credentials) {
-                const char *path = c->mesh_credentials;
+        if (c->mesh.credentials) {
+                const char *path = c->mesh.credentials;
                 /* x.creds with a sibling x.creds.json: the latter, as upstream */
                 if (endswith(path, ".creds") && asprintf(&json_path, "%s.json", path) >= 0 && access(json_path, R_OK) == 0)
                         path = json_path;
@@ -145,9 +145,9 @@ int mesh_configure(Mesh *m) {
                 } else if ((s = natsOptions_SetUserCredentialsFromFiles(m->opts, path, NULL)) != NATS_OK)
                         return log_error_errno(EINVAL, "Mesh credentials %s unusable: %s", path, natsStatus_GetText(s));
         }
-        if (c->mesh_jwt && !m->jwt) {
-                m->jwt = strdup(c->mesh_jwt);
-                m->seed = c->mesh_nkey_seed ? strdup(c->mesh_nkey_seed) : NULL;
+        if (c->mesh.jwt && !m->jwt) {
+                m->jwt = strdup(c->mesh.jwt);
+                m->seed = c->mesh.nkey_seed ? strdup(c->mesh.nkey_seed) : NULL;
                 if (!m->seed)
                         return log_error_errno(EINVAL, "NATS_JWT needs NATS_NKEY_SEED");
         }
@@ -158,16 +158,16 @@ int mesh_configure(Mesh *m) {
                                                "credentials that name one");
 
         /* Identity: configuration, then the credentials, then the defaults. */
-        const char *dev = c->device_id ? c->device_id : creds_device ? creds_device : DEFAULT_DEVICE_ID;
-        const char *ten = c->tenant ? c->tenant : creds_tenant ? creds_tenant : DEFAULT_TENANT;
-        if (!device_id_is_valid(dev, c->allow_dotted_device_id))
+        const char *dev = c->mesh.device_id ? c->mesh.device_id : creds_device ? creds_device : DEFAULT_DEVICE_ID;
+        const char *ten = c->mesh.tenant ? c->mesh.tenant : creds_tenant ? creds_tenant : DEFAULT_TENANT;
+        if (!device_id_is_valid(dev, c->mesh.allow_dotted_device_id))
                 return log_error_errno(EINVAL, "Invalid device id \"%s\"%s", dev,
                                        strchr(dev, '.') ? " (a '.' needs AllowDottedDeviceId=yes)" : "");
         if (!tenant_is_valid(ten))
                 return log_error_errno(EINVAL, "Invalid tenant \"%s\"", ten);
         m->device_id = strdup(dev);
         m->tenant = strdup(ten);
-        m->d2d = c->discovery_mode && streq(c->discovery_mode, "d2d");
+        m->d2d = c->mesh.discovery_mode && streq(c->mesh.discovery_mode, "d2d");
         if (!m->device_id || !m->tenant ||
             asprintf(&m->subj_cmd, DC_MESH_SUBJECT_CMD_FMT, ten, dev) < 0 ||
             asprintf(&m->subj_registry, DC_MESH_SUBJECT_REGISTRY_FMT, ten) < 0 ||
@@ -191,25 +191,25 @@ int mesh_configure(Mesh *m) {
                 s = natsOptions_SetReconnectJitter(m->opts, 500, 1000);
         if (s == NATS_OK)
                 s = natsOptions_SetSendAsap(m->opts, true);
-        if (s == NATS_OK && c->mesh_user)
-                s = natsOptions_SetUserInfo(m->opts, c->mesh_user, c->mesh_password ? c->mesh_password : "");
-        if (s == NATS_OK && c->mesh_token)
-                s = natsOptions_SetToken(m->opts, c->mesh_token);
-        if (s == NATS_OK && (tls || c->mesh_tls_ca))
+        if (s == NATS_OK && c->mesh.user)
+                s = natsOptions_SetUserInfo(m->opts, c->mesh.user, c->mesh.password ? c->mesh.password : "");
+        if (s == NATS_OK && c->mesh.token)
+                s = natsOptions_SetToken(m->opts, c->mesh.token);
+        if (s == NATS_OK && (tls || c->mesh.tls_ca))
                 s = natsOptions_SetSecure(m->opts, true);
-        if (s == NATS_OK && c->mesh_tls_ca)
-                s = natsOptions_LoadCATrustedCertificates(m->opts, c->mesh_tls_ca);
-        if (s == NATS_OK && c->mesh_tls_cert && c->mesh_tls_key)
-                s = natsOptions_LoadCertificatesChain(m->opts, c->mesh_tls_cert, c->mesh_tls_key);
+        if (s == NATS_OK && c->mesh.tls_ca)
+                s = natsOptions_LoadCATrustedCertificates(m->opts, c->mesh.tls_ca);
+        if (s == NATS_OK && c->mesh.tls_cert && c->mesh.tls_key)
+                s = natsOptions_LoadCertificatesChain(m->opts, c->mesh.tls_cert, c->mesh.tls_key);
         /* The certificate must name the first server's host (upstream does
          * not check it); said explicitly rather than relying on the
          * library's default. */
-        if (s == NATS_OK && (tls || c->mesh_tls_ca) && !c->mesh_tls_skip_hostname) {
+        if (s == NATS_OK && (tls || c->mesh.tls_ca) && !c->mesh.tls_skip_hostname) {
                 _cleanup_free_ char *host = url_host(urls[0]);
                 if (!host)
                         return -ENOMEM;
                 s = natsOptions_SetExpectedHostname(m->opts, host);
-        } else if (s == NATS_OK && c->mesh_tls_skip_hostname) {
+        } else if (s == NATS_OK && c->mesh.tls_skip_hostname) {
                 /* nats.c cannot skip only the name check: the opt-out skips
                  * certificate verification altogether (tests, broken PKI). */
                 s = natsOptions_SkipServerVerification(m->opts, true);

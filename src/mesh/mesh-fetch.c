@@ -145,7 +145,7 @@ int mesh_fetch_start(Mesh *m, const char *url, uint64_t max_size, mesh_fetch_don
                 return -EPERM;
         }
         pthread_mutex_lock(&m->lock);
-        bool over = m->fetch_reserved + max_size > m->config->mesh_fetch_budget;
+        bool over = m->fetch_reserved + max_size > m->config->mesh.download_budget;
         if (!over) {
                 m->fetch_reserved += max_size;
                 m->n_fetchers++;

@@ -30,7 +30,7 @@ Req *mesh_req_new(Mesh *m, const char *reply, struct json_object *id, const char
 bool mesh_reply_subject_ok(Mesh *m, const char *reply) {
         if (!reply)
                 return true; /* nobody listens: nothing is published */
-        const char *prefix = m->config->mesh_reply_prefix ? m->config->mesh_reply_prefix : DC_MESH_REPLY_PREFIX_DEFAULT;
+        const char *prefix = m->config->mesh.reply_prefix ? m->config->mesh.reply_prefix : DC_MESH_REPLY_PREFIX_DEFAULT;
         if (strncmp(reply, prefix, strlen(prefix)) == 0 && strncmp(reply, m->subj_own_prefix, strlen(m->subj_own_prefix)) != 0 &&
             !strpbrk(reply, "*> \t\r\n"))
                 return true;

@@ -67,7 +67,7 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
                 goto finish; /* a notification */
 
         const char *name = req.method;
-        if (m->in_flight >= m->config->mesh_max_in_flight) {
+        if (m->in_flight >= m->config->mesh.max_in_flight) {
                 mesh_reply_error(m->nc, reply, req.id, JSONRPC_SERVER_ERROR, "Error invoking %s: busy: %u requests in flight",
                                  name, m->in_flight);
                 goto finish;

@@ -163,7 +163,7 @@ int rpc_install_from_manifest(Req *r, struct json_object *p) {
 
 /* install_plugin: a folder below ImportDirectory=, reached without following links. */
 int rpc_install_plugin(Req *r, struct json_object *p) {
-        const char *src = json_get_string(p, "source_path"), *import = r->m->config->import_dir;
+        const char *src = json_get_string(p, "source_path"), *import = r->m->config->mesh.import_dir;
         _cleanup_free_ char *msg = NULL, *rel = NULL;
         _cleanup_close_ int dfd = -1;
 

@@ -12,7 +12,7 @@
 #include "strv.h"
 
 bool mesh_configured(const HostConfig *c) {
-        return !strv_isempty(c->mesh_urls) || c->mesh_credentials || c->mesh_jwt;
+        return !strv_isempty(c->mesh.urls) || c->mesh.credentials || c->mesh.jwt;
 }
 
 const char *mesh_device_id(const Mesh *m) {

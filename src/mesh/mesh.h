@@ -36,7 +36,7 @@ const char *mesh_tenant(const Mesh *m);
 /*
  * Clients (dc-plugin-hostctl --mesh): the same server, credential and
  * identity rules, connected without subscriptions, failing at once when the
- * server is down.  config->device_id names the target device.
+ * server is down.  config->mesh.device_id names the target device.
  */
 int mesh_client_open(const HostConfig *c, Mesh **ret);
 /* One JSON-RPC request to the target device; *ret_reply is the whole reply. */
