@@ -193,6 +193,7 @@ static void test_digest(void) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        tu_init();
         g_test_add_func("/policy/malformed-fails-closed", test_malformed);
         g_test_add_func("/policy/modes", test_modes);
         g_test_add_func("/policy/mode-log-lines", test_mode_log_lines);
