@@ -115,6 +115,15 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
                 host_invoke_cb cb, void *userdata, char **error_message);
 
 /*
+ * Loop thread: host_invoke()'s direct path alone, for callers that would
+ * rather not set up a callback: 0 with *result, or an error with
+ * *error_message; -EAGAIN when the call must go to the worker pool (then
+ * use host_invoke(), which also gives the lookup errors).
+ */
+int host_invoke_here(Host *h, const char *plugin_id, const char *function, const char *params_json, char **result,
+                     char **error_message);
+
+/*
  * Any thread.  Run a function its thread-safe plugin declares
  * DC_FUNCTION_FLAG_NONBLOCKING right on the calling thread: 0 with *result
  * (JSON text, caller frees), or HOST_ERR_INVALID_PARAMS /

@@ -74,6 +74,33 @@ int host_call_direct(Host *h, const char *plugin_id, const char *function, struc
         return direct_table_call(h->direct, plugin_id, function, params, params_text, result, error_message);
 }
 
+int host_invoke_here(Host *h, const char *plugin_id, const char *function, const char *params_json, char **result,
+                     char **error_message) {
+        _cleanup_json_ struct json_object *params = NULL;
+        _cleanup_free_ char *dup = NULL;
+        const PluginFunction *fn;
+        PluginRecord *rec;
+        int r;
+
+        assert(plugin_id && function);
+        rec = registry_find(&h->registry, plugin_id);
+        if (!rec || !rec->plugin || !rec->plugin->thread_safe || !(fn = plugin_find_function(rec->plugin, function)) ||
+            !(fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) || __atomic_load_n(&fn->demoted, __ATOMIC_RELAXED))
+                return -EAGAIN;
+        const char *text = isempty(params_json) ? "{}" : params_json;
+        size_t n = strlen(text);
+        if (n > HOST_MAX_PARAMS)
+                return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
+        r = json_parse_strict(text, n, &params, &dup);
+        if (r == -ENOTUNIQ)
+                return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params: duplicate key \"%s\"", dup);
+        if (r < 0)
+                return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params are not valid JSON");
+        if (!params)
+                return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params must be a JSON object");
+        return direct_table_call(h->direct, plugin_id, function, params, text, result, error_message);
+}
+
 int host_invoke(Host *h, const char *plugin_id, const char *function, const char *params_json, uint64_t timeout_usec,
                 host_invoke_cb cb, void *userdata, char **error_message) {
         _cleanup_json_ struct json_object *params = NULL;
@@ -95,28 +122,13 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
                                   plugin_id, function);
         /* Non-blocking functions of thread-safe plugins answer right here,
          * on the loop thread: no hand-off to a worker and back. */
-        if ((fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) && rec->plugin->thread_safe &&
-            !__atomic_load_n(&fn->demoted, __ATOMIC_RELAXED)) {
-                _cleanup_free_ char *result = NULL, *message = NULL, *dup = NULL;
-                const char *text = isempty(params_json) ? "{}" : params_json;
-                size_t n = strlen(text);
-                if (n > HOST_MAX_PARAMS)
-                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params exceed %u bytes", HOST_MAX_PARAMS);
-                r = json_parse_strict(text, n, &params, &dup);
-                if (r == -ENOTUNIQ)
-                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params: duplicate key \"%s\"", dup);
-                if (r < 0)
-                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params are not valid JSON");
-                if (!params)
-                        return call_error(error_message, HOST_ERR_INVALID_PARAMS, "params must be a JSON object");
-                r = direct_table_call(h->direct, plugin_id, function, params, text, &result, &message);
+        _cleanup_free_ char *result = NULL, *message = NULL;
+        r = host_invoke_here(h, plugin_id, function, params_json, &result, &message);
+        if (r != -EAGAIN) {
                 if (r == HOST_ERR_INVALID_PARAMS)
                         return call_error(error_message, r, "%s", message ? message : "invalid params");
-                if (r != -EAGAIN) {
-                        cb(h, r, r >= 0 ? result : NULL, r >= 0 ? NULL : message, userdata);
-                        return 0;
-                }
-                json_object_put(TAKE_PTR(params));
+                cb(h, r, r >= 0 ? result : NULL, r >= 0 ? NULL : message, userdata);
+                return 0;
         }
         r = call_parse_params(fn, params_json, &params, error_message);
         if (r < 0)

@@ -404,7 +404,20 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
                 k = host_rescan(o->host);
                 answer(done, userdata, req->kind, NULL, k, NULL, NULL);
                 break;
-        case OP_INVOKE:
+        case OP_INVOKE: {
+                /* The direct path needs no OpCall: answered right here. */
+                _cleanup_free_ char *result = NULL;
+                k = host_invoke_here(o->host, req->plugin_id, req->function, req->params_json, &result, &msg);
+                if (k == -EAGAIN) {
+                        run_async(o, req, done, userdata);
+                        break;
+                }
+                OpResult res = { .kind = OP_INVOKE, .error = k < 0 ? k : 0, .reason = op_reason_for(k, NULL),
+                                 .message = k < 0 ? (msg ? msg : strerror(-k)) : NULL, .plugin_id = req->plugin_id,
+                                 .result_json = k < 0 ? NULL : result };
+                done(&res, userdata);
+                break;
+        }
         case OP_UNLOAD:
         case OP_INSTALL:
         case OP_REMOVE:

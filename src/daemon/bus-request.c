@@ -245,8 +245,11 @@ int bus_request_submit(BusRequest *r, sd_bus_error *error) {
         const OpRequest *op = &r->op;
         uid_t uid;
 
-        /* Who is asking, for the journal and the caller's share of the rate limit. */
-        if (polkit_sender_uid(r->m->polkit, r->msg, &uid) >= 0) {
+        /* Who is asking, for the journal and the caller's share of the rate
+         * limit (calls have neither: not formatted on the hot path). */
+        if (op->kind == OP_INVOKE)
+                ;
+        else if (polkit_sender_uid(r->m->polkit, r->msg, &uid) >= 0) {
                 snprintf(r->share, sizeof r->share, "uid:%u", (unsigned) uid);
                 snprintf(r->caller_id, sizeof r->caller_id, "%s (uid %u)", sd_bus_message_get_sender(r->msg),
                          (unsigned) uid);
