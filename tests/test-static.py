@@ -10,6 +10,7 @@ import unittest
 
 SRC = os.environ["DC_SOURCE_ROOT"]
 EXAMPLES = os.environ["DC_EXAMPLES_DIR"]
+BUILD = os.environ["DC_BUILD_ROOT"]
 
 
 def message_ids():
@@ -75,6 +76,36 @@ class Daemon(unittest.TestCase):
         self.assertTrue(any(lib.startswith("libnats") for lib in needed), needed)
         for lib in needed:
             self.assertFalse(lib.startswith(("libarchive", "libcurl")), needed)
+
+
+class Architecture(unittest.TestCase):
+    """docs/architecture.md: every file of src/ calls only downwards, and none grows past ~800 lines."""
+
+    def test_no_call_cycles_between_files(self):
+        r = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tools", "file-cycles.py"), BUILD],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_no_source_file_over_800_lines(self):
+        long = []
+        for d, _, files in os.walk(os.path.join(SRC, "src")):
+            for f in files:
+                if f.endswith(".c"):
+                    with open(os.path.join(d, f)) as fh:
+                        n = sum(1 for _ in fh)
+                    if n > 800:
+                        long.append("%s (%d lines)" % (os.path.relpath(os.path.join(d, f), SRC), n))
+        self.assertEqual(long, [])
+
+    def test_core_has_no_front_end_includes(self):
+        bad = []
+        for f in os.listdir(os.path.join(SRC, "src", "core")):
+            with open(os.path.join(SRC, "src", "core", f)) as fh:
+                text = fh.read()
+            for inc in ("<systemd/sd-bus.h>", "<nats/nats.h>", "mesh", "bus-"):
+                if re.search(r'#include [<"][^>"]*%s' % re.escape(inc), text):
+                    bad.append("%s includes %s" % (f, inc))
+        self.assertEqual(bad, [])
 
 
 class DeploymentFiles(unittest.TestCase):
