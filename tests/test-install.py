@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import socket
 import stat
 import subprocess
 import sys
@@ -120,15 +121,18 @@ def staging_entries(d):
     return os.listdir(s) if os.path.isdir(s) else []
 
 
-def install(conn, data, timeout=30000, **opts):
-    """InstallPlugin with the archive in a memfd, as Gio passes it."""
-    types = {"plugin_id": "s", "digest": "s", "format": "s", "load": "b", "replace": "b"}
+def install(conn, data, timeout=30000, fd=None, **opts):
+    """InstallPlugin with the archive in a memfd, as Gio passes it (or the fd given)."""
+    types = {"plugin_id": "s", "digest": "s", "format": "s", "load": "b", "replace": "b", "allow_downgrade": "b"}
     options = {k.replace("_", "-"): v if isinstance(v, GLib.Variant) else GLib.Variant(types.get(k, "s"), v)
                for k, v in opts.items()}
-    fd = os.memfd_create("archive")
-    try:
+    if fd is None:
+        fd = os.memfd_create("archive")
         os.write(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)
+    else:
+        fd = os.dup(fd)
+    try:
         fds = Gio.UnixFDList.new_from_array([fd])
         fd = -1  # the list owns it now
         r, _ = conn.call_with_unix_fd_list_sync(NAME, ROOT, MGR, "InstallPlugin",
@@ -354,6 +358,34 @@ class Install(unittest.TestCase):
         self.assertEqual(snapshot(self.d.store), before)
         self.assertEqual(invoke(self.conn, "probe", "probe"), {"build": "B"})
 
+    def test_anti_rollback(self):
+        """An older version never replaces a newer one unless an admin allows the downgrade;
+        the floor survives a restart (it is kept in the state directory)."""
+        install(self.conn, tgz(plugin_members(version="2.0.0")), load=False)
+        self.assertTrue(os.path.isfile(os.path.join(self.d.state, "version-floor.d", "probe")))
+        before = snapshot(self.d.store)
+        with self.assertRaises(GLib.Error) as e:
+            install(self.conn, tgz(plugin_members(version="1.9.9")), replace=True, load=False)
+        self.assertEqual(dbus_error(e.exception), ERR + "Rejected")
+        self.assertIn("rollback: version 1.9.9 is older than 2.0.0", e.exception.message)
+        self.assertEqual(snapshot(self.d.store), before)
+        self.assertEqual(staging_entries(self.d), [])
+        # removing the plugin does not reset the floor
+        call(self.conn, ROOT, MGR, "RemovePlugin", GLib.Variant("(st)", ("probe", 0)))
+        self.d.restart()
+        self.conn = connect()
+        with self.assertRaises(GLib.Error) as e:
+            install(self.conn, tgz(plugin_members(version="1.0.0")))
+        self.assertIn("rollback", e.exception.message)
+        # the admin's explicit consent; the floor stays at the highest version
+        install(self.conn, tgz(plugin_members(version="1.0.0")), allow_downgrade=True)
+        self.assertEqual(invoke(self.conn, "probe", "probe"), {"build": "A"})
+        with open(os.path.join(self.d.state, "version-floor.d", "probe")) as f:
+            self.assertEqual(f.read().strip(), "2.0.0")
+        # leave the shared daemon as the other cases expect it
+        call(self.conn, ROOT, MGR, "RemovePlugin", GLib.Variant("(st)", ("probe", 0)))
+        os.unlink(os.path.join(self.d.state, "version-floor.d", "probe"))
+
     def test_fresh_install_whose_load_fails_is_partial(self):
         path = install(self.conn, tgz(plugin_members(variant="probe-fail")))
         self.assertEqual(prop(self.conn, path, "State"), 4)
@@ -390,6 +422,21 @@ class Install(unittest.TestCase):
         with self.assertRaises(GLib.Error) as e:
             install(self.conn, data, plugin_id="../x")
         self.assertEqual(dbus_error(e.exception), ERR + "InvalidId")
+        # A pipe or socket whose writer never closes would hold every install:
+        # refused at once (issue: InstallPlugin with a never-ending fd).
+        r, w = os.pipe()
+        a, b = socket.socketpair()
+        try:
+            for fd in (r, a.fileno()):
+                with self.assertRaises(GLib.Error) as e:
+                    install(self.conn, None, fd=fd)
+                self.assertEqual(dbus_error(e.exception), "org.freedesktop.DBus.Error.InvalidArgs")
+                self.assertIn("regular file or memfd", e.exception.message)
+        finally:
+            for fd in (r, w):
+                os.close(fd)
+            a.close()
+            b.close()
         with self.assertRaises(GLib.Error) as e:
             call(self.conn, ROOT, MGR, "RemovePlugin", GLib.Variant("(st)", ("probe", 2)))
         self.assertEqual(dbus_error(e.exception), "org.freedesktop.DBus.Error.InvalidArgs")

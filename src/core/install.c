@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base64.h"
@@ -24,6 +25,7 @@
 #include "plugin-id.h"
 #include "rm-rf.h"
 #include "store.h"
+#include "version-floor.h"
 #include "verify.h"
 #include "worker-pool.h"
 
@@ -44,7 +46,8 @@ typedef struct InstallJob {
         uint8_t digest[SHA256_DIGEST_SIZE];
         bool have_digest;
         PackageFormat format;
-        bool load, replace;
+        bool load, replace, allow_downgrade;
+        char *state_dir; /* the version floors */
 
         /* what the worker needs from the configuration */
         char *store_path;
@@ -77,6 +80,7 @@ static void install_job_free(InstallJob *j) {
         free(j->plugin_id);
         free(j->caller);
         free(j->store_path);
+        free(j->state_dir);
         free(j->job_name);
         free(j->id);
         free(j->version);
@@ -95,7 +99,15 @@ static int read_fd_source(InstallJob *j, int memfd, uint64_t *ret_size, uint8_t 
                 EVP_MD_CTX_free(md);
                 return -ENOMEM;
         }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t deadline = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000 + j->fetch.timeout_usec;
         for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                if ((uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000 > deadline) {
+                        r = verdict_set(v, -ETIMEDOUT, REASON_ARCHIVE_INVALID, "timed out reading the archive");
+                        break;
+                }
                 ssize_t n = read(j->fd, buf, 128 * 1024);
                 if (n < 0 && errno == EAGAIN) {
                         /* a non-blocking pipe from the caller: wait, within the install budget */
@@ -309,6 +321,14 @@ static int stage(InstallJob *j) {
         candidate_done(&c);
         if (r < 0)
                 return r;
+        /* Anti-rollback: never below what was installed before, unless allowed. */
+        _cleanup_free_ char *floor = NULL;
+        if (!j->allow_downgrade && j->version && version_floor_get(j->state_dir, j->id, &floor) >= 0 &&
+            version_compare(j->version, floor) < 0)
+                return verdict_set(v, -EPERM, REASON_ROLLBACK,
+                                   "plugin rejected: rollback: version %s is older than %s, installed before "
+                                   "(an admin may allow the downgrade)",
+                                   j->version, floor);
         /* On disk before it becomes visible: a power cut after the rename
          * must not leave an empty plugin behind. */
         if (syncfs(j->job_fd) < 0)
@@ -368,6 +388,12 @@ static int commit(InstallJob *j, InstallResult *res) {
                                                      "Plugin '%s' already exists at %s", j->id, res->installed_to)
                                        : verdict_set(v, -errno, REASON_NONE, "cannot move the plugin into place: %m");
         res->replaced = exists;
+        if (j->version) {
+                r = version_floor_raise(j->state_dir, j->id, j->version);
+                if (r < 0)
+                        log_struct(LOG_WARNING, r, NULL, LOG_FIELDS(LF("PLUGIN_ID", j->id)),
+                                   "Cannot record the version floor of %s: %s", j->id, strerror(-r));
+        }
 
         /* A running plugin is always moved to the new code: its files were
          * just replaced, so keeping the old instance would be a mix. */
@@ -503,6 +529,7 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
         j->format = req->format;
         j->load = req->load;
         j->replace = req->replace;
+        j->allow_downgrade = req->allow_downgrade;
         j->rule = host_owner_rule(h, ROOT_STORE);
         j->max_archive = c->max_archive_size;
         j->limits = (ArchiveLimits){
@@ -516,7 +543,8 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
             (req->url && !(j->url = strdup(req->url))) ||
             ((req->name_hint || req->url) && !(j->name_hint = strdup(req->name_hint ? req->name_hint : req->url))) ||
             (req->plugin_id && !(j->plugin_id = strdup(req->plugin_id))) ||
-            (req->caller && !(j->caller = strdup(req->caller))) || !(j->store_path = strdup(host_roots(h)[store]))) {
+            (req->caller && !(j->caller = strdup(req->caller))) || !(j->store_path = strdup(host_roots(h)[store])) ||
+            (c->state_dir && !(j->state_dir = strdup(c->state_dir)))) {
                 r = -ENOMEM;
                 goto fail;
         }

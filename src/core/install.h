@@ -39,6 +39,7 @@ typedef struct InstallRequest {
         PackageFormat format;
         bool load;
         bool replace;
+        bool allow_downgrade; /* an admin's explicit consent to go below the version floor */
         const char *caller; /* for the journal (DC_CALLER) */
 } InstallRequest;
 

@@ -100,7 +100,7 @@ static int read_install_options(sd_bus_message *msg, BusRequest *req, sd_bus_err
                         return r;
                 if (streq(key, "plugin-id") || streq(key, "digest") || streq(key, "format"))
                         expected = 's';
-                else if (streq(key, "load") || streq(key, "replace"))
+                else if (streq(key, "load") || streq(key, "replace") || streq(key, "allow-downgrade"))
                         expected = 'b';
                 else
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
@@ -135,6 +135,8 @@ static int read_install_options(sd_bus_message *msg, BusRequest *req, sd_bus_err
                                                          "Invalid 'format' option '%s': expected auto, tar.gz, tgz, tar or zip", s);
                 } else if (streq(key, "load"))
                         req->op.load = b;
+                else if (streq(key, "allow-downgrade"))
+                        ir->allow_downgrade = b;
                 else
                         ir->replace = b;
         }
@@ -162,9 +164,12 @@ static int method_install_plugin(sd_bus_message *msg, void *userdata, sd_bus_err
         fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fstat(fd, &st) < 0)
                 return sd_bus_error_set_errnof(error, errno, "Cannot use the archive file descriptor: %m");
-        if ((fl & O_ACCMODE) == O_WRONLY || S_ISDIR(st.st_mode) || (fl & O_PATH))
+        /* A pipe or socket whose writer never closes would hold the install
+         * (and every later one): only what has an end already. */
+        if ((fl & O_ACCMODE) == O_WRONLY || !S_ISREG(st.st_mode) || (fl & O_PATH))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                        "The archive must be a readable file descriptor (regular file, pipe or socket)");
+                                        "The archive must be a readable regular file or memfd (pipes and sockets are "
+                                        "refused)");
         r = bus_request_new(m, msg, OP_INSTALL, NULL, &req, error);
         if (r < 0)
                 return r;

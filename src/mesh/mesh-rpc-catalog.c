@@ -78,6 +78,7 @@ PackageFormat mesh_arg_format(struct json_object *p) {
 #define FORMAT { "format", P_STRING, false, "\"auto\"", "auto, tar.gz, tgz or zip." }
 #define LOAD { "load", P_BOOL, false, "true", "Load the plugin after installing it." }
 #define REPLACE { "replace", P_BOOL, false, "false", "Replace an installed plugin of the same id." }
+#define DOWNGRADE { "allow_downgrade", P_BOOL, false, "false", "Install a version older than one installed before (ours)." }
 
 static const Param no_params[] = { {} };
 static const Param p_template[] = { PID_REQ,
@@ -91,13 +92,13 @@ static const Param p_install[] = { { "source_path", P_STRING, true, NULL, "Folde
                                    DEPS,
                                    {} };
 static const Param p_url[] = {
-        { "url", P_STRING, true, NULL, "HTTPS URL of a .tar.gz or .zip." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, {}
+        { "url", P_STRING, true, NULL, "HTTPS URL of a .tar.gz or .zip." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, DOWNGRADE, {}
 };
 static const Param p_bundle[] = {
-        { "bundle_b64", P_STRING, true, NULL, "The archive, base64." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, {}
+        { "bundle_b64", P_STRING, true, NULL, "The archive, base64." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, DOWNGRADE, {}
 };
 static const Param p_docker[] = { { "manifest", P_OBJECT, true, NULL, "Docker manifest." }, LOAD, {} };
-static const Param p_manifest[] = { { "manifest", P_OBJECT, true, NULL, "Delivery manifest: bundle_b64 or url." }, LOAD, {} };
+static const Param p_manifest[] = { { "manifest", P_OBJECT, true, NULL, "Delivery manifest: bundle_b64 or url." }, LOAD, DOWNGRADE, {} };
 static const Param p_publish[] = { { "plugin_id", P_STRING_OR_NULL, false, "null", "Installed plugin to pack." },
                                    { "bundle_b64", P_STRING_OR_NULL, false, "null", "An archive to store as is." },
                                    { "version", P_STRING_OR_NULL, false, "null", "Version; default: the manifest's." },

@@ -56,7 +56,7 @@ typedef struct MeshInstall {
         Req *r;
         char *digest, *plugin_id, *filename;
         PackageFormat format;
-        bool load, replace;
+        bool load, replace, allow_downgrade;
 } MeshInstall;
 
 static void mesh_install_free(MeshInstall *mi) {
@@ -85,6 +85,7 @@ static void fetched(Mesh *m, int fd, const char *error, void *userdata, bool can
                         .digest = mi->digest,
                         .format = mi->format,
                         .replace = mi->replace,
+                        .allow_downgrade = mi->allow_downgrade,
                 };
                 if (start_install(r, &req, mi->load, true) < 0)
                         mesh_req_fail(r, JSONRPC_SERVER_ERROR, "Out of memory");
@@ -109,6 +110,7 @@ static int start_mesh_install(Req *r, struct json_object *p, const char *url) {
         mi->format = mesh_arg_format(p);
         mi->load = mesh_arg_bool(p, "load", true);
         mi->replace = mesh_arg_bool(p, "replace", false);
+        mi->allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false);
         if (ops_admit(r->m->ops, OP_INSTALL, &mesh_caller, &reason, &refusal) < 0 ||
             mesh_fetch_start(r->m, url, r->m->config->max_archive_size, fetched, mi, &refusal, &reason) < 0) {
                 struct json_object *o = mesh_error_result(NULL, refusal, reason_to_string(reason));
@@ -131,6 +133,7 @@ int rpc_install_from_url(Req *r, struct json_object *p) {
                 .digest = json_get_string(p, "digest"),
                 .format = mesh_arg_format(p),
                 .replace = mesh_arg_bool(p, "replace", false),
+                .allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false),
         };
         return start_install(r, &req, mesh_arg_bool(p, "load", true), false);
 }
@@ -144,6 +147,7 @@ int rpc_install_from_bundle(Req *r, struct json_object *p) {
                 .digest = json_get_string(p, "digest"),
                 .format = mesh_arg_format(p),
                 .replace = mesh_arg_bool(p, "replace", false),
+                .allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false),
         };
         return start_install(r, &req, mesh_arg_bool(p, "load", true), false);
 }
@@ -158,6 +162,7 @@ int rpc_install_from_manifest(Req *r, struct json_object *p) {
                 verdict_clear(&v);
                 return 0;
         }
+        req.allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false);
         return start_install(r, &req, mesh_arg_bool(p, "load", true), false);
 }
 
