@@ -349,6 +349,7 @@ static const Setting mesh_settings[] = {
         STRING("ImportDirectory", mesh.import_dir),
         { "MeshReplyPrefix", parse_subject_prefix, AT(mesh.reply_prefix) },
         SIZE("MeshDownloadBudget", mesh.download_budget),
+        BOOL("AllowUnverifiedMeshInstalls", mesh.allow_unverified_installs),
 };
 
 static const struct {

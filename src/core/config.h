@@ -73,6 +73,7 @@ typedef struct HostConfig {
                 char *import_dir;           /* install_plugin source root; NULL = refused */
                 char *reply_prefix;         /* reply subjects we publish on; NULL = "_INBOX." */
                 uint64_t download_budget;   /* bytes all dc-mesh:// downloads in progress may reserve */
+                bool allow_unverified_installs; /* installs and loads from the mesh under a permissive policy */
         } mesh;
 } HostConfig;
 

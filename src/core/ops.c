@@ -224,9 +224,26 @@ static bool loads_a_plugin(Ops *o, const OpRequest *req) {
         return false;
 }
 
+bool ops_policy_verifies_code(const Policy *p) {
+        return p && (p->mode != SIGNATURES_PERMISSIVE || p->require_signatures);
+}
+
+static bool brings_code(OpKind k) {
+        return k == OP_INSTALL || k == OP_LOAD || k == OP_RELOAD;
+}
+
 static int admit(Ops *o, const OpRequest *req, Reason *reason, char **message) {
         if (req->admitted)
                 return 0;
+        /* With a permissive policy, any tenant credential would run code as
+         * the service user (SECURITY.md, "Mesh installs"). */
+        if (req->caller.remote && brings_code(req->kind) && !ops_policy_verifies_code(host_policy(o->host)) &&
+            !o->config->mesh.allow_unverified_installs) {
+                *reason = REASON_UNVERIFIED_CODE;
+                *message = strdup("the trust policy is permissive: installs and loads from the mesh are refused "
+                                  "(pin digests or require signatures, or set AllowUnverifiedMeshInstalls=yes)");
+                return -EPERM;
+        }
         if (kind_is_rate_limited(req->kind) && !rate_take(o, req->caller.share)) {
                 *reason = REASON_RATE_LIMITED;
                 if (asprintf(message, "rate limit: at most %u install/load operations per minute",

@@ -33,6 +33,7 @@ typedef struct OpCaller {
         const char *front_end; /* "bus", "mesh": the journal's DC_FRONT_END */
         const char *id;        /* who, for the journal: a bus name and uid, a mesh peer */
         const char *share;     /* whose rate-limit bucket: "uid:1000", "mesh" */
+        bool remote;           /* any tenant credential, not a local admin (the mesh) */
 } OpCaller;
 
 typedef struct OpRequest {
@@ -94,6 +95,10 @@ unsigned ops_n_running(Ops *o);
  */
 int ops_invoke_direct(Ops *o, const char *plugin_id, const char *function, struct json_object *params,
                       const char *params_text, char **result, Reason *reason, char **message);
+
+/* The trust policy verifies code (pins, or signatures required): what a
+ * remote caller may install or load. */
+bool ops_policy_verifies_code(const Policy *p);
 
 /* The reason for a core error of an operation (verdict first, then errno). */
 Reason op_reason_for(int error, const Verdict *v);

@@ -79,6 +79,7 @@ typedef enum Reason {
         REASON_INVALID_ARGUMENT,
         REASON_INVALID_PATH,
         REASON_NOT_SUPPORTED,
+        REASON_UNVERIFIED_CODE,
         REASON_FAILED,
         _REASON_MAX,
 } Reason;

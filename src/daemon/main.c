@@ -350,6 +350,16 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to start the plugin system: %m");
                 goto finish;
         }
+        if (mesh && !ops_policy_verifies_code(host_policy(host))) {
+                if (config.mesh.allow_unverified_installs)
+                        log_warning("WARNING: the trust policy is permissive and AllowUnverifiedMeshInstalls=yes: "
+                                    "anyone with a credential for tenant %s can run code on this host as its service "
+                                    "user. Pin digests or require signatures.",
+                                    mesh_tenant(mesh));
+                else
+                        log_notice("The trust policy is permissive: installs and loads from the mesh are refused "
+                                   "(pin digests or require signatures; AllowUnverifiedMeshInstalls=yes overrides)");
+        }
         /* After the initial load, so the first advertisement lists the plugins. */
         if (mesh) {
                 r = mesh_start(mesh);

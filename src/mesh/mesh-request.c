@@ -9,7 +9,7 @@
 #include "mesh-jsonrpc.h"
 #include "names.h"
 
-const OpCaller mesh_caller = { .front_end = "mesh", .id = "mesh", .share = "mesh" };
+const OpCaller mesh_caller = { .front_end = "mesh", .id = "mesh", .share = "mesh", .remote = true };
 
 Req *mesh_req_new(Mesh *m, const char *reply, struct json_object *id, const char *method) {
         Req *r = calloc(1, sizeof *r);

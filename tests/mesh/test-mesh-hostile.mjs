@@ -19,7 +19,7 @@ const tmp = fs.mkdtempSync(path.join(base, "hostile-"));
 fs.chmodSync(tmp, 0o755);
 const procs = [];
 
-function startHostd(name, lines, examples = []) {
+function startHostd(name, lines, examples = [], { allowUnverified = true } = {}) {
   const dir = path.join(tmp, name);
   const root = path.join(dir, "plugins");
   fs.mkdirSync(root, { recursive: true, mode: 0o755 });
@@ -33,7 +33,8 @@ function startHostd(name, lines, examples = []) {
   }
   fs.mkdirSync(path.join(dir, "state"), { mode: 0o700 });
   fs.writeFileSync(path.join(dir, "hostd.conf"), [`PluginDirectories=${root}`, `StateDirectory=${dir}/state`,
-    `SignaturesFile=${dir}/none.json`, `TrustedKeysDirectory=${dir}/none.d`, "Tenant=lab", ...lines, ""].join("\n"));
+    `SignaturesFile=${dir}/none.json`, `TrustedKeysDirectory=${dir}/none.d`, "Tenant=lab",
+    ...(allowUnverified ? ["AllowUnverifiedMeshInstalls=yes"] : []), ...lines, ""].join("\n"));
   const log = path.join(dir, "hostd.log");
   const p = spawn(HOSTD, ["--config", path.join(dir, "hostd.conf"), "--no-bus", "--log-target=console"], {
     stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],
@@ -169,5 +170,26 @@ test("SIGTERM with requests still running: every caller is answered, the daemon 
       assert.ok("slept_ms" in r.result);
   }
   assert.ok(replies.some((r) => r.error), "queued calls were answered as shutting down");
+  await nc.close();
+});
+
+test("permissive trust policy: installs and loads from the mesh are refused unless the admin allows them", async () => {
+  const server = await startNats();
+  procs.push(server);
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const CMD = "device-connect.lab.ph-perm.cmd";
+  const h = startHostd("perm", [`MeshURLs=nats://127.0.0.1:${server.port}`, "DeviceId=ph-perm"], ["hello-world"],
+    { allowUnverified: false });
+  await rpcUntilAnswered(nc, CMD, "get_status");
+  for (const [method, params] of [["load_plugin", { plugin_id: "hello-world" }], ["reload_plugin", { plugin_id: "hello-world" }],
+    ["install_plugin_from_bundle", { bundle_b64: "H4sIAAAAAAAAAwMAAAAAAAAAAAA=" }],
+    ["install_plugin_from_url", { url: "dc-mesh://lab/other/artifacts/x/1.0.tgz" }]]) {
+    const r = (await request(nc, CMD, method, params)).result;
+    assert.deepEqual([r.status, r.error], ["error", "unverified-code"], method + ": " + JSON.stringify(r));
+  }
+  // calls and reads still work, and the log says why once at start
+  assert.deepEqual((await request(nc, CMD, "hello_world")).result, { message: "Hello, world!" });
+  assert.equal((await request(nc, CMD, "get_status")).result.loaded_count, 1);
+  assert.match(fs.readFileSync(h.logPath, "utf8"), /installs and loads from the mesh are refused/);
   await nc.close();
 });

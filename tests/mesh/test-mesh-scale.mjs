@@ -31,7 +31,8 @@ function startHostd(name, root, lines) {
   const dir = path.join(tmp, name);
   fs.mkdirSync(path.join(dir, "state"), { recursive: true, mode: 0o700 });
   fs.writeFileSync(path.join(dir, "hostd.conf"), [`PluginDirectories=${root}`, `StateDirectory=${dir}/state`,
-    `SignaturesFile=${dir}/none.json`, `TrustedKeysDirectory=${dir}/none.d`, ...lines, ""].join("\n"));
+    `SignaturesFile=${dir}/none.json`, `TrustedKeysDirectory=${dir}/none.d`,
+    "AllowUnverifiedMeshInstalls=yes", ...lines, ""].join("\n"));
   const log = path.join(dir, "hostd.log");
   const p = spawn(HOSTD, ["--config", path.join(dir, "hostd.conf"), "--no-bus", "--log-target=console"], {
     stdio: ["ignore", fs.openSync(log, "a"), fs.openSync(log, "a")],

@@ -34,7 +34,8 @@ function writeConfig() {
     `PluginDirectories=${path.join(tmp, "plugins")}`,
     `StateDirectory=${path.join(tmp, "state")}`,
     `SignaturesFile=${tmp}/none.json`, `TrustedKeysDirectory=${tmp}/none.d`, `PluginConfigDirectory=${tmp}/none`,
-    `MeshURLs=nats://127.0.0.1:${natsPort}`, `Tenant=${TENANT}`, `DeviceId=${DEVICE}`, "MeshTTLSec=3", "Workers=4", "",
+    `MeshURLs=nats://127.0.0.1:${natsPort}`, `Tenant=${TENANT}`, `DeviceId=${DEVICE}`, "MeshTTLSec=3", "Workers=4",
+    "AllowUnverifiedMeshInstalls=yes", "",
   ].join("\n"));
   return conf;
 }
@@ -424,6 +425,7 @@ test("fleet roll-out: another host installs from this host's dc-mesh:// artifact
   fs.mkdirSync(path.join(peer, "state"), { mode: 0o700 });
   fs.writeFileSync(path.join(peer, "hostd.conf"), [`PluginDirectories=${peer}/plugins`, `StateDirectory=${peer}/state`,
     `SignaturesFile=${peer}/none.json`, `TrustedKeysDirectory=${peer}/none.d`, `MeshURLs=nats://127.0.0.1:${natsPort}`,
+    "AllowUnverifiedMeshInstalls=yes",
     `Tenant=${TENANT}`, "DeviceId=ph-peer", "MaxArchiveSize=1M", ""].join("\n"));
   const log = fs.openSync(path.join(peer, "hostd.log"), "a");
   const p = spawn(HOSTD, ["--config", path.join(peer, "hostd.conf"), "--no-bus", "--log-target=console"],
