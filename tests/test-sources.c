@@ -391,20 +391,21 @@ static void test_artifact_store(void) {
         g_autofree char *tmp = tu_tmpdir();
         g_autofree char *dir = g_build_filename(tmp, "artifacts", NULL);
         ArtifactRecord rec = {}, found = {};
+        ArtifactQuota quota = { .max_bytes = 1024 * 1024, .max_files = 100, .may_replace = true };
         Verdict v = {};
         int fd = memfd_create("a", MFD_CLOEXEC);
         g_assert_cmpint(write(fd, "archive-bytes", 13), ==, 13);
 
         /* traversal in id or version: refused before any path is built */
-        g_assert_cmpint(artifact_store(dir, "../x", NULL, fd, &rec, &v), ==, -EINVAL);
+        g_assert_cmpint(artifact_store(dir, "../x", NULL, fd, &quota, &rec, &v), ==, -EINVAL);
         verdict_clear(&v);
-        g_assert_cmpint(artifact_store(dir, "probe", "../../x", fd, &rec, &v), ==, -EINVAL);
+        g_assert_cmpint(artifact_store(dir, "probe", "../../x", fd, &quota, &rec, &v), ==, -EINVAL);
         g_assert_cmpstr(v.message, ==, "invalid version: ../../x");
         verdict_clear(&v);
         g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
 
         /* without a version: the first 12 hex digits of the digest */
-        g_assert_cmpint(artifact_store(dir, "probe", NULL, fd, &rec, &v), ==, 0);
+        g_assert_cmpint(artifact_store(dir, "probe", NULL, fd, &quota, &rec, &v), ==, 0);
         g_assert_cmpint(strlen(rec.filename), ==, 16);
         g_assert_true(g_str_has_prefix(rec.digest, "sha256:"));
         g_assert_true(strncmp(rec.filename, rec.digest + 7, 12) == 0);
@@ -412,7 +413,7 @@ static void test_artifact_store(void) {
         g_assert_true(g_regex_match_simple("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}\\+00:00$",
                                            rec.created_at, 0, 0));
         artifact_record_done(&rec);
-        g_assert_cmpint(artifact_store(dir, "probe", "1.2.0", fd, &rec, &v), ==, 0);
+        g_assert_cmpint(artifact_store(dir, "probe", "1.2.0", fd, &quota, &rec, &v), ==, 0);
         g_assert_cmpstr(rec.filename, ==, "1.2.0.tgz");
 
         /* artifact.json: 2-space indentation, the latest publish */
@@ -445,6 +446,8 @@ static void test_artifact_store(void) {
         tu_rm_rf(tmp);
 }
 
+static void test_artifact_quota(void);
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         tu_init();
@@ -452,6 +455,47 @@ int main(int argc, char *argv[]) {
         g_test_add("/sources/https-refusals", Fixture, NULL, fixture_setup, test_https_refusals, fixture_teardown);
         g_test_add_func("/sources/manifest-dispatch", test_manifest_dispatch);
         g_test_add_func("/sources/artifact-store", test_artifact_store);
+        g_test_add_func("/sources/artifact-quota", test_artifact_quota);
         g_test_add("/sources/bundles", Fixture, NULL, fixture_setup, test_bundles, fixture_teardown);
         return g_test_run();
+}
+
+/* The artifact store's quota and the rule that a bundle never replaces an
+ * archive with other content (issue: publish_plugin_artifact with bundle_b64). */
+static void test_artifact_quota(void) {
+        g_autofree char *tmp = tu_tmpdir();
+        g_autofree char *dir = g_build_filename(tmp, "artifacts", NULL);
+        ArtifactQuota quota = { .max_bytes = 80, .max_files = 3, .may_replace = false };
+        ArtifactRecord rec = {};
+        Verdict v = {};
+        int a = memfd_create("a", MFD_CLOEXEC), b = memfd_create("b", MFD_CLOEXEC);
+        g_assert_cmpint(write(a, "0123456789012345678901234567890123456789", 40), ==, 40);
+        g_assert_cmpint(write(b, "other bytes", 11), ==, 11);
+
+        g_assert_cmpint(artifact_store(dir, "p", "1.0", a, &quota, &rec, &v), ==, 0);
+        artifact_record_done(&rec);
+        /* the same bytes again: fine; other bytes under the same name: refused */
+        g_assert_cmpint(artifact_store(dir, "p", "1.0", a, &quota, &rec, &v), ==, 0);
+        artifact_record_done(&rec);
+        g_assert_cmpint(artifact_store(dir, "p", "1.0", b, &quota, &rec, &v), ==, -EEXIST);
+        g_assert_cmpint(v.reason, ==, REASON_ALREADY_EXISTS);
+        verdict_clear(&v);
+        quota.may_replace = true;
+        g_assert_cmpint(artifact_store(dir, "p", "1.0", b, &quota, &rec, &v), ==, 0);
+        artifact_record_done(&rec);
+        /* bytes: 11 stored, 40 more fit, another 40 would pass 80 */
+        g_assert_cmpint(artifact_store(dir, "q", "1.0", a, &quota, &rec, &v), ==, 0);
+        artifact_record_done(&rec);
+        g_assert_cmpint(artifact_store(dir, "r", "1.0", a, &quota, &rec, &v), ==, -ENOSPC);
+        g_assert_cmpint(v.reason, ==, REASON_LIMIT_EXCEEDED);
+        g_assert_nonnull(strstr(v.message, "the artifact store is full"));
+        verdict_clear(&v);
+        /* files: two stored, the third fits, a fourth does not */
+        g_assert_cmpint(artifact_store(dir, "r", "1.0", b, &quota, &rec, &v), ==, 0);
+        artifact_record_done(&rec);
+        g_assert_cmpint(artifact_store(dir, "s", "1.0", b, &quota, &rec, &v), ==, -ENOSPC);
+        verdict_clear(&v);
+        close(a);
+        close(b);
+        tu_rm_rf(tmp);
 }

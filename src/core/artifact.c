@@ -10,6 +10,9 @@
 #include <time.h>
 
 #include "base64.h"
+#include "digest.h"
+#include "extract.h"
+#include "install.h"
 #include "fs-check.h"
 #include "image.h"
 #include "json-util.h"
@@ -17,6 +20,8 @@
 #include "manifest.h"
 #include "pack.h"
 #include "plugin-id.h"
+#include "rm-rf.h"
+#include "store.h"
 #include "worker-pool.h"
 
 #define RECORD_FILE "artifact.json"
@@ -113,8 +118,42 @@ static char *now_isoformat(void) {
         return asprintf(&ret, "%s.%06ld+00:00", buf, ts.tv_nsec / 1000) < 0 ? NULL : ret;
 }
 
-int artifact_store(const char *artifact_dir, const char *id, const char *version, int fd, ArtifactRecord *ret,
-                   Verdict *v) {
+/* Archives in the store and their bytes, skipping name (about to be replaced). */
+static int store_usage(int dfd, const char *skip_id, const char *skip_file, uint64_t *ret_bytes, unsigned *ret_files) {
+        _cleanup_close_ int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+        if (!d)
+                return -errno;
+        dup = -1;
+        *ret_bytes = 0;
+        *ret_files = 0;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || !plugin_id_is_valid(de->d_name))
+                        continue;
+                _cleanup_close_ int pfd = open_dir_at(dirfd(d), de->d_name, false);
+                int pdup = pfd >= 0 ? fcntl(pfd, F_DUPFD_CLOEXEC, 3) : -1;
+                DIR *pd = pdup >= 0 ? fdopendir(pdup) : NULL;
+                if (!pd) {
+                        safe_close(pdup);
+                        continue;
+                }
+                for (struct dirent *fe; (fe = readdir(pd));) {
+                        struct stat st;
+                        if (!artifact_filename_is_valid(fe->d_name) ||
+                            (streq(de->d_name, skip_id) && streq(fe->d_name, skip_file)) ||
+                            fstatat(pfd, fe->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                                continue;
+                        *ret_bytes += (uint64_t) st.st_size;
+                        (*ret_files)++;
+                }
+                closedir(pd);
+        }
+        closedir(d);
+        return 0;
+}
+
+int artifact_store(const char *artifact_dir, const char *id, const char *version, int fd, const ArtifactQuota *quota,
+                   ArtifactRecord *ret, Verdict *v) {
         uint8_t sha[SHA256_DIGEST_SIZE];
         char digest[DIGEST_STRING_MAX], sha12[13];
         _cleanup_close_ int dfd = -1, pfd = -1;
@@ -144,6 +183,30 @@ int artifact_store(const char *artifact_dir, const char *id, const char *version
         pfd = open_dir_at(dfd, id, true);
         if (pfd < 0)
                 return verdict_set(v, pfd, REASON_NONE, "cannot create %s/%s: %s", artifact_dir, id, strerror(-pfd));
+
+        /* Another archive under this name: the same bytes are a no-op,
+         * other bytes replace it only when allowed. */
+        _cleanup_free_ char *name = NULL;
+        if (asprintf(&name, "%s.tgz", version ? version : sha12) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int old = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (old >= 0) {
+                uint8_t old_sha[SHA256_DIGEST_SIZE];
+                struct stat ost;
+                if (fstat(old, &ost) < 0 || !S_ISREG(ost.st_mode) || sha256_fd(old, old_sha) < 0 ||
+                    (!digest_equal(old_sha, sha) && !quota->may_replace))
+                        return verdict_set(v, -EEXIST, REASON_ALREADY_EXISTS,
+                                           "artifact %s/%s exists with other content: publish a new version", id, name);
+        }
+        uint64_t used = 0;
+        unsigned files = 0;
+        r = store_usage(dfd, id, name, &used, &files);
+        if (r < 0)
+                return verdict_set(v, r, REASON_READ_FAILED, "cannot read the artifact directory: %s", strerror(-r));
+        if (used + (uint64_t) st.st_size > quota->max_bytes || files + 1 > quota->max_files)
+                return verdict_set(v, -ENOSPC, REASON_LIMIT_EXCEEDED,
+                                   "the artifact store is full: %u archives, %" PRIu64 " bytes (at most %u, %" PRIu64 ")",
+                                   files, used, quota->max_files, quota->max_bytes);
 
         rec.plugin_id = strdup(id);
         rec.version = version ? strdup(version) : NULL;
@@ -310,8 +373,11 @@ typedef struct PublishJob {
         Host *host;
         host_publish_cb cb;
         void *userdata;
-        char *id, *version, *bundle_b64, *artifact_dir, *root;
-        OwnerRule rule;
+        char *id, *version, *bundle_b64, *artifact_dir, *root, *store;
+        char loaded_digest[DIGEST_STRING_MAX]; /* what was verified and runs */
+        OwnerRule rule, store_rule;
+        ArchiveLimits limits;
+        ArtifactQuota quota;
         int error;
         Verdict verdict;
         ArtifactRecord rec;
@@ -323,11 +389,53 @@ static void publish_job_free(PublishJob *j) {
         free(j->bundle_b64);
         free(j->artifact_dir);
         free(j->root);
+        free(j->store);
         verdict_clear(&j->verdict);
         artifact_record_done(&j->rec);
         free(j);
 }
 
+/* A bundle is published under the id its manifest names, never another
+ * plugin's: extracted (under the install caps) into staging to read it. */
+static int check_bundle_id(PublishJob *j, int memfd, uint64_t size) {
+        Verdict *v = &j->verdict;
+        _cleanup_close_ int store_fd = -1, staging_fd = -1, job_fd = -1, xfd = -1, pfd = -1;
+        _cleanup_free_ char *job = NULL, *top = NULL, *mid = NULL;
+        uint8_t head[4] = {};
+        int r;
+
+        if (!j->store)
+                return verdict_set(v, -EROFS, REASON_READ_ONLY, "no plugin store to check the bundle in");
+        store_fd = store_open(j->store, &j->store_rule, true, v);
+        if (store_fd < 0)
+                return store_fd;
+        staging_fd = store_open_staging(store_fd, j->store, v);
+        if (staging_fd < 0)
+                return staging_fd;
+        job_fd = store_make_job_dir(staging_fd, "publish", &job);
+        if (job_fd < 0)
+                return verdict_set(v, job_fd, REASON_NONE, "cannot create a staging directory: %s", strerror(-job_fd));
+        if (pread(memfd, head, sizeof head, 0) < 0)
+                r = -errno;
+        else
+                r = archive_extract(memfd, size, package_format_detect(PACKAGE_FORMAT_AUTO, NULL, head, sizeof head),
+                                    job_fd, &j->limits, v);
+        if (r >= 0)
+                r = install_find_plugin_dir(job_fd, &top, v);
+        if (r >= 0) {
+                pfd = top ? openat(job_fd, top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                          : fcntl(job_fd, F_DUPFD_CLOEXEC, 3);
+                mid = pfd >= 0 ? manifest_read_string(pfd, &j->store_rule, "id") : NULL;
+                if (!mid)
+                        r = verdict_set(v, -EBADMSG, REASON_MANIFEST_INVALID, "the bundle's manifest.json names no id");
+                else if (!streq(mid, j->id))
+                        r = verdict_set(v, -EPERM, REASON_ID_MISMATCH,
+                                        "the bundle's manifest names plugin '%s', not '%s'", mid, j->id);
+        }
+        job_fd = safe_close(job_fd);
+        (void) rm_rf_at(staging_fd, job);
+        return r;
+}
 
 static int publish(PublishJob *j) {
         Verdict *v = &j->verdict;
@@ -347,21 +455,40 @@ static int publish(PublishJob *j) {
                         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "invalid base64 bundle");
                 if (write(memfd, buf, (size_t) n) != n)
                         return -EIO;
+                r = check_bundle_id(j, memfd, (uint64_t) n);
+                if (r < 0)
+                        return r;
         } else {
-                _cleanup_free_ char *inner = NULL;
+                _cleanup_free_ char *inner = NULL, *so = NULL, *sig = NULL;
                 _cleanup_close_ int rootfd = root_open_checked(j->root, &j->rule, &inner);
                 if (rootfd < 0)
                         return verdict_set(v, rootfd, REASON_INSECURE_DIRECTORY, "cannot open %s: %s", j->root,
                                            inner ? inner : strerror(-rootfd));
-                r = pack_directory(rootfd, j->id, memfd, v);
+                _cleanup_close_ int pfd = openat(rootfd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (pfd < 0)
+                        return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s/%s: %m", j->root, j->id);
+                if (asprintf(&so, "%s.so", j->id) < 0 || asprintf(&sig, "%s.so.minisig", j->id) < 0)
+                        return -ENOMEM;
+                /* Exactly the code that was verified and runs: files that
+                 * changed since the load are not published. */
+                _cleanup_close_ int sofd = openat(pfd, so, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                uint8_t sha[SHA256_DIGEST_SIZE];
+                char digest[DIGEST_STRING_MAX];
+                if (sofd < 0 || sha256_fd(sofd, sha) < 0)
+                        return verdict_set(v, -EIO, REASON_READ_FAILED, "cannot read %s/%s/%s", j->root, j->id, so);
+                digest_format(sha, digest);
+                if (!streq(digest, j->loaded_digest))
+                        return verdict_set(v, -ESTALE, REASON_DIGEST_MISMATCH,
+                                           "%s changed on disk since it was loaded: reload it before publishing", so);
+                const char *files[] = { "manifest.json", so, sig, NULL };
+                r = pack_files(rootfd, j->id, files, memfd, v);
                 if (r < 0)
                         return r;
-                _cleanup_close_ int pfd = openat(rootfd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (!j->version && pfd >= 0 && (mver = manifest_read_string(pfd, &j->rule, "version")) &&
+                if (!j->version && (mver = manifest_read_string(pfd, &j->rule, "version")) &&
                     !artifact_version_is_valid(mver))
                         mver = (free(mver), NULL); /* unusable as a file name: fall back to the digest */
         }
-        return artifact_store(j->artifact_dir, j->id, j->version ? j->version : mver, memfd, &j->rec, v);
+        return artifact_store(j->artifact_dir, j->id, j->version ? j->version : mver, memfd, &j->quota, &j->rec, v);
 }
 
 static void publish_run(Job *job) {
@@ -386,8 +513,10 @@ static void publish_complete(Job *job) {
 
 int host_publish_artifact(Host *h, const char *id, const char *version, const char *bundle_b64, host_publish_cb cb,
                           void *userdata, Verdict *v) {
+        const HostConfig *c = host_config(h);
+        const PluginRecord *rec = NULL;
         PublishJob *j;
-        int idx = -1, r;
+        int idx = -1, store = host_store_index(h), r;
 
         if (!id)
                 return verdict_set(v, -EINVAL, REASON_INVALID_ID,
@@ -398,6 +527,15 @@ int host_publish_artifact(Host *h, const char *id, const char *version, const ch
         if (version && !artifact_version_is_valid(version))
                 return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid version: %s", version);
         if (!bundle_b64) {
+                /* Only what passed the trust policy and runs here, never any folder on disk. */
+                rec = host_find(h, id);
+                if (!rec || !rec->plugin)
+                        return verdict_set(v, rec ? -ESRCH : -ENOENT, rec ? REASON_NOT_LOADED : REASON_NOT_FOUND,
+                                           "only loaded plugins are published: '%s' is %s", id,
+                                           rec ? "not loaded" : "unknown");
+                if (rec->layout != LAYOUT_FOLDER)
+                        return verdict_set(v, -EOPNOTSUPP, REASON_NOT_SUPPORTED,
+                                           "'%s' is a flat plugin (%s.so without a folder): it cannot be published", id, id);
                 idx = host_locate_root(h, id);
                 if (idx < 0)
                         return verdict_set(v, -ENOENT, REASON_NOT_FOUND, "plugin not found: %s", id);
@@ -413,9 +551,22 @@ int host_publish_artifact(Host *h, const char *id, const char *version, const ch
         j->bundle_b64 = bundle_b64 ? strdup(bundle_b64) : NULL;
         j->artifact_dir = host_artifact_dir(h);
         j->root = idx >= 0 ? strdup(host_roots(h)[idx]) : NULL;
-        j->rule = host_owner_rule(h, idx >= 0 && idx == host_store_index(h) ? ROOT_STORE : ROOT_READONLY);
+        j->store = store >= 0 ? strdup(host_roots(h)[store]) : NULL;
+        if (rec)
+                snprintf(j->loaded_digest, sizeof j->loaded_digest, "%s", rec->digest);
+        j->rule = host_owner_rule(h, idx >= 0 && idx == store ? ROOT_STORE : ROOT_READONLY);
+        j->store_rule = host_owner_rule(h, ROOT_STORE);
+        j->limits = (ArchiveLimits){
+                .max_extracted = c->max_extracted_size,
+                .max_member = c->max_plugin_size,
+                .max_members = c->max_archive_members,
+                .max_depth = ARCHIVE_DEPTH_MAX,
+                .max_ratio = ARCHIVE_RATIO_MAX,
+        };
+        j->quota = (ArtifactQuota){ .max_bytes = c->artifact_max_bytes, .max_files = c->artifact_max_files,
+                                    .may_replace = !bundle_b64 };
         if (!j->id || (version && !j->version) || (bundle_b64 && !j->bundle_b64) || !j->artifact_dir ||
-            (idx >= 0 && !j->root)) {
+            (idx >= 0 && !j->root) || (store >= 0 && !j->store)) {
                 publish_job_free(j);
                 return -ENOMEM;
         }

@@ -32,9 +32,17 @@ bool artifact_filename_is_valid(const char *f);
 /* The record's wire keys (no path). */
 struct json_object *artifact_record_to_json(const ArtifactRecord *r);
 
-/* Copy the archive in fd into the store for id and make it the latest. */
-int artifact_store(const char *artifact_dir, const char *id, const char *version, int fd, ArtifactRecord *ret,
-                   Verdict *v);
+typedef struct ArtifactQuota {
+        uint64_t max_bytes; /* all archives together (ArtifactStoreMaxSize=) */
+        unsigned max_files; /* archives (ArtifactStoreMaxFiles=) */
+        bool may_replace;   /* an existing file with other content may be replaced */
+} ArtifactQuota;
+
+/* Copy the archive in fd into the store for id and make it the latest:
+ * within the quota (REASON_LIMIT_EXCEEDED); an existing <id>/<file> with
+ * other content only when quota->may_replace (else REASON_ALREADY_EXISTS). */
+int artifact_store(const char *artifact_dir, const char *id, const char *version, int fd, const ArtifactQuota *quota,
+                   ArtifactRecord *ret, Verdict *v);
 /* Every latest record (one per plugin id), sorted by id. */
 int artifact_list(const char *artifact_dir, ArtifactRecord **ret, size_t *ret_n);
 /* The latest record, or the one of `version`.  -ENOENT: "artifact not found for <id>". */
@@ -45,10 +53,12 @@ char *host_artifact_dir(Host *h);
 
 typedef void (*host_publish_cb)(Host *h, int error, const Verdict *v, const ArtifactRecord *rec, void *userdata);
 /*
- * Publish an installed plugin (packed from whichever root holds it), or
- * bundle_b64 as given, on the worker pool.  version NULL: the manifest's
- * version, else the digest's first 12 hex digits.  Argument errors return
- * < 0 with *v set; otherwise cb runs exactly once on the loop thread.
+ * Publish a loaded plugin (its manifest.json, <id>.so and signature, exactly
+ * the bytes that were verified and loaded), or bundle_b64 whose manifest
+ * names id, on the worker pool.  A bundle never replaces an artifact with
+ * other content.  version NULL: the manifest's version, else the digest's
+ * first 12 hex digits.  Argument errors return < 0 with *v set; otherwise cb
+ * runs exactly once on the loop thread.
  */
 int host_publish_artifact(Host *h, const char *id, const char *version, const char *bundle_b64, host_publish_cb cb,
                           void *userdata, Verdict *v);

@@ -72,6 +72,8 @@ int host_config_init(HostConfig *c) {
                 .max_extracted_size = 256ull * 1024 * 1024,
                 .max_archive_members = 10000,
                 .install_timeout_usec = 120ull * 1000000,
+                .artifact_max_bytes = 256ull * 1024 * 1024,
+                .artifact_max_files = 1000,
                 .bus = {
                         .polkit_timeout_usec = 25ull * 1000000,
                         .max_pending_authorizations = 64,
@@ -321,6 +323,8 @@ static const Setting install_settings[] = {
         STRING("InstallCAFile", install_ca_file),
         SECONDS("InstallTimeoutSec", install_timeout_usec, 1, 86400),
         STRING("ArtifactDirectory", artifact_dir),
+        SIZE("ArtifactStoreMaxSize", artifact_max_bytes),
+        UNSIGNED("ArtifactStoreMaxFiles", artifact_max_files, 1, 1000000),
 };
 
 static const Setting bus_settings[] = {

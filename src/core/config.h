@@ -47,6 +47,8 @@ typedef struct HostConfig {
         bool install_allow_http;       /* tests only: permit http:// URLs */
         uint64_t install_timeout_usec; /* whole download, all redirects */
         char *artifact_dir;            /* NULL: <state_dir>/artifacts; $DC_PLUGIN_ARTIFACT_DIR */
+        uint64_t artifact_max_bytes;   /* the artifact store's quota */
+        unsigned artifact_max_files;
 
         /* The D-Bus front end */
         struct {

@@ -186,7 +186,7 @@ static int read_base64_source(InstallJob *j, int memfd, uint64_t *ret_size, uint
 /* ---- the staging half (worker thread) ------------------------------------------ */
 
 /* The plugin folder: the archive root, or its single top-level directory. */
-static int find_plugin_dir(int xfd, char **ret_top, Verdict *v) {
+int install_find_plugin_dir(int xfd, char **ret_top, Verdict *v) {
         struct stat st;
         _cleanup_free_ char *top = NULL;
         unsigned n = 0;
@@ -290,7 +290,7 @@ static int stage(InstallJob *j) {
         if (r < 0)
                 return r;
 
-        r = find_plugin_dir(xfd, &top, v);
+        r = install_find_plugin_dir(xfd, &top, v);
         if (r < 0)
                 return r;
         pfd = top ? openat(xfd, top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : fcntl(xfd, F_DUPFD_CLOEXEC, 3);

@@ -72,6 +72,10 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
  */
 int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v);
 
+/* The plugin folder of an extracted archive (xfd): the root (*ret_top NULL)
+ * or its single top-level directory; REASON_ARCHIVE_LAYOUT otherwise. */
+int install_find_plugin_dir(int xfd, char **ret_top, Verdict *v);
+
 /* Unload (waiting for running calls) and delete a plugin from the store.
  * -ENOENT unknown, -EROFS in a read-only root, -EBUSY in progress. */
 int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdict *v);

@@ -125,3 +125,64 @@ int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
         sym_archive_write_free(a);
         return r;
 }
+
+int pack_files(int dirfd, const char *name, const char *const *files, int out_fd, Verdict *v) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_free_ uint8_t *buf = NULL;
+        struct archive *a;
+        struct stat st;
+        int r;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
+        r = dlopen_libarchive();
+        if (r < 0)
+                return verdict_set(v, r, REASON_READ_FAILED, "cannot pack %s: libarchive is not available", name);
+        a = sym_archive_write_new();
+        if (!a)
+                return -ENOMEM;
+        if (sym_archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+            sym_archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            sym_archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", sym_archive_error_string(a));
+                sym_archive_write_free(a);
+                return r;
+        }
+        r = add_entry(a, name, &st, v);
+        for (const char *const *f = files; r >= 0 && *f; f++) {
+                _cleanup_free_ char *path = NULL;
+                _cleanup_close_ int ffd = openat(fd, *f, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (ffd < 0 && errno == ENOENT)
+                        continue; /* optional files (the signature) */
+                if (asprintf(&path, "%s/%s", name, *f) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (ffd < 0 || fstat(ffd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        r = verdict_set(v, ffd < 0 ? -errno : -EBADMSG, REASON_NOT_REGULAR_FILE,
+                                        "cannot pack %s: not a readable regular file", path);
+                        break;
+                }
+                r = add_entry(a, path, &st, v);
+                if (r < 0)
+                        break;
+                if (!buf && !(buf = malloc(128 * 1024))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                for (off_t left = st.st_size; r >= 0 && left > 0;) {
+                        ssize_t k = read(ffd, buf, (size_t) (left < 128 * 1024 ? left : 128 * 1024));
+                        if (k <= 0)
+                                r = verdict_set(v, k < 0 ? -errno : -EIO, REASON_READ_FAILED, "cannot read %s", path);
+                        else if (sym_archive_write_data(a, buf, (size_t) k) != k)
+                                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path,
+                                                sym_archive_error_string(a));
+                        else
+                                left -= k;
+                }
+        }
+        if (sym_archive_write_close(a) != ARCHIVE_OK && r >= 0)
+                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot finish the archive: %s", sym_archive_error_string(a));
+        sym_archive_write_free(a);
+        return r;
+}

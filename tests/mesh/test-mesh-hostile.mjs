@@ -193,3 +193,65 @@ test("permissive trust policy: installs and loads from the mesh are refused unle
   assert.match(fs.readFileSync(h.logPath, "utf8"), /installs and loads from the mesh are refused/);
   await nc.close();
 });
+
+test("publish_plugin_artifact: loaded plugins only, only the files the manifest names, bundles under their own id, a quota", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const server = await startNats();
+  procs.push(server);
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const CMD = "device-connect.lab.ph-pub.cmd";
+  const h = startHostd("pub", [`MeshURLs=nats://127.0.0.1:${server.port}`, "DeviceId=ph-pub", "ArtifactStoreMaxSize=40K"],
+    ["hello-world", "sensor"]);
+  // a file the manifest does not name, next to the plugin
+  const root = path.join(tmp, "pub", "plugins");
+  fs.writeFileSync(path.join(root, "hello-world", "secret.txt"), "not for publishing\n", { mode: 0o644 });
+  await rpcUntilAnswered(nc, CMD, "get_status");
+  const ask = async (method, params) => (await request(nc, CMD, method, params)).result;
+
+  // not loaded: refused, nothing packed
+  assert.equal((await ask("unload_plugin", { plugin_id: "hello-world" })).status, "success");
+  let r = await ask("publish_plugin_artifact", { plugin_id: "hello-world" });
+  assert.deepEqual([r.status, r.error], ["error", "not-loaded"], JSON.stringify(r));
+  assert.equal((await ask("load_plugin", { plugin_id: "hello-world" })).status, "success");
+  r = await ask("publish_plugin_artifact", { plugin_id: "hello-world" });
+  assert.equal(r.status, "success", JSON.stringify(r));
+  // read it back the way another host does: only manifest.json and the .so
+  const chunks = [];
+  for (let offset = 0; ;) {
+    const c = await ask("read_plugin_artifact", { plugin_id: "hello-world", filename: r.artifact.filename, offset });
+    chunks.push(Buffer.from(c.data_b64, "base64"));
+    offset += chunks[chunks.length - 1].length;
+    if (c.eof) break;
+  }
+  const listing = execFileSync("tar", ["-tzf", "-"], { input: Buffer.concat(chunks) }).toString().trim().split("\n");
+  assert.deepEqual(listing.sort(), ["hello-world/", "hello-world/hello-world.so", "hello-world/manifest.json"]);
+
+  // a bundle under another plugin's id, whose manifest names itself
+  const src = fs.mkdtempSync(path.join(tmp, "bundle-"));
+  const pack = (id, version, filler = "") => {
+    fs.rmSync(path.join(src, id), { recursive: true, force: true });
+    fs.mkdirSync(path.join(src, id));
+    fs.writeFileSync(path.join(src, id, "manifest.json"), JSON.stringify({ id, version, runtime: "c", api_level: 1, filler }));
+    return execFileSync("tar", ["-czf", "-", "-C", src, id]).toString("base64");
+  };
+  r = await ask("publish_plugin_artifact", { plugin_id: "hello-world", bundle_b64: pack("evil", "1.0.0") });
+  assert.deepEqual([r.status, r.error], ["error", "id-mismatch"], JSON.stringify(r));
+  // under its own id: stored; other bytes under the same file name: refused
+  r = await ask("publish_plugin_artifact", { plugin_id: "other", bundle_b64: pack("other", "1.0.0"), version: "1.0.0" });
+  assert.equal(r.status, "success", JSON.stringify(r));
+  r = await ask("publish_plugin_artifact", { plugin_id: "other", bundle_b64: pack("other", "1.0.0", "x"), version: "1.0.0" });
+  assert.deepEqual([r.status, r.error], ["error", "already-exists"], JSON.stringify(r));
+  // the quota: incompressible filler until the store is full
+  const crypto = await import("node:crypto");
+  let full = null;
+  for (let i = 0; i < 20 && !full; i++) {
+    r = await ask("publish_plugin_artifact", { plugin_id: "other", version: `2.${i}`,
+      bundle_b64: pack("other", `2.${i}`, crypto.randomBytes(6000).toString("hex")) });
+    if (r.status !== "success") full = r;
+  }
+  assert.ok(full, "the store never filled up");
+  assert.deepEqual([full.status, full.error], ["error", "limit-exceeded"]);
+  assert.match(full.message, /the artifact store is full/);
+  assert.equal(h.exitCode, null);
+  await nc.close();
+});
