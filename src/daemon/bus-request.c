@@ -5,6 +5,7 @@
 
 #include "bus-internal.h"
 #include "log.h"
+#include "memory-trim.h"
 #include "names.h"
 #include "plugin-id.h"
 
@@ -214,7 +215,9 @@ static void on_done(const OpResult *res, void *userdata) {
                 k = r->reply ? r->reply(r, res) : sd_bus_reply_method_return(r->msg, NULL);
         if (k < 0)
                 log_debug("Failed to reply to %s: %s", sd_bus_message_get_member(r->msg), strerror(-k));
+        size_t bytes = r->op.params_json ? strlen(r->op.params_json) : 0;
         bus_request_free(r);
+        memory_trim_after(bytes);
 }
 
 static void run(BusRequest *r) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* dc-plugin-hostd: the Device Connect plugin host daemon. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
@@ -220,6 +221,17 @@ static int build_config(const Args *a, HostConfig *c) {
         return 0;
 }
 
+/* Hostile callers send large messages that are freed at once: glibc would
+ * raise its mmap threshold after the first one and keep the next ones in
+ * heaps that never shrink (RSS that malformed input never gives back).  A
+ * fixed threshold maps every large buffer on its own and returns it; two
+ * arenas bound what the delivery and worker threads keep. */
+static void tune_malloc(void) {
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void) mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+        (void) mallopt(M_ARENA_MAX, 2);
+}
+
 /* Bus messages may each carry fds (bus-manager.c budgets them): use the
  * hard limit the service manager grants (LimitNOFILE= in the unit). */
 static void raise_nofile_limit(void) {
@@ -266,6 +278,7 @@ static int run(int argc, char *argv[]) {
 
         umask(0022);
         raise_nofile_limit();
+        tune_malloc();
         /* Before any thread exists: the event loop takes these via signalfd. */
         sigset_t mask;
         sigemptyset(&mask);

@@ -9,6 +9,7 @@
 #include "mesh-internal.h"
 #include "mesh-jsonrpc.h"
 #include "mesh-rpc-catalog.h"
+#include "memory-trim.h"
 
 typedef int (*rpc_handler_fn)(Req *r, struct json_object *params);
 
@@ -110,4 +111,5 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
         mesh_req_free(r);
 finish:
         jsonrpc_request_done(&req);
+        memory_trim_after((size_t) natsMsg_GetDataLength(msg));
 }

@@ -228,6 +228,9 @@ void mesh_invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct js
         ops_run(r->m->ops, &req, on_invoked, r);
 }
 
+/* Calls answered on the delivery thread are small ones. */
+#define DIRECT_MAX_BYTES (64 * 1024)
+
 bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg) {
         _cleanup_free_ char *result = NULL, *message = NULL;
         JsonRpcRequest req = {};
@@ -239,8 +242,9 @@ bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg) {
 
         if (!mesh_reply_subject_ok(m, reply))
                 return true; /* dropped: never published on */
-        /* Anything unusual is the loop's: it answers every error. */
-        if (!reply || jsonrpc_parse_request(natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg), &req, &problem) != 0 ||
+        /* Anything unusual is the loop's: it answers every error.  A large
+         * message is parsed once there, not twice. */
+        if (!reply || natsMsg_GetDataLength(msg) > DIRECT_MAX_BYTES || jsonrpc_parse_request(natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg), &req, &problem) != 0 ||
             !req.id)
                 goto finish;
         if (strchr(req.method, '.')) {

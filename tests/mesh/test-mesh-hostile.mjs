@@ -255,3 +255,41 @@ test("publish_plugin_artifact: loaded plugins only, only the files the manifest 
   assert.equal(h.exitCode, null);
   await nc.close();
 });
+
+function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+  return Number(m[1]);
+}
+
+test("malformed requests of every size leave no memory behind: RSS after a round within 10% of before", async () => {
+  const server = await startNats();
+  procs.push(server);
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const CMD = "device-connect.lab.ph-mem.cmd";
+  const h = startHostd("mem", [`MeshURLs=nats://127.0.0.1:${server.port}`, "DeviceId=ph-mem"], ["hello-world"]);
+  await rpcUntilAnswered(nc, CMD, "get_status");
+  const sizes = [10, 100, 1000, 10000, 100000, 400000, 900000];
+  const shapes = [(n) => "{".repeat(n), (n) => `{"jsonrpc":"2.0","id":1,"method":"echo","params":{"a":"${"x".repeat(n)}`,
+    (n) => `{"jsonrpc":"2.0","id":1,"method":"hello_world","params":[${"1,".repeat(n / 2)}0]}`,
+    (n) => `{"jsonrpc":"2.0","id":1,"method":"${"m".repeat(n)}","params":{}}`,
+    (n) => `{"jsonrpc":"2.0","id":{"x":"${"y".repeat(n)}"},"method":"get_status"}`];
+  const round = async (n) => {
+    let i = 0;
+    const one = async () => {
+      while (i < n) {
+        const k = i++;
+        const text = shapes[Math.floor(k / sizes.length) % shapes.length](sizes[k % sizes.length]);
+        await nc.request(CMD, sc.encode(text), { timeout: 10000 }).catch(() => {});
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, one));
+  };
+  await round(2000); // warm-up: buffers, threads and caches reach their size
+  const before = rssKiB(h.pid);
+  await round(5000);
+  const after = rssKiB(h.pid);
+  console.log(`# RSS ${before} KiB before, ${after} KiB after 5000 malformed requests`);
+  assert.ok(after <= before * 1.1, `RSS grew from ${before} to ${after} KiB`);
+  assert.equal((await request(nc, CMD, "get_status")).result.status, "success");
+  await nc.close();
+});
