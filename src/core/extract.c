@@ -187,14 +187,43 @@ static int invalid(Extract *x, Verdict *v, const char *what) {
         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, e ? e : "unknown error");
 }
 
+/*
+ * Charge n more bytes of one member against the caps.  Sizes are logical:
+ * a sparse member (GNU tar --sparse, pax GNU.sparse.*) is charged for its
+ * holes too, since it becomes a file of its full length and a plugin reads
+ * it that way; otherwise an 8 KB archive declares terabytes of holes.
+ */
+static int charge(Extract *x, uint64_t n, Verdict *v) {
+        const ArchiveLimits *l = x->limits;
+
+        if (n > l->max_extracted || x->extracted > l->max_extracted - n)
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                   "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
+        x->extracted += n;
+        if (x->extracted > 1024 * 1024 && x->extracted / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                   "archive compression ratio exceeds %u:1 (decompression bomb?)", l->max_ratio);
+        return 0;
+}
+
 static int extract_file(Extract *x, struct archive_entry *e, const char *name, Verdict *v) {
         const ArchiveLimits *l = x->limits;
         const char *base;
         int parent, r;
 
-        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > l->max_member)
-                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                   "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name, l->max_member);
+        /* The declared (logical) size is charged before anything is written. */
+        uint64_t charged = 0;
+        if (sym_archive_entry_size_is_set(e)) {
+                la_int64_t size = sym_archive_entry_size(e);
+                if (size < 0 || (uint64_t) size > l->max_member)
+                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                           "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name,
+                                           l->max_member);
+                r = charge(x, (uint64_t) size, v);
+                if (r < 0)
+                        return r;
+                charged = (uint64_t) size;
+        }
         parent = parent_dir(x, name, &base, v);
         if (parent < 0)
                 return parent;
@@ -204,7 +233,6 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                 return errno == EEXIST ? conflict(v, name)
                                        : verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot create %s: %m", name);
 
-        uint64_t member = 0;
         for (;;) {
                 const void *buf;
                 size_t n;
@@ -215,30 +243,31 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                         break;
                 if (r != ARCHIVE_OK)
                         return invalid(x, v, "corrupt archive");
-                if (off < 0 || (uint64_t) off + n > l->max_member)
+                if (off < 0 || (uint64_t) off > l->max_member || n > l->max_member - (uint64_t) off)
                         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
                                            "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name,
                                            l->max_member);
-                x->extracted += n;
-                if (x->extracted > l->max_extracted)
-                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                           "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
-                if (x->extracted > 1024 * 1024 && x->extracted / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
-                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                           "archive compression ratio exceeds %u:1 (decompression bomb?)",
-                                           l->max_ratio);
+                /* Past what was charged (no declared size, or more data
+                 * than declared): charge the new high-water mark, holes included. */
+                uint64_t end = (uint64_t) off + n;
+                if (end > charged) {
+                        r = charge(x, end - charged, v);
+                        if (r < 0)
+                                return r;
+                        charged = end;
+                }
                 for (size_t done = 0; done < n;) {
                         ssize_t k = pwrite(fd, (const uint8_t *) buf + done, n - done, off + (off_t) done);
                         if (k < 0)
                                 return verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot write %s: %m", name);
                         done += (size_t) k;
                 }
-                if ((uint64_t) off + n > member)
-                        member = (uint64_t) off + n;
         }
-        /* Sparse members end in a hole: give the file its full length. */
-        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > member &&
-            ftruncate(fd, sym_archive_entry_size(e)) < 0)
+        /* Sparse members end in a hole: give the file its full (charged) length. */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_size < charged && ftruncate(fd, (off_t) charged) < 0)
                 return verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot write %s: %m", name);
         return 0;
 }
