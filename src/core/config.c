@@ -106,6 +106,7 @@ void host_config_done(HostConfig *c) {
         free(c->plugin_config_dir);
         strv_free(c->install_url_allowlist);
         free(c->install_ca_file);
+        free(c->install_proxy);
         free(c->artifact_dir);
         strv_free(c->mesh_urls);
         free(c->mesh_credentials);
@@ -255,6 +256,8 @@ int host_config_set(HostConfig *c, const char *key, const char *value) {
                 return set_host_list(&c->install_url_allowlist, value);
         if (streq(key, "InstallCAFile"))
                 return set_string(&c->install_ca_file, value);
+        if (streq(key, "InstallProxy")) /* a URL, e.g. http://proxy:3128; empty = none */
+                return set_string(&c->install_proxy, value);
         if (streq(key, "ArtifactDirectory"))
                 return set_string(&c->artifact_dir, value);
         static const struct {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dlopen-archive.h"
+#include "escape.h"
 #include "macro.h"
 #include "plugin-id.h"
 
@@ -81,6 +82,7 @@ static int normalize_name(const char *raw, char out[static ARCHIVE_PATH_MAX + 1]
         if (!utf8_is_valid_text(raw, ARCHIVE_PATH_MAX))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_BAD_NAME,
                                    "member name is not valid UTF-8 (or has control characters) in archive");
+        /* raw passed utf8_is_valid_text(): no control characters left to escape */
         if (raw[0] == '/' || strchr(raw, '\\'))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_UNSAFE_PATH, "unsafe path in archive: %s", raw);
 
@@ -182,9 +184,11 @@ static int parent_dir(Extract *x, const char *path, const char **ret_base, Verdi
         return cur;
 }
 
+/* libarchive's text may quote the archive: escaped before it reaches a log. */
 static int invalid(Extract *x, Verdict *v, const char *what) {
         const char *e = sym_archive_error_string(x->a);
-        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, e ? e : "unknown error");
+        _cleanup_free_ char *safe = escape_untrusted(e ? e : "unknown error", 512);
+        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, safe ? safe : "?");
 }
 
 /*
