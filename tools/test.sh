@@ -1,6 +1,8 @@
 #!/bin/bash
 # Install dependencies, build, and run the whole test suite three ways:
-# a plain build, ASan+UBSan, and the unit suites under valgrind.
+# a plain build, ASan+UBSan, and the unit suites under valgrind; then the
+# libFuzzer targets (clang): every corpus replayed, and a bounded campaign
+# of $DC_FUZZ_SECONDS (default 20) per target (tests/fuzz/README.md).
 # The last line printed is "N passed, N failed" (summed over every run).
 set -u
 cd "$(dirname "$0")/.."
@@ -20,10 +22,13 @@ setup() { # setup DIR [meson options...]
 rc=0
 setup build || rc=1
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false || rc=1
-rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fsanitize=fuzzer-no-link || rc=1
+rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-fuzz/meson-logs/testlog*.json
 # Build everything first: a target no test depends on must still compile.
 ninja -C build >/dev/null || { echo "build failed" >&2; rc=1; }
 ninja -C build-asan >/dev/null || { echo "ASan build failed" >&2; rc=1; }
+ninja -C build-fuzz fuzz >/dev/null || { echo "fuzz build failed" >&2; rc=1; }
 
 echo "== plain build =="
 meson test -C build --print-errorlogs || rc=1
@@ -34,7 +39,10 @@ echo "== valgrind (unit suites) =="
 meson test -C build --suite unit --print-errorlogs --timeout-multiplier 4 \
         --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet" || rc=1
 
-logs=(build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json)
+echo "== libFuzzer: corpus replay, then ${DC_FUZZ_SECONDS:-20} s per target =="
+meson test -C build-fuzz --no-rebuild --suite fuzz-replay --suite fuzz --print-errorlogs || rc=1
+
+logs=(build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-fuzz/meson-logs/testlog*.json)
 if ! ls "${logs[@]}" >/dev/null 2>&1; then
         echo "0 passed, 1 failed"
         exit 1
