@@ -118,11 +118,16 @@ int schema_compile(const char *text, struct json_object **ret, char **error) {
 
         if (isempty(text))
                 text = "{\"type\":\"object\",\"properties\":{}}";
-        r = json_parse_strict(text, strlen(text), &s, &dup);
+        JsonError e = {};
+        r = json_parse_strict_ex(text, strlen(text), &s, &dup, &e);
         if (r == -ENOTUNIQ)
                 return set_error(error, "params: duplicate key \"%s\" in schema", dup);
-        if (r < 0 || !s)
-                return set_error(error, "params: schema is not valid JSON");
+        if (r == -ENOMEM)
+                return set_error(error, "params: out of memory");
+        if (r < 0)
+                return set_error(error, "params: schema is not valid JSON: %s at byte %zu", e.message, e.offset);
+        if (!s)
+                return set_error(error, "params: schema is null");
         r = check_schema(s, "params", 0, error);
         if (r < 0)
                 return r;
