@@ -354,8 +354,8 @@ static FetchOptions fetch_options(Fixture *f, char *const *allowlist) {
                 .ca_file = f->t.config.install_ca_file,
                 .max_redirects = FETCH_MAX_REDIRECTS,
                 .max_bytes = 1024 * 1024,
-                .timeout_usec = 5 * G_USEC_PER_SEC,
-                .connect_timeout_usec = 1 * G_USEC_PER_SEC,
+                .timeout_usec = 10 * G_USEC_PER_SEC,
+                .connect_timeout_usec = 3 * G_USEC_PER_SEC, /* TLS included: valgrind is slow */
         };
 }
 
