@@ -199,14 +199,18 @@ static int invalid(Extract *x, Verdict *v, const char *what) {
  */
 static int charge(Extract *x, uint64_t n, Verdict *v) {
         const ArchiveLimits *l = x->limits;
+        uint64_t total;
 
-        if (n > l->max_extracted || x->extracted > l->max_extracted - n)
-                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                   "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
-        x->extracted += n;
-        if (x->extracted > 1024 * 1024 && x->extracted / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
+        if (__builtin_add_overflow(x->extracted, n, &total))
+                total = UINT64_MAX;
+        /* A bomb is named as one before the total cap speaks. */
+        if (total > 1024 * 1024 && total / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
                                    "archive compression ratio exceeds %u:1 (decompression bomb?)", l->max_ratio);
+        if (total > l->max_extracted)
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                   "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
+        x->extracted = total;
         return 0;
 }
 
