@@ -24,7 +24,8 @@ chmod 0755 "$WORK"
 "$B/bench/bench-mesh" "$PWD/$B/src/daemon/dc-plugin-hostd" "$WORK/mesh" "$B/examples" "$B/bench/bench-plugin.so" 5000
 "$B/bench/bench-coldstart" "$B/src/daemon/dc-plugin-hostd" "$B/bench/bench-dlopen" "$B/bench/bench-plugin.so" "$WORK/cold" 100 9
 
-# D-Bus: a private system-like bus with the project's policy and the real polkitd.
-systemd-sysusers "$PWD/sysusers.d/dc-plugin-host.conf"
-POLKIT=real FIXTURE_NATS=0 FIXTURE_POLKIT_POLICY=polkit/org.deviceconnect.pluginhost.policy \
+# D-Bus: a private system-like bus with the project's policy and the real
+# polkitd; the service user exists only inside the fixture.
+FIXTURE_SYSUSERS="$PWD/sysusers.d/dc-plugin-host.conf" \
+POLKIT=real FIXTURE_NATS=0 FIXTURE_POLKIT_POLICY=$PWD/polkit/org.deviceconnect.pluginhost.policy \
         tests/test-fixture.sh dbus bench/run-dbus.sh "$PWD/$B"

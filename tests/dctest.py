@@ -40,7 +40,8 @@ class Daemon:
     """dc-plugin-hostd with the example plugins, as user dc-plugin-host.
     The install store is <tmp>/state/plugins (created by the first install)."""
 
-    def __init__(self, extra_conf="", test_plugins=(), examples=("hello-world", "counter", "sensor")):
+    def __init__(self, extra_conf="", test_plugins=(), examples=("hello-world", "counter", "sensor"), wrapper=()):
+        self.wrapper = list(wrapper)  # e.g. prlimit: a command prefix for the daemon
         base = "/run/dc-plugin-host-tests"
         os.makedirs(base, mode=0o755, exist_ok=True)
         self.tmp = tempfile.mkdtemp(dir=base)
@@ -74,7 +75,7 @@ class Daemon:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(["setpriv", "--reuid=dc-plugin-host", "--regid=dc-plugin-host", "--clear-groups",
+        self.proc = subprocess.Popen(self.wrapper + ["setpriv", "--reuid=dc-plugin-host", "--regid=dc-plugin-host", "--clear-groups",
                                       HOSTD, "--config", self.conf, "--log-target=console"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         r = subprocess.run(["gdbus", "wait", "--system", "--timeout", "10", NAME])

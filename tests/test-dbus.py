@@ -297,6 +297,37 @@ def hostctl(*args, as_nobody=False):
 
 
 @unittest.skipUnless(MODE == "real", "real polkitd only")
+class SharedLimits(unittest.TestCase):
+    """The operation layer's limits hold on D-Bus as on the mesh (test-mesh-scale.mjs):
+    MaxLoadedPlugins= and the per-caller rate limit."""
+
+    def test_loaded_cap_and_rate_limit(self):
+        d = Daemon("MaxLoadedPlugins=3\nOperationsPerMinute=4\n", test_plugins=("good",))
+        try:
+            conn = connect()
+            call(conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("good", 0)))  # unloads are not limited
+            with self.assertRaises(GLib.Error) as e:  # three loaded: a fourth is refused (token 1)
+                call(conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("good", 0)))
+            self.assertEqual(dbus_error(e.exception), "org.freedesktop.DBus.Error.LimitsExceeded")
+            self.assertIn("too many plugins loaded (at most 3)", e.exception.message)
+            for pid in ("hello-world", "sensor", "counter"):  # tokens 2-4
+                call(conn, ROOT, MGR, "ReloadPlugin", GLib.Variant("(st)", (pid, 0)))
+            with self.assertRaises(GLib.Error) as e:
+                call(conn, ROOT, MGR, "ReloadPlugin", GLib.Variant("(st)", ("sensor", 0)))
+            self.assertEqual(dbus_error(e.exception), ERR + "RateLimited")
+            self.assertIn("at most 4", e.exception.message)
+            # another caller has its own share
+            r = gdbus("--object-path", ROOT, "--method", MGR + ".ReloadPlugin", "sensor", "0", user="dctest")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # reads and calls are never rate-limited
+            for _ in range(10):
+                call(conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("hello-world", "echo", "{}")), "(s)")
+        finally:
+            out = d.output()
+            self.assertEqual(d.stop(), 0, out)
+
+
+@unittest.skipUnless(MODE == "real", "real polkitd only")
 class Hostctl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -379,21 +410,18 @@ class HangingPolkit(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_hang_does_not_stall_and_cap_applies(self):
-        d = Daemon("MaxPendingAuthorizations=2\n")
+        d = Daemon("MaxPendingAuthorizations=4\n")
         try:
             self.mock("SimulateHang", "b", "true")
             procs = [subprocess.Popen(NOBODY + ["busctl", "--system", "--timeout=20", "call", NAME, ROOT, MGR, "Rescan", "t", "0"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-            wait_for(lambda: "true" in subprocess.run(["busctl", "--system", "call", "org.freedesktop.PolicyKit1",
-                                                         "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock",
-                                                         "HaveHangingCalls"], capture_output=True, text=True).stdout, 10,
-                     "hanging polkit calls")
+            self.wait_hanging(2)
             # others are served meanwhile
             t0 = time.monotonic()
             r = busctl("call", NAME, ROOT, MGR, "Describe")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertLess(time.monotonic() - t0, 2.0)
-            # past the cap: LimitsExceeded at once
+            # past the caller's share (half the slots): LimitsExceeded at once
             r = busctl("call", NAME, ROOT, MGR, "Rescan", "t", "0", as_nobody=True)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("Too many authorization requests pending", r.stderr)
@@ -405,6 +433,106 @@ class HangingPolkit(unittest.TestCase):
             self.mock("SimulateHang", "b", "false")
         finally:
             self.assertEqual(d.stop(), 0)
+
+    def hanging(self):
+        return "true" in subprocess.run(["busctl", "--system", "call", "org.freedesktop.PolicyKit1",
+                                         "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock",
+                                         "HaveHangingCalls"], capture_output=True, text=True).stdout
+
+    def wait_hanging(self, _n):
+        wait_for(self.hanging, 10, "hanging polkit calls")
+
+    def hostile(self, user, calls, fds, params_bytes, settle):
+        """Start tests/hostile-bus-client.py as user; returns (process, its summary)."""
+        ids = "65534" if user == "nobody" else user  # Debian has no group "nobody"
+        p = subprocess.Popen(["setpriv", "--reuid=" + ids, "--regid=" + ids, "--clear-groups", "/usr/bin/python3",
+                              os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile-bus-client.py"),
+                              str(calls), str(fds), str(params_bytes), str(settle), "20"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        return p, json.loads(p.stdout.readline())
+
+    def test_fd_flood_and_polkit_starvation(self):
+        """Issue 10 High 2 and Medium 3: a local user holds calls (with 16 unused fds each) at a polkit
+        that never answers.  At RLIMIT_NOFILE 1024 the daemon stays on the bus, the attacker gets
+        LimitsExceeded past its share, other users and root keep being served."""
+        d = Daemon("MaxPendingAuthorizations=64\nMaxPendingAuthorizationBytes=2M\nPolkitTimeoutSec=30\n",
+                   wrapper=["prlimit", "--nofile=1024:1024", "--"])
+        attackers = []
+        try:
+            self.mock("SimulateHang", "b", "true")
+            p, res = self.hostile("nobody", 100, 16, 0, 84)
+            attackers.append(p)
+            self.assertEqual(res["errors"], {"org.freedesktop.DBus.Error.LimitsExceeded": 84}, res)
+            self.assertEqual(res["outstanding"], 16)
+            # a second connection of the same uid gets nothing more
+            p, res = self.hostile("nobody", 5, 16, 0, 5)
+            attackers.append(p)
+            self.assertEqual(res["errors"], {"org.freedesktop.DBus.Error.LimitsExceeded": 5}, res)
+            # the daemon is alive and on the bus; root is served
+            self.assertIsNone(d.proc.poll(), d.output())
+            r = busctl("call", NAME, ROOT, MGR, "Invoke", "sss", "hello-world", "echo", '{"x":1}')
+            self.assertEqual(r.returncode, 0, r.stderr + d.output())
+            self.assertLess(len(os.listdir("/proc/%d/fd" % d.proc.pid)), 1024 - 256)
+            # another user still gets a polkit slot: its call waits (client timeout), it is not refused
+            r = subprocess.run(["setpriv", "--reuid=dctest", "--regid=dctest", "--clear-groups", "busctl", "--system",
+                                "--timeout=1", "call", NAME, ROOT, MGR, "Invoke", "sss", "hello-world", "echo", "{}"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertNotIn("Too many", r.stderr)
+            self.assertIn("timed out", r.stderr)
+            # bytes held for one uid are capped: 900 KiB each, 2 MiB per uid
+            p, res = self.hostile("dc-plugin-host", 4, 0, 900 * 1024, 2)
+            attackers.append(p)
+            self.assertEqual(res["outstanding"], 2, res)
+            self.assertEqual(res["errors"], {"org.freedesktop.DBus.Error.LimitsExceeded": 2}, res)
+            # oversize params are refused before anything waits for polkit
+            p, res = self.hostile("dctest", 1, 0, 1024 * 1024 + 100, 1)
+            attackers.append(p)
+            self.assertEqual(res["errors"], {ERR + "InvalidParams": 1}, res)
+            self.assertIsNone(d.proc.poll(), d.output())
+        finally:
+            for p in attackers:
+                p.stdin.close()
+                p.wait(timeout=30)
+            self.mock("SimulateHang", "b", "false")
+            self.mock("ReleaseHangingCalls")
+            out = d.output()
+            self.assertEqual(d.stop(), 0, out)
+
+
+@unittest.skipUnless(MODE == "none", "one polkit mode is enough")
+class BusLoss(unittest.TestCase):
+    """Issue 10 High 2: without its bus the daemon exits with a failure (so that Restart= applies)."""
+
+    def test_exit_when_the_bus_goes_away(self):
+        fixture = os.environ["FIXTURE_DIR"]
+        conf = os.path.join(fixture, "second-bus.conf")
+        sock = os.path.join(fixture, "second_bus_socket")
+        with open(os.path.join(fixture, "system.conf")) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace(os.path.join(fixture, "system_bus_socket"), sock))
+        bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork"])
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=" + sock)
+        wait_for(lambda: os.path.exists(sock), 10, "the second bus")
+        d = Daemon()  # on the fixture's bus: the service user and policy exist there
+        d.proc.terminate()
+        d.proc.wait(timeout=10)
+        d.proc = subprocess.Popen(d.wrapper + ["setpriv", "--reuid=dc-plugin-host", "--regid=dc-plugin-host",
+                                               "--clear-groups", os.environ["DC_HOSTD"], "--config", d.conf,
+                                               "--log-target=console"], stdout=d.log, stderr=subprocess.STDOUT, env=env)
+        try:
+            r = subprocess.run(["gdbus", "wait", "--system", "--timeout", "10", NAME], env=env)
+            self.assertEqual(r.returncode, 0, d.output())
+            bus.kill()
+            bus.wait()
+            rc = d.proc.wait(timeout=10)
+            self.assertNotEqual(rc, 0, d.output())
+            self.assertIn("Lost the connection to the system bus", d.output())
+        finally:
+            if bus.poll() is None:
+                bus.kill()
+            d.stop()
 
 
 if __name__ == "__main__":

@@ -133,6 +133,7 @@ static void test_sparse_within_caps(Fixture *f, gconstpointer data) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        tu_init();
         g_test_add("/extract/sparse-total", Fixture, NULL, fixture_setup, test_sparse_total, fixture_teardown);
         g_test_add("/extract/sparse-bomb", Fixture, NULL, fixture_setup, test_sparse_bomb, fixture_teardown);
         g_test_add("/extract/sparse-within-caps", Fixture, NULL, fixture_setup, test_sparse_within_caps,

@@ -12,7 +12,7 @@
 #include "test-util.h"
 
 static void install_examples(TuHost *t) {
-        const char *names[] = { "hello-world", "counter", "sensor" };
+        const char *names[] = {"hello-world", "counter", "sensor"};
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
                 g_autofree char *so = tu_example_plugin(names[i]);
                 g_autofree char *dir = g_strdup_printf("%s/../%s", so, "manifest.json");
@@ -31,68 +31,66 @@ static void start_examples(TuHost *t) {
         g_assert_cmpuint(host_n_loaded(t->host), ==, 3);
 }
 
+/* The fixture of most cases: the three examples loaded. */
+static void fixture_examples(TuHost *t, gconstpointer data) {
+        start_examples(t);
+}
+
 static uint64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-static void test_examples(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
-        start_examples(&t);
+static void test_examples(TuHost *t, gconstpointer data) {
         g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL, *r5 = NULL, *r6 = NULL, *r7 = NULL;
-        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", "{\"name\":\"Ada\"}", &r1, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "hello-world", "hello_world", "{\"name\":\"Ada\"}", &r1, NULL), ==, 0);
         g_assert_cmpstr(r1, ==, "{\"message\":\"Hello, Ada!\"}");
-        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", NULL, &r2, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "hello-world", "hello_world", NULL, &r2, NULL), ==, 0);
         g_assert_cmpstr(r2, ==, "{\"message\":\"Hello, world!\"}");
-        g_assert_cmpint(tu_invoke(&t, "hello-world", "echo", "{\"a\":[1,2,{\"b\":null}],\"s\":\"\\u00e9\"}", &r3, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "hello-world", "echo", "{\"a\":[1,2,{\"b\":null}],\"s\":\"\\u00e9\"}", &r3, NULL),
+                        ==, 0);
         g_assert_cmpstr(r3, ==, "{\"a\":[1,2,{\"b\":null}],\"s\":\"\\u00e9\"}");
-        g_assert_cmpint(tu_invoke(&t, "counter", "increment", "{\"by\":5}", &r4, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "counter", "increment", "{\"by\":5}", &r4, NULL), ==, 0);
         g_assert_cmpstr(r4, ==, "{\"count\":5}");
-        g_assert_cmpint(tu_invoke(&t, "counter", "get", "{}", &r5, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "counter", "get", "{}", &r5, NULL), ==, 0);
         g_assert_cmpstr(r5, ==, "{\"count\":5}");
-        g_assert_cmpint(tu_invoke(&t, "sensor", "read", "{\"channel\":2,\"scale\":2.0,\"calibrated\":false,\"tags\":[\"a\",\"b\"]}",
-                                  &r6, NULL),
+        g_assert_cmpint(tu_invoke(t, "sensor", "read",
+                                  "{\"channel\":2,\"scale\":2.0,\"calibrated\":false,\"tags\":[\"a\",\"b\"]}", &r6,
+                                  NULL),
                         ==, 0);
         g_assert_cmpstr(r6, ==, "{\"channel\":2,\"value\":42.250,\"calibrated\":false,\"unit\":\"C\"}");
-        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", &r7, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "sensor", "stats", "{}", &r7, NULL), ==, 0);
         g_assert_cmpstr(r7, ==, "{\"reads\":1}");
-        tu_host_done(&t);
 }
 
 /* Every class of bad params gets InvalidParams with a specific message. */
-static void test_params_validation(void) {
-        if (!tu_require_root())
-                return;
+static void test_params_validation(TuHost *t, gconstpointer data) {
         static const struct {
                 const char *plugin, *fn, *params, *message;
         } cases[] = {
-                { "sensor", "read", "{}", "params: missing required key \"channel\"" },
-                { "sensor", "read", "{\"channel\":\"2\"}", "params.channel: expected integer" },
-                { "sensor", "read", "{\"channel\":2.5}", "params.channel: expected integer" },
-                { "sensor", "read", "{\"channel\":9}", "params.channel: must be <= 7" },
-                { "sensor", "read", "{\"channel\":-1}", "params.channel: must be >= 0" },
-                { "sensor", "read", "{\"channel\":1,\"calibrated\":\"yes\"}", "params.calibrated: expected boolean" },
-                { "sensor", "read", "{\"channel\":1,\"scale\":true}", "params.scale: expected number" },
-                { "sensor", "read", "{\"channel\":1,\"tags\":\"a\"}", "params.tags: expected array" },
-                { "sensor", "read", "{\"channel\":1,\"tags\":[\"a\",2]}", "params.tags[1]: expected string" },
-                { "sensor", "read", "{\"channel\":1,\"tags\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
-                  "params.tags: more than 8 items" },
-                { "sensor", "read", "{\"channel\":1,\"unknown\":1}", "params: unknown key \"unknown\"" },
-                { "sensor", "read", "[]", "params must be a JSON object" },
-                { "sensor", "read", "null", "params must be a JSON object" },
-                { "sensor", "read", "{\"channel\":1", "params are not valid JSON" },
-                { "sensor", "read", "{\"channel\":1,\"channel\":2}", "params: duplicate key \"channel\"" },
-                { "hello-world", "hello_world", "{\"name\":7}", "params.name: expected string" },
-                { "counter", "get", "{\"x\":1}", "params: unknown key \"x\"" },
+                {"sensor", "read", "{}", "params: missing required key \"channel\""},
+                {"sensor", "read", "{\"channel\":\"2\"}", "params.channel: expected integer"},
+                {"sensor", "read", "{\"channel\":2.5}", "params.channel: expected integer"},
+                {"sensor", "read", "{\"channel\":9}", "params.channel: must be <= 7"},
+                {"sensor", "read", "{\"channel\":-1}", "params.channel: must be >= 0"},
+                {"sensor", "read", "{\"channel\":1,\"calibrated\":\"yes\"}", "params.calibrated: expected boolean"},
+                {"sensor", "read", "{\"channel\":1,\"scale\":true}", "params.scale: expected number"},
+                {"sensor", "read", "{\"channel\":1,\"tags\":\"a\"}", "params.tags: expected array"},
+                {"sensor", "read", "{\"channel\":1,\"tags\":[\"a\",2]}", "params.tags[1]: expected string"},
+                {"sensor", "read", "{\"channel\":1,\"tags\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
+                 "params.tags: more than 8 items"},
+                {"sensor", "read", "{\"channel\":1,\"unknown\":1}", "params: unknown key \"unknown\""},
+                {"sensor", "read", "[]", "params must be a JSON object"},
+                {"sensor", "read", "null", "params must be a JSON object"},
+                {"sensor", "read", "{\"channel\":1", "params are not valid JSON"},
+                {"sensor", "read", "{\"channel\":1,\"channel\":2}", "params: duplicate key \"channel\""},
+                {"hello-world", "hello_world", "{\"name\":7}", "params.name: expected string"},
+                {"counter", "get", "{\"x\":1}", "params: unknown key \"x\""},
         };
-        TuHost t;
-        start_examples(&t);
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autofree char *msg = NULL;
-                g_assert_cmpint(tu_invoke(&t, cases[i].plugin, cases[i].fn, cases[i].params, NULL, &msg), ==,
+                g_assert_cmpint(tu_invoke(t, cases[i].plugin, cases[i].fn, cases[i].params, NULL, &msg), ==,
                                 HOST_ERR_INVALID_PARAMS);
                 g_assert_cmpstr(msg, ==, cases[i].message);
         }
@@ -102,57 +100,42 @@ static void test_params_validation(void) {
                 g_string_append(big, "xxxxxxxxxxxxxxxx");
         g_string_append(big, "\"}");
         g_autofree char *msg = NULL;
-        g_assert_cmpint(tu_invoke(&t, "hello-world", "echo", big->str, NULL, &msg), ==, HOST_ERR_INVALID_PARAMS);
+        g_assert_cmpint(tu_invoke(t, "hello-world", "echo", big->str, NULL, &msg), ==, HOST_ERR_INVALID_PARAMS);
         g_assert_cmpstr(msg, ==, "params exceed 1048576 bytes");
         g_string_free(big, TRUE);
         /* The examples' counters were never touched by the refused calls. */
         g_autofree char *stats = NULL;
-        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", &stats, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "sensor", "stats", "{}", &stats, NULL), ==, 0);
         g_assert_cmpstr(stats, ==, "{\"reads\":0}");
-        tu_host_done(&t);
 }
 
-static void test_lookup_errors(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
-        start_examples(&t);
+static void test_lookup_errors(TuHost *t, gconstpointer data) {
         g_autofree char *m1 = NULL, *m2 = NULL, *m3 = NULL;
-        g_assert_cmpint(tu_invoke(&t, "nope", "x", "{}", NULL, &m1), ==, HOST_ERR_NO_SUCH_PLUGIN);
+        g_assert_cmpint(tu_invoke(t, "nope", "x", "{}", NULL, &m1), ==, HOST_ERR_NO_SUCH_PLUGIN);
         g_assert_cmpstr(m1, ==, "Plugin 'nope' not found");
-        g_assert_cmpint(tu_invoke(&t, "sensor", "nope", "{}", NULL, &m2), ==, HOST_ERR_NO_SUCH_FUNCTION);
+        g_assert_cmpint(tu_invoke(t, "sensor", "nope", "{}", NULL, &m2), ==, HOST_ERR_NO_SUCH_FUNCTION);
         g_assert_cmpstr(m2, ==, "Plugin 'sensor' has no function 'nope'");
         /* A failing handler: its own message, the daemon unharmed. */
-        g_assert_cmpint(tu_invoke(&t, "sensor", "fail", "{}", NULL, &m3), ==, HOST_ERR_HANDLER_FAILED);
+        g_assert_cmpint(tu_invoke(t, "sensor", "fail", "{}", NULL, &m3), ==, HOST_ERR_HANDLER_FAILED);
         g_assert_cmpstr(m3, ==, "sensor is unplugged");
-        tu_host_done(&t);
 }
 
 /* A plugin that replies invalid JSON is told so; the result stays valid. */
-static void test_plugin_reply_validated(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
-        tu_host_init(&t);
+static void test_plugin_reply_validated(TuHost *t, gconstpointer data) {
         g_autofree char *so = tu_test_plugin("good");
-        tu_install(t.root, "good", so, NULL);
-        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        tu_install(t->root, "good", so, NULL);
+        g_assert_cmpint(tu_host_start(t), ==, 0);
         g_autofree char *res = NULL;
-        g_assert_cmpint(tu_invoke(&t, "good", "bad_result", "{}", &res, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "good", "bad_result", "{}", &res, NULL), ==, 0);
         g_assert_cmpstr(res, ==, "{\"r\":-22}");
-        tu_host_done(&t);
 }
 
-static void test_timeout(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_timeout(TuHost *t, gconstpointer data) {
         TuCall c;
-        start_examples(&t);
         uint64_t start = now_ms();
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":5000}", 200 * 1000, &c), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":5000}", 200 * 1000, &c), ==, 0);
         while (!c.done)
-                g_assert_cmpint(sd_event_run(t.event, 3000 * 1000), >=, 0);
+                g_assert_cmpint(sd_event_run(t->event, 3000 * 1000), >=, 0);
         uint64_t took = now_ms() - start;
         g_assert_cmpint(c.error, ==, HOST_ERR_TIMEOUT);
         g_assert_cmpstr(c.message, ==, "plugin call timed out after 0.2 s");
@@ -160,53 +143,43 @@ static void test_timeout(void) {
         tu_call_done(&c);
         /* The handler saw cancelled() and gave its worker back: a fast call still runs. */
         g_autofree char *res = NULL;
-        g_assert_cmpint(tu_invoke(&t, "hello-world", "hello_world", "{}", &res, NULL), ==, 0);
-        tu_host_done(&t);
+        g_assert_cmpint(tu_invoke(t, "hello-world", "hello_world", "{}", &res, NULL), ==, 0);
 }
 
 /* A slow call never delays a fast one. */
-static void test_slow_does_not_block_fast(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_slow_does_not_block_fast(TuHost *t, gconstpointer data) {
         TuCall slow, fast;
-        start_examples(&t);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":1500}", 0, &slow), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":1500}", 0, &slow), ==, 0);
         uint64_t start = now_ms();
-        g_assert_cmpint(tu_invoke_async(&t, "hello-world", "hello_world", "{}", 0, &fast), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "hello-world", "hello_world", "{}", 0, &fast), ==, 0);
         while (!fast.done)
-                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
         g_assert_cmpint(fast.error, ==, 0);
         g_assert_false(slow.done);
         g_assert_cmpuint(now_ms() - start, <, 1000);
         while (!slow.done)
-                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
         g_assert_cmpint(slow.error, ==, 0);
         g_assert_cmpstr(slow.result, ==, "{\"slept_ms\":1500}");
         tu_call_done(&slow);
         tu_call_done(&fast);
-        tu_host_done(&t);
 }
 
 /* Thread-safe plugins run in parallel; the others one call at a time. */
-static void test_concurrency_and_serialisation(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_concurrency_and_serialisation(TuHost *t, gconstpointer data) {
         TuCall calls[8];
-        start_examples(&t);
         g_autofree char *so = tu_test_plugin("good");
-        tu_install(t.root, "good", so, NULL);
+        tu_install(t->root, "good", so, NULL);
         Verdict v = {};
-        g_assert_cmpint(host_load(t.host, "good", &v), ==, 0);
+        g_assert_cmpint(host_load(t->host, "good", &v), ==, 0);
 
         /* sensor (thread-safe): 4 × 400 ms on 4 workers overlap. */
         uint64_t start = now_ms();
         for (int i = 0; i < 4; i++)
-                g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":400}", 0, &calls[i]), ==, 0);
+                g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":400}", 0, &calls[i]), ==, 0);
         for (int i = 0; i < 4; i++) {
                 while (!calls[i].done)
-                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                        g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
                 g_assert_cmpint(calls[i].error, ==, 0);
                 tu_call_done(&calls[i]);
         }
@@ -214,46 +187,40 @@ static void test_concurrency_and_serialisation(void) {
 
         /* good (not thread-safe): 8 concurrent sleepy calls never overlap. */
         for (int i = 0; i < 8; i++)
-                g_assert_cmpint(tu_invoke_async(&t, "good", "sleepy", "{}", 0, &calls[i]), ==, 0);
+                g_assert_cmpint(tu_invoke_async(t, "good", "sleepy", "{}", 0, &calls[i]), ==, 0);
         for (int i = 0; i < 8; i++) {
                 while (!calls[i].done)
-                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                        g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
                 g_assert_cmpint(calls[i].error, ==, 0);
                 tu_call_done(&calls[i]);
         }
         g_autofree char *res = NULL;
-        g_assert_cmpint(tu_invoke(&t, "good", "max_active", "{}", &res, NULL), ==, 0);
+        g_assert_cmpint(tu_invoke(t, "good", "max_active", "{}", &res, NULL), ==, 0);
         g_assert_cmpstr(res, ==, "{\"max\":1}");
-        tu_host_done(&t);
 }
 
 /* Past the queue cap callers get Busy at once, never a hang. */
-static void test_busy(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_busy(TuHost *t, gconstpointer data) {
         TuCall calls[4];
-        tu_host_init(&t);
-        install_examples(&t);
-        t.config.workers = 1;
-        t.config.max_queued_calls = 2;
-        g_assert_cmpint(tu_host_start(&t), ==, 0);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":300}", 0, &calls[0]), ==, 0);
+        install_examples(t);
+        t->config.workers = 1;
+        t->config.max_queued_calls = 2;
+        g_assert_cmpint(tu_host_start(t), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":300}", 0, &calls[0]), ==, 0);
         /* Wait (bounded) until the only worker took it off the queue. */
         uint64_t deadline = now_ms() + 2000;
-        while (host_n_queued_calls(t.host) > 0 && now_ms() < deadline)
+        while (host_n_queued_calls(t->host) > 0 && now_ms() < deadline)
                 g_usleep(1000);
-        g_assert_cmpuint(host_n_queued_calls(t.host), ==, 0);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[1]), ==, 0);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[2]), ==, 0);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":10}", 0, &calls[3]), ==, HOST_ERR_BUSY);
+        g_assert_cmpuint(host_n_queued_calls(t->host), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":10}", 0, &calls[1]), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":10}", 0, &calls[2]), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":10}", 0, &calls[3]), ==, HOST_ERR_BUSY);
         g_assert_cmpstr(calls[3].message, ==, "too many plugin calls in progress");
         for (int i = 0; i < 4; i++) {
                 while (!calls[i].done)
-                        g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                        g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
                 tu_call_done(&calls[i]);
         }
-        tu_host_done(&t);
 }
 
 /* ---- events ---- */
@@ -275,7 +242,8 @@ static void on_loaded(Host *h, const PluginRecord *r, void *userdata) {
 static void on_unloaded(Host *h, const char *id, void *userdata) {
         g_ptr_array_add(((Events *) userdata)->unloaded, g_strdup(id));
 }
-static const HostListener listener = { .plugin_event = on_event, .plugin_loaded = on_loaded, .plugin_unloaded = on_unloaded };
+static const HostListener listener = {
+        .plugin_event = on_event, .plugin_loaded = on_loaded, .plugin_unloaded = on_unloaded};
 
 static bool has_two_ticks(void *userdata) {
         return ((Events *) userdata)->names->len >= 2;
@@ -289,12 +257,10 @@ static bool has_unloaded(void *userdata) {
 }
 
 static void test_events(void) {
-        if (!tu_require_root())
-                return;
         TuHost t;
-        Events e = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
-                     g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
-                     g_ptr_array_new_with_free_func(g_free) };
+        Events e = {g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                    g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                    g_ptr_array_new_with_free_func(g_free)};
         tu_host_init(&t);
         install_examples(&t);
         tu_host_create(&t);
@@ -328,12 +294,10 @@ static void test_events(void) {
 
 /* Plugin events from a handler, validated against the declared schema. */
 static void test_emit_from_handler(void) {
-        if (!tu_require_root())
-                return;
         TuHost t;
-        Events e = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
-                     g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
-                     g_ptr_array_new_with_free_func(g_free) };
+        Events e = {g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                    g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+                    g_ptr_array_new_with_free_func(g_free)};
         tu_host_init(&t);
         g_autofree char *so = tu_test_plugin("good");
         tu_install(t.root, "good", so, NULL);
@@ -363,50 +327,40 @@ static void on_unload_done(Host *h, int error, void *userdata) {
         unload_done = true;
 }
 
-static void test_unload_waits_for_calls(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_unload_waits_for_calls(TuHost *t, gconstpointer data) {
         TuCall c;
-        start_examples(&t);
-        g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":400}", 0, &c), ==, 0);
+        g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":400}", 0, &c), ==, 0);
         unload_done = false;
-        g_assert_cmpint(host_unload(t.host, "sensor", on_unload_done, NULL), ==, 0);
+        g_assert_cmpint(host_unload(t->host, "sensor", on_unload_done, NULL), ==, 0);
         g_assert_false(unload_done);
-        g_assert_true(host_find(t.host, "sensor")->draining);
+        g_assert_true(host_find(t->host, "sensor")->draining);
         /* New calls are refused at once while draining. */
         g_autofree char *msg = NULL;
-        g_assert_cmpint(tu_invoke(&t, "sensor", "stats", "{}", NULL, &msg), ==, HOST_ERR_NOT_LOADED);
+        g_assert_cmpint(tu_invoke(t, "sensor", "stats", "{}", NULL, &msg), ==, HOST_ERR_NOT_LOADED);
         Verdict v = {};
-        g_assert_cmpint(host_load(t.host, "sensor", &v), ==, -EBUSY);
+        g_assert_cmpint(host_load(t->host, "sensor", &v), ==, -EBUSY);
         while (!c.done)
-                g_assert_cmpint(sd_event_run(t.event, 5000 * 1000), >=, 0);
+                g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
         g_assert_cmpint(c.error, ==, 0);
         g_assert_true(unload_done);
-        g_assert_cmpint(host_find(t.host, "sensor")->state, ==, PLUGIN_STATE_AVAILABLE);
+        g_assert_cmpint(host_find(t->host, "sensor")->state, ==, PLUGIN_STATE_AVAILABLE);
         tu_call_done(&c);
-        tu_host_done(&t);
 }
 
 /* Shutting down with calls in flight answers every caller exactly once. */
-static void test_shutdown_with_calls(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
+static void test_shutdown_with_calls(TuHost *t, gconstpointer data) {
         TuCall calls[3];
-        tu_host_init(&t);
-        install_examples(&t);
-        t.config.workers = 1;
-        g_assert_cmpint(tu_host_start(&t), ==, 0);
+        install_examples(t);
+        t->config.workers = 1;
+        g_assert_cmpint(tu_host_start(t), ==, 0);
         for (int i = 0; i < 3; i++)
-                g_assert_cmpint(tu_invoke_async(&t, "sensor", "slow", "{\"ms\":200}", 0, &calls[i]), ==, 0);
-        t.host = host_free(t.host);
+                g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":200}", 0, &calls[i]), ==, 0);
+        t->host = host_free(t->host);
         for (int i = 0; i < 3; i++) {
                 g_assert_true(calls[i].done);
                 g_assert_true(calls[i].error == 0 || calls[i].error == -ESHUTDOWN);
                 tu_call_done(&calls[i]);
         }
-        tu_host_done(&t);
 }
 
 /* ---- direct calls ---- */
@@ -430,8 +384,6 @@ static int direct(TuHost *t, const char *plugin, const char *fn, const char *par
 /* Non-blocking functions of thread-safe plugins run right on the caller's
  * thread, with host_invoke's checks and answers; everything else is -EAGAIN. */
 static void test_direct(void) {
-        if (!tu_require_root())
-                return;
         TuHost t;
         start_fast(&t);
         g_autofree char *r1 = NULL, *r2 = NULL, *m1 = NULL, *m2 = NULL, *m3 = NULL;
@@ -462,8 +414,6 @@ static void test_direct(void) {
 /* A call that breaks the promise is logged and its function demoted to
  * the pool; the plugin's other functions stay direct. */
 static void test_direct_demotion(void) {
-        if (!tu_require_root())
-                return;
         TuHost t;
         start_fast(&t);
         g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL;
@@ -501,11 +451,9 @@ static bool unload_is_done(void *userdata) {
 /* Unloading waits for a direct call running on another thread: cleanup()
  * only after the call returned, and the caller gets its answer. */
 static void test_direct_unload_waits(void) {
-        if (!tu_require_root())
-                return;
         TuHost t;
         start_fast(&t);
-        DirectThread d = { .t = &t };
+        DirectThread d = {.t = &t};
         GThread *th = g_thread_new("direct", direct_thread, &d);
         g_assert_true(tu_run_until(t.event, marker_stall_started, &t, 5000));
         unload_done = false;
@@ -530,12 +478,8 @@ static void test_direct_unload_waits(void) {
         tu_host_done(&t);
 }
 
-static void test_describe(void) {
-        if (!tu_require_root())
-                return;
-        TuHost t;
-        start_examples(&t);
-        _cleanup_json_ struct json_object *o = host_describe(t.host);
+static void test_describe(TuHost *t, gconstpointer data) {
+        _cleanup_json_ struct json_object *o = host_describe(t->host);
         const char *text = json_to_string_compact(o);
         _cleanup_json_ struct json_object *again = NULL;
         g_assert_cmpint(json_parse_strict(text, strlen(text), &again, NULL), ==, 0);
@@ -550,24 +494,30 @@ static void test_describe(void) {
         g_assert_true(json_object_object_get_ex(f, "params", &params));
         /* Booleans advertised as "boolean" (the upstream host gets this wrong). */
         g_assert_nonnull(strstr(json_to_string_compact(params), "\"calibrated\":{\"type\":\"boolean\"}"));
-        tu_host_done(&t);
 }
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add_func("/invoke/examples", test_examples);
-        g_test_add_func("/invoke/params-validation", test_params_validation);
-        g_test_add_func("/invoke/lookup-errors", test_lookup_errors);
-        g_test_add_func("/invoke/plugin-reply-validated", test_plugin_reply_validated);
-        g_test_add_func("/invoke/timeout", test_timeout);
-        g_test_add_func("/invoke/slow-does-not-block-fast", test_slow_does_not_block_fast);
-        g_test_add_func("/invoke/concurrency-and-serialisation", test_concurrency_and_serialisation);
-        g_test_add_func("/invoke/busy", test_busy);
+        tu_init();
+        g_test_add("/invoke/examples", TuHost, NULL, fixture_examples, test_examples, tu_fixture_teardown);
+        g_test_add("/invoke/params-validation", TuHost, NULL, fixture_examples, test_params_validation,
+                   tu_fixture_teardown);
+        g_test_add("/invoke/lookup-errors", TuHost, NULL, fixture_examples, test_lookup_errors, tu_fixture_teardown);
+        g_test_add("/invoke/plugin-reply-validated", TuHost, NULL, tu_fixture_setup, test_plugin_reply_validated,
+                   tu_fixture_teardown);
+        g_test_add("/invoke/timeout", TuHost, NULL, fixture_examples, test_timeout, tu_fixture_teardown);
+        g_test_add("/invoke/slow-does-not-block-fast", TuHost, NULL, fixture_examples, test_slow_does_not_block_fast,
+                   tu_fixture_teardown);
+        g_test_add("/invoke/concurrency-and-serialisation", TuHost, NULL, fixture_examples,
+                   test_concurrency_and_serialisation, tu_fixture_teardown);
+        g_test_add("/invoke/busy", TuHost, NULL, tu_fixture_setup, test_busy, tu_fixture_teardown);
         g_test_add_func("/invoke/events", test_events);
         g_test_add_func("/invoke/emit-from-handler", test_emit_from_handler);
-        g_test_add_func("/invoke/unload-waits-for-calls", test_unload_waits_for_calls);
-        g_test_add_func("/invoke/shutdown-with-calls", test_shutdown_with_calls);
-        g_test_add_func("/invoke/describe", test_describe);
+        g_test_add("/invoke/unload-waits-for-calls", TuHost, NULL, fixture_examples, test_unload_waits_for_calls,
+                   tu_fixture_teardown);
+        g_test_add("/invoke/shutdown-with-calls", TuHost, NULL, tu_fixture_setup, test_shutdown_with_calls,
+                   tu_fixture_teardown);
+        g_test_add("/invoke/describe", TuHost, NULL, fixture_examples, test_describe, tu_fixture_teardown);
         g_test_add_func("/invoke/direct", test_direct);
         g_test_add_func("/invoke/direct-demotion", test_direct_demotion);
         g_test_add_func("/invoke/direct-unload-waits", test_direct_unload_waits);

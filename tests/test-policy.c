@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Signature policy parsing (plugin-integrity §1) and the small parsers under it. */
+/* Signature policy parsing (docs/plugin-security.md, "Signature policy") and the small parsers under it. */
 #include <glib.h>
 
 #include "base64.h"
@@ -23,7 +23,7 @@ static void assert_invalid(const char *text, const char *reason) {
         g_assert_cmpuint(n, ==, 0);
 }
 
-/* §1.1: every malformed form fails closed with its own reason. */
+/* every malformed form fails closed with its own reason. */
 static void test_malformed(void) {
         assert_invalid("{invalid}", "not valid JSON: expected a member name (a string) at byte 1");
         assert_invalid("{invalid json", "not valid JSON: expected a member name (a string) at byte 1");
@@ -42,7 +42,7 @@ static void test_malformed(void) {
         assert_invalid("{\"plugin\":\"md5:deadbeef\"}", "value for \"plugin\" must be sha256:<64 hex digits>");
         assert_invalid("{\"plugin\":\"abc123\"}", "value for \"plugin\" must be sha256:<64 hex digits>");
         assert_invalid("{\"plugin\":\"sha256:abc123\"}", "value for \"plugin\" must be sha256:<64 hex digits>");
-        /* 63 and 65 hex digits are refused at parse time (§6.2). */
+        /* 63 and 65 hex digits are refused at parse time. */
         assert_invalid("{\"p\":\"sha256:" HEX64 "0\"}", "value for \"p\" must be sha256:<64 hex digits>");
         assert_invalid("{\"p\":\"sha256:" "123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
                        "value for \"p\" must be sha256:<64 hex digits>");
@@ -79,7 +79,7 @@ static void test_modes(void) {
         g_assert_cmpuint(n, ==, 0);
         pins_free(pins, n);
 
-        /* Upper-case hex is accepted and compared as bytes (§1.2). */
+        /* Upper-case hex is accepted and compared as bytes. */
         g_assert_cmpint(signatures_parse("{\"cloudflare\":\"sha256:" HEX64 "\",\"powerdns\":\"sha256:"
                                          "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\"}",
                                          &mode, &pins, &n, &why),
@@ -126,7 +126,7 @@ static void test_mode_log_lines(void) {
         }
 }
 
-/* Production builds refuse permissive mode unless explicitly allowed (§6.1). */
+/* Production builds refuse permissive mode unless explicitly allowed. */
 static void test_production(void) {
         Policy *p = NULL;
         PolicySettings s = { .signatures = NULL, .production = true };
@@ -198,6 +198,7 @@ static void test_digest(void) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        tu_init();
         g_test_add_func("/policy/malformed-fails-closed", test_malformed);
         g_test_add_func("/policy/modes", test_modes);
         g_test_add_func("/policy/mode-log-lines", test_mode_log_lines);

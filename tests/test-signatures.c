@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Ed25519 publisher signatures (plugin-integrity §6.13), against keys and
+ * Ed25519 publisher signatures (docs/plugin-security.md, "Publisher signatures"), against keys and
  * signatures made by Debian's minisign tool.
  */
 #include <glib.h>
@@ -91,7 +91,7 @@ static void expect(TuHost *t, const char *id, PluginState state, const char *rea
 }
 
 static void test_valid_signature(void) {
-        if (!tu_require_root() || !have_minisign())
+        if (!tu_require_root("a root-owned trusted-keys directory") || !have_minisign())
                 return;
         Keys k;
         TuHost t;
@@ -122,7 +122,7 @@ static void test_valid_signature(void) {
 }
 
 static void test_bad_signatures(void) {
-        if (!tu_require_root() || !have_minisign())
+        if (!tu_require_root("a root-owned trusted-keys directory") || !have_minisign())
                 return;
         Keys k;
         TuHost t;
@@ -197,7 +197,7 @@ static void test_bad_signatures(void) {
 
 /* Without require_signatures an unsigned plugin loads; with it, never. */
 static void test_require_switch(void) {
-        if (!tu_require_root() || !have_minisign())
+        if (!tu_require_root("a root-owned trusted-keys directory") || !have_minisign())
                 return;
         Keys k;
         TuHost t;
@@ -222,7 +222,7 @@ static void test_require_switch(void) {
 
 /* Pins and signatures together: both must pass. */
 static void test_pin_and_signature(void) {
-        if (!tu_require_root() || !have_minisign())
+        if (!tu_require_root("a root-owned trusted-keys directory") || !have_minisign())
                 return;
         Keys k;
         TuHost t;
@@ -248,7 +248,7 @@ static void test_pin_and_signature(void) {
 
 /* Key files: a malformed or insecure one is ignored, never trusted. */
 static void test_key_files(void) {
-        if (!tu_require_root() || !have_minisign())
+        if (!tu_require_root("root-owned key files") || !have_minisign())
                 return;
         Keys k;
         TuHost t;
@@ -297,6 +297,7 @@ static void test_parsers(void) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        tu_init();
         g_test_add_func("/signatures/valid", test_valid_signature);
         g_test_add_func("/signatures/rejected", test_bad_signatures);
         g_test_add_func("/signatures/require-switch", test_require_switch);

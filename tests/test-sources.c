@@ -83,8 +83,6 @@ static void server_stop(Server *s) {
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
         memset(f, 0, sizeof *f);
-        if (geteuid() != 0)
-                return;
         tu_host_init(&f->t);
         f->pki = g_build_filename(f->t.tmp, "pki", NULL);
         f->www = g_build_filename(f->t.tmp, "www", NULL);
@@ -234,14 +232,6 @@ static void staging_is_empty(Fixture *f) {
         }
 }
 
-#define SKIP_UNLESS_ROOT()                                                                                             \
-        do {                                                                                                           \
-                if (!f->t.tmp) {                                                                                       \
-                        g_test_skip("needs root");                                                                     \
-                        return;                                                                                        \
-                }                                                                                                      \
-        } while (0)
-
 static void expect_refused(Fixture *f, Outcome *o, Reason reason, const char *text) {
         g_assert_cmpint(o->error, <, 0);
         g_assert_cmpstr(reason_to_string(o->reason), ==, reason_to_string(reason));
@@ -253,7 +243,6 @@ static void expect_refused(Fixture *f, Outcome *o, Reason reason, const char *te
 }
 
 static void test_https_success(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         Outcome o;
         g_autofree char *url = g_strdup_printf("https://localhost:%d/probe.tgz", f->good.port);
         g_assert_cmpint(url_install(f, url, f->archive_digest, &o), ==, 0);
@@ -269,7 +258,6 @@ static void test_https_success(Fixture *f, gconstpointer data) {
 }
 
 static void test_https_refusals(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         Outcome o;
         g_autofree char *url = NULL;
 
@@ -383,7 +371,6 @@ static char *const localhost_only[] = { (char *) "localhost", NULL };
 /* With the default empty allowlist a peer could make the daemon connect to
  * its own loopback and private ports (#13). */
 static void test_fetch_private_addresses(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         FetchOptions any = fetch_options(f, NULL), listed = fetch_options(f, localhost_only);
         Verdict v = {};
         const char *hosts[] = { "localhost", "127.0.0.1", "[::1]", "127.9.9.9", "[::ffff:127.0.0.1]" };
@@ -443,7 +430,6 @@ static void test_address_classes(void) {
 /* A closed port, a port that never answers, and a server with the wrong
  * certificate read the same: a peer learns nothing about ports. */
 static void test_fetch_connect_errors(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         char *const list[] = { (char *) "localhost", NULL };
         FetchOptions o = fetch_options(f, list);
         Verdict v = {};
@@ -481,7 +467,6 @@ static const char *const proxy_variables[] = { "https_proxy", "HTTPS_PROXY", "ht
 /* libcurl reads https_proxy/ALL_PROXY from the environment unless told
  * otherwise: only InstallProxy= may choose a proxy (#17). */
 static void test_fetch_proxy(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         Verdict v = {};
         g_autofree char *url = g_strdup_printf("https://localhost:%d/probe.tgz", f->good.port);
         for (size_t i = 0; i < G_N_ELEMENTS(proxy_variables); i++)
@@ -516,7 +501,6 @@ static void test_fetch_proxy(Fixture *f, gconstpointer data) {
 
 /* A Location header with ESC and BEL reaches messages and logs escaped (#16). */
 static void test_fetch_escapes(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         FetchOptions o = fetch_options(f, localhost_only);
         Verdict v = {};
         g_autofree char *url = g_strdup_printf("https://localhost:%d/redirect?to=gopher://evil%%1b[2J%%07.example/x",
@@ -529,7 +513,6 @@ static void test_fetch_escapes(Fixture *f, gconstpointer data) {
 }
 
 static void test_bundles(Fixture *f, gconstpointer data) {
-        SKIP_UNLESS_ROOT();
         Outcome o;
         InstallRequest req = {.source = INSTALL_SOURCE_BASE64, .fd = -1};
 
@@ -605,8 +588,6 @@ static void test_manifest_dispatch(void) {
 }
 
 static void test_artifact_store(void) {
-        if (!tu_require_root())
-                return;
         g_autofree char *tmp = tu_tmpdir();
         g_autofree char *dir = g_build_filename(tmp, "artifacts", NULL);
         ArtifactRecord rec = {}, found = {};
@@ -666,6 +647,7 @@ static void test_artifact_store(void) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        tu_init();
         g_test_add("/sources/https-success", Fixture, NULL, fixture_setup, test_https_success, fixture_teardown);
         g_test_add("/sources/https-refusals", Fixture, NULL, fixture_setup, test_https_refusals, fixture_teardown);
         g_test_add_func("/sources/manifest-dispatch", test_manifest_dispatch);

@@ -10,6 +10,7 @@ import unittest
 
 SRC = os.environ["DC_SOURCE_ROOT"]
 EXAMPLES = os.environ["DC_EXAMPLES_DIR"]
+BUILD = os.environ["DC_BUILD_ROOT"]
 
 
 def message_ids():
@@ -75,6 +76,36 @@ class Daemon(unittest.TestCase):
         self.assertTrue(any(lib.startswith("libnats") for lib in needed), needed)
         for lib in needed:
             self.assertFalse(lib.startswith(("libarchive", "libcurl")), needed)
+
+
+class Architecture(unittest.TestCase):
+    """docs/architecture.md: every file of src/ calls only downwards, and none grows past ~800 lines."""
+
+    def test_no_call_cycles_between_files(self):
+        r = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "tools", "file-cycles.py"), BUILD],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_no_source_file_over_800_lines(self):
+        long = []
+        for d, _, files in os.walk(os.path.join(SRC, "src")):
+            for f in files:
+                if f.endswith(".c"):
+                    with open(os.path.join(d, f)) as fh:
+                        n = sum(1 for _ in fh)
+                    if n > 800:
+                        long.append("%s (%d lines)" % (os.path.relpath(os.path.join(d, f), SRC), n))
+        self.assertEqual(long, [])
+
+    def test_core_has_no_front_end_includes(self):
+        bad = []
+        for f in os.listdir(os.path.join(SRC, "src", "core")):
+            with open(os.path.join(SRC, "src", "core", f)) as fh:
+                text = fh.read()
+            for inc in ("<systemd/sd-bus.h>", "<nats/nats.h>", "mesh", "bus-"):
+                if re.search(r'#include [<"][^>"]*%s' % re.escape(inc), text):
+                    bad.append("%s includes %s" % (f, inc))
+        self.assertEqual(bad, [])
 
 
 class DeploymentFiles(unittest.TestCase):
@@ -197,15 +228,16 @@ class InstalledSDK(unittest.TestCase):
             for rel in ("libexec/dc-plugin-hostd", "bin/dc-plugin-hostctl", "include/dc-plugin-host/plugin.h",
                         "lib/systemd/system/dc-plugin-hostd.service", "lib/sysusers.d/dc-plugin-host.conf",
                         "lib/tmpfiles.d/dc-plugin-host.conf", "lib/systemd/catalog/dc-plugin-host.catalog",
-                        "share/dbus-1/system.d/org.deviceconnect.PluginHost.conf",
-                        "share/dbus-1/system-services/org.deviceconnect.PluginHost.service",
                         "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Manager.xml",
                         "share/dbus-1/interfaces/org.deviceconnect.PluginHost1.Plugin.xml",
-                        "share/polkit-1/actions/org.deviceconnect.pluginhost.policy",
                         "share/dc-plugin-host/mesh-network.conf",
-                        "lib/dc-plugin-host/plugins/hello-world/hello-world.so",
-                        "lib/dc-plugin-host/plugins/hello-world/manifest.json"):
+                        "share/doc/dc-plugin-host/examples/hello-world/manifest.json"):
                 self.assertIn(os.path.join(prefix, rel), installed)
+            # where dbus-daemon and polkitd read them, whatever the prefix
+            for rel in ("usr/share/dbus-1/system.d/org.deviceconnect.PluginHost.conf",
+                        "usr/share/dbus-1/system-services/org.deviceconnect.PluginHost.service",
+                        "usr/share/polkit-1/actions/org.deviceconnect.pluginhost.policy"):
+                self.assertIn(rel, installed)
             with open(os.path.join(dest, prefix, "lib/systemd/system/dc-plugin-hostd.service")) as f:
                 unit = f.read()
             self.assertIn("ExecStart=/" + prefix + "/libexec/dc-plugin-hostd\n", unit)

@@ -8,26 +8,61 @@
 #include <time.h>
 
 #include "digest.h"
+#include "fs-check.h"
 #include "image.h"
 #include "strv.h"
 
-bool tu_require_root(void) {
+bool tu_require_root(const char *why) {
         if (geteuid() == 0)
                 return true;
-        g_test_skip("needs root (ownership and permission checks)");
+        g_autofree char *msg = g_strdup_printf("needs root: %s", why);
+        g_test_skip(msg);
         return false;
 }
 
+/* Where scratch directories go: root uses /run; anyone else the build
+ * directory (meson sets DC_TEST_SCRATCH), whose ancestors must pass the
+ * loader's checks with the test's own uid trusted (TrustedUID=). */
+static const char *scratch_base(void) {
+        static char *base;
+        if (base)
+                return base;
+        const char *e = g_getenv("DC_TEST_TMPDIR");
+        if (e)
+                base = g_strdup(e);
+        else if (geteuid() == 0)
+                base = g_strdup("/run/dc-plugin-host-tests");
+        else if ((e = g_getenv("DC_TEST_SCRATCH")))
+                base = g_strdup(e);
+        else
+                base = g_build_filename(g_get_user_runtime_dir(), "dc-plugin-host-tests", NULL);
+        if (mkdir(base, 0755) < 0 && errno != EEXIST)
+                return NULL;
+        (void) chmod(base, 0755);
+        return base;
+}
+
+void tu_init(void) {
+        const char *base = scratch_base();
+        _cleanup_free_ char *inner = NULL;
+        OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = geteuid(), .trusted_uid = geteuid() };
+        int fd = base ? root_open_checked(base, &rule, &inner) : -errno;
+        if (fd >= 0) {
+                close(fd);
+                return;
+        }
+        /* The loader rightly refuses plugins below, e.g., a world-writable /tmp. */
+        printf("1..0 # SKIP no usable scratch directory for plugin roots (%s): %s; build outside world-writable "
+               "directories or set DC_TEST_TMPDIR\n",
+               base ? base : "none", inner ? inner : strerror(-fd));
+        exit(0);
+}
+
 char *tu_tmpdir(void) {
-        const char *base = g_getenv("DC_TEST_TMPDIR");
+        const char *base = scratch_base();
         char *tmpl;
 
-        if (!base) {
-                base = "/run/dc-plugin-host-tests";
-                if (mkdir(base, 0755) < 0 && errno != EEXIST)
-                        g_error("cannot create %s: %m", base);
-                chmod(base, 0755);
-        }
+        g_assert_nonnull(base);
         tmpl = g_strdup_printf("%s/t.XXXXXX", base);
         g_assert_nonnull(mkdtemp(tmpl));
         g_assert_cmpint(chmod(tmpl, 0755), ==, 0);
@@ -202,7 +237,18 @@ void tu_host_init(TuHost *t) {
         g_assert_cmpint(host_config_set(&t->config, "TrustedKeysDirectory", keys), ==, 0);
         g_assert_cmpint(host_config_set(&t->config, "PluginConfigDirectory", pconf), ==, 0);
         t->config.production = false;
+        /* Unprivileged: the test's own files stand in for packaged ones. */
+        if (geteuid() != 0)
+                t->config.trusted_uid = geteuid();
         g_assert_cmpint(sd_event_new(&t->event), >=, 0);
+}
+
+void tu_fixture_setup(TuHost *t, gconstpointer data) {
+        tu_host_init(t);
+}
+
+void tu_fixture_teardown(TuHost *t, gconstpointer data) {
+        tu_host_done(t);
 }
 
 void tu_set_signatures(TuHost *t, const char *json) {

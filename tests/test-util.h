@@ -9,12 +9,16 @@
 #include "host.h"
 #include "log.h"
 
-/* A root-owned, 0755 scratch directory whose ancestors pass the loader's
- * checks (never below /tmp).  Removed by tu_rm_rf(). */
+/* Call after g_test_init(): skips the whole program (TAP "1..0 # SKIP")
+ * when no scratch directory can hold plugin roots. */
+void tu_init(void);
+/* A 0755 scratch directory whose ancestors pass the loader's checks (never
+ * below /tmp): below /run as root, below the build directory otherwise.
+ * Removed by tu_rm_rf(). */
 char *tu_tmpdir(void);
 void tu_rm_rf(const char *path);
-/* Skip the current test unless running as root (ownership checks need it). */
-bool tu_require_root(void);
+/* Skip the current test unless running as root, saying why it needs it. */
+bool tu_require_root(const char *why);
 
 /* Paths of built artefacts (set by meson in the environment). */
 char *tu_test_plugin(const char *name);    /* tests/plugins/<name>.so */
@@ -47,6 +51,9 @@ typedef struct TuLogEntry {
 } TuLogEntry;
 
 void tu_host_init(TuHost *t);          /* dirs + default config; no Host yet */
+/* g_test fixture: tu_host_init() / tu_host_done(). */
+void tu_fixture_setup(TuHost *t, gconstpointer data);
+void tu_fixture_teardown(TuHost *t, gconstpointer data);
 void tu_host_create(TuHost *t);        /* host_new() with the config as it is now */
 int tu_host_start(TuHost *t);          /* tu_host_create() if needed, then host_start() */
 void tu_host_done(TuHost *t);

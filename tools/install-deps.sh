@@ -10,6 +10,10 @@ PACKAGES=(
         systemd dbus-daemon dbus-system-bus-common polkitd nats-server
         python3-dbusmock python3-gi python3-dbus
         libarchive-tools libxml2-utils openssl minisign
+        # packaging (debian/, tools/build-deb.sh), man pages, completion
+        dpkg-dev debhelper lintian go-md2man bash-completion man-db
+        # the system test (tests/system/): a Debian root booted with systemd-nspawn
+        mmdebstrap systemd-container
 )
 
 if [ "$(id -u)" -ne 0 ]; then

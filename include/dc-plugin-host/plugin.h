@@ -12,8 +12,13 @@
  * Versioning: DC_PLUGIN_ABI_MAJOR is the plugin "api_level".  The host loads
  * only plugins whose abi_major (and manifest api_level) equals its own.
  * DC_PLUGIN_ABI_MINOR grows when fields are appended at the end of a struct;
- * struct_size tells the host which fields exist, so older minor versions keep
- * loading.  Never reorder or remove fields within a major version.
+ * fields are never reordered or removed within a major version.  The host
+ * reads a descriptor only up to its struct_size (any size back to 1.0 loads;
+ * fields it does not have read as zero) and walks functions[], events[] and
+ * routines[] with the element sizes the plugin was built with (since 1.2;
+ * older plugins have the 1.0 sizes).  The other way round, dc_host_api's
+ * struct_size tells a plugin which services the host it runs in offers:
+ * check it before using a member added after the minor you need.
  *
  * Threading: handlers run on the host's worker threads, never on its event
  * loop (DC_FUNCTION_FLAG_NONBLOCKING functions may also run on the thread
@@ -36,7 +41,7 @@ extern "C" {
 
 #define DC_PLUGIN_MAGIC 0x44435047u /* "DCPG" */
 #define DC_PLUGIN_ABI_MAJOR 1u
-#define DC_PLUGIN_ABI_MINOR 1u
+#define DC_PLUGIN_ABI_MINOR 2u
 #define DC_PLUGIN_DESCRIPTOR_SYMBOL "dc_plugin_descriptor"
 
 #define DC_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -165,6 +170,14 @@ struct dc_plugin_descriptor {
         /* Required.  Called once on unload or shutdown; a negative return is
          * logged as a warning and otherwise ignored. */
         int (*cleanup)(dc_plugin_ctx *ctx);
+
+        /* Since ABI 1.2 (set by DC_PLUGIN_HEADER): sizeof the elements of
+         * functions[], events[] and routines[] as this plugin was built, so
+         * that fields appended to those structs later never break it.  0:
+         * the ABI 1.0 sizes. */
+        uint32_t function_size;
+        uint32_t event_size;
+        uint32_t routine_size;
 };
 
 /* Declare the descriptor: DC_PLUGIN_DEFINE(desc_initializer). */
@@ -172,7 +185,9 @@ struct dc_plugin_descriptor {
 
 #define DC_PLUGIN_HEADER                                                                          \
         .magic = DC_PLUGIN_MAGIC, .abi_major = DC_PLUGIN_ABI_MAJOR, .abi_minor = DC_PLUGIN_ABI_MINOR, \
-        .struct_size = sizeof(struct dc_plugin_descriptor), .toolchain = DC_PLUGIN_TOOLCHAIN
+        .struct_size = sizeof(struct dc_plugin_descriptor), .toolchain = DC_PLUGIN_TOOLCHAIN,     \
+        .function_size = sizeof(dc_plugin_function), .event_size = sizeof(dc_plugin_event),       \
+        .routine_size = sizeof(dc_plugin_routine)
 
 #define DC_PLUGIN_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The artifact store (wire §15.9): packed plugins other hosts can install,
+ * The artifact store (docs/mesh.md, "Artifacts across hosts"): packed plugins other hosts can install,
  * <artifact dir>/<id>/<version or first 12 hex of the sha256>.tgz plus
  * <id>/artifact.json describing the latest publish.  Every path component
  * is validated before use.  Serving is the mesh front end's job.

@@ -2,14 +2,14 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <strings.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <strings.h>
 
+#include "build-config.h"
 #include "log.h"
 #include "names.h"
 #include "strv.h"
-#include "build-config.h"
 
 #define DEFAULT_ALLOWED_LIBRARIES "libc.so.6 libm.so.6"
 
@@ -63,19 +63,26 @@ int host_config_init(HostConfig *c) {
                 .workers = 4,
                 .max_queued_calls = 256,
                 .call_timeout_usec = 30ull * 1000000,
-                .polkit_timeout_usec = 25ull * 1000000,
-                .max_pending_authorizations = 64,
                 .production = PRODUCTION_BUILD,
                 .auto_load = true,
                 .max_plugin_size = 64ull * 1024 * 1024,
+                .max_loaded_plugins = 256,
+                .ops_per_minute = 120,
                 .max_archive_size = 10ull * 1024 * 1024,
                 .max_extracted_size = 256ull * 1024 * 1024,
                 .max_archive_members = 10000,
                 .install_timeout_usec = 120ull * 1000000,
-                .mesh_ttl_sec = 15,
-                .mesh_max_in_flight = 256,
-                .max_loaded_plugins = 256,
-                .mesh_ops_per_minute = 120,
+                .bus = {
+                        .polkit_timeout_usec = 25ull * 1000000,
+                        .max_pending_authorizations = 64,
+                        .max_pending_authorizations_per_caller = 16,
+                        .max_pending_authorization_bytes = 16ull * 1024 * 1024,
+                },
+                .mesh = {
+                        .ttl_sec = 15,
+                        .max_in_flight = 256,
+                        .download_budget = 64ull * 1024 * 1024,
+                },
         };
         _cleanup_free_ char *libs = NULL;
         if (asprintf(&libs, "%s %s", DEFAULT_ALLOWED_LIBRARIES, EXTRA_ALLOWED_NEEDED) < 0)
@@ -108,25 +115,120 @@ void host_config_done(HostConfig *c) {
         free(c->install_ca_file);
         free(c->install_proxy);
         free(c->artifact_dir);
-        strv_free(c->mesh_urls);
-        free(c->mesh_credentials);
-        free(c->mesh_user);
-        free(c->mesh_password);
-        free(c->mesh_token);
-        free(c->mesh_jwt);
-        free(c->mesh_nkey_seed);
-        free(c->mesh_tls_ca);
-        free(c->mesh_tls_cert);
-        free(c->mesh_tls_key);
-        free(c->device_id);
-        free(c->tenant);
-        free(c->discovery_mode);
-        free(c->import_dir);
+        strv_free(c->mesh.urls);
+        free(c->mesh.credentials);
+        free(c->mesh.user);
+        free(c->mesh.password);
+        free(c->mesh.token);
+        free(c->mesh.jwt);
+        free(c->mesh.nkey_seed);
+        free(c->mesh.tls_ca);
+        free(c->mesh.tls_cert);
+        free(c->mesh.tls_key);
+        free(c->mesh.device_id);
+        free(c->mesh.tenant);
+        free(c->mesh.discovery_mode);
+        free(c->mesh.import_dir);
+        free(c->mesh.reply_prefix);
         *c = (HostConfig){};
 }
 
+/* ---- value parsers: (value, the field, the entry's range) ---------------------------- */
+
+typedef struct Setting Setting;
+typedef int (*setting_parser)(const Setting *s, const char *value, void *field, HostConfig *c);
+
+struct Setting {
+        const char *key;
+        setting_parser parse;
+        size_t offset;          /* of the field in HostConfig */
+        uint64_t min, max;      /* numbers: the accepted range */
+};
+
+static int parse_string(const Setting *s, const char *value, void *field, HostConfig *c) {
+        return set_string(field, value);
+}
+
+static int parse_bool(const Setting *s, const char *value, void *field, HostConfig *c) {
+        int r = parse_boolean(value);
+        if (r < 0)
+                return r;
+        *(bool *) field = r;
+        return 0;
+}
+
+static int parse_number(const Setting *s, const char *value, uint64_t *ret) {
+        char *end;
+        if (isempty(value) || !isdigit((unsigned char) value[0]))
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || *end || v < s->min || v > s->max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_unsigned_field(const Setting *s, const char *value, void *field, HostConfig *c) {
+        uint64_t v;
+        int r = parse_number(s, value, &v);
+        if (r >= 0)
+                *(unsigned *) field = (unsigned) v;
+        return r;
+}
+
+static int parse_uid_field(const Setting *s, const char *value, void *field, HostConfig *c) {
+        uint64_t v;
+        int r = parse_number(s, value, &v);
+        if (r >= 0)
+                *(uid_t *) field = (uid_t) v;
+        return r;
+}
+
+static int parse_seconds(const Setting *s, const char *value, void *field, HostConfig *c) {
+        uint64_t v;
+        int r = parse_number(s, value, &v);
+        if (r >= 0)
+                *(uint64_t *) field = v * 1000000;
+        return r;
+}
+
+static int parse_size_field(const Setting *s, const char *value, void *field, HostConfig *c) {
+        return parse_size(value, field);
+}
+
+static int replace_list(void *field, const char *value, const char *separators) {
+        char **l = strv_split(value, separators);
+        if (!l)
+                return -ENOMEM;
+        strv_free(*(char ***) field);
+        *(char ***) field = l;
+        return 0;
+}
+
+/* "a b c" replaces the list. */
+static int parse_words(const Setting *s, const char *value, void *field, HostConfig *c) {
+        return replace_list(field, value, " ");
+}
+
+/* "nats://a:4222, nats://b:4222": commas or spaces. */
+static int parse_url_list(const Setting *s, const char *value, void *field, HostConfig *c) {
+        return replace_list(field, value, ", ");
+}
+
+/* AllowedLibraries= adds to the default libc/libm. */
+static int parse_added_words(const Setting *s, const char *value, void *field, HostConfig *c) {
+        _cleanup_strv_free_ char **l = strv_split(value, " ");
+        if (!l)
+                return -ENOMEM;
+        for (char **i = l; *i; i++)
+                if (!strv_contains(*(char ***) field, *i) && strv_extend(field, *i) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 /* "a.example, b.example c.example": lower-cased hosts. */
-static int set_host_list(char ***dst, const char *value) {
+static int parse_host_list(const Setting *s, const char *value, void *field, HostConfig *c) {
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
         _cleanup_free_ char *copy = strdup(value);
         char *save = NULL;
@@ -143,189 +245,137 @@ static int set_host_list(char ***dst, const char *value) {
                 if (strv_extend(&l, t) < 0)
                         return -ENOMEM;
         }
-        strv_free(*dst);
-        *dst = TAKE_PTR(l);
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(l);
         return 0;
 }
 
-static int parse_unsigned(const char *value, unsigned min, unsigned max, unsigned *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(value, &end, 10);
-        if (errno || isempty(value) || *end || !isdigit((unsigned char) value[0]) || v < min || v > max)
+/* StateDirectory= also moves the store below it. */
+static int parse_state_dir(const Setting *s, const char *value, void *field, HostConfig *c) {
+        _cleanup_free_ char *store = NULL;
+        if (asprintf(&store, "%s/plugins", value) < 0)
+                return -ENOMEM;
+        int r = set_string(&c->state_dir, value);
+        return r < 0 ? r : set_string(&c->store_dir, store);
+}
+
+static int parse_discovery_mode(const Setting *s, const char *value, void *field, HostConfig *c) {
+        if (!streq(value, "infra") && !streq(value, "d2d") && !streq(value, "p2p"))
                 return -EINVAL;
-        *ret = (unsigned) v;
+        return set_string(field, streq(value, "p2p") ? "d2d" : value);
+}
+
+/* MeshTLSVerifyHostname=no is the explicit opt-out. */
+static int parse_verify_hostname(const Setting *s, const char *value, void *field, HostConfig *c) {
+        int r = parse_boolean(value);
+        if (r < 0)
+                return r;
+        *(bool *) field = !r;
         return 0;
+}
+
+static int parse_subject_prefix(const Setting *s, const char *value, void *field, HostConfig *c) {
+        if (isempty(value) || strpbrk(value, "*> \t"))
+                return -EINVAL;
+        return set_string(field, value);
+}
+
+/* ---- the settings, by who uses them (dc-plugin-host.conf(5)) ------------------------- */
+
+#define AT(member) offsetof(HostConfig, member)
+#define STRING(key, member) { key, parse_string, AT(member) }
+#define BOOL(key, member) { key, parse_bool, AT(member) }
+#define UNSIGNED(key, member, lo, hi) { key, parse_unsigned_field, AT(member), lo, hi }
+#define SECONDS(key, member, lo, hi) { key, parse_seconds, AT(member), lo, hi }
+#define SIZE(key, member) { key, parse_size_field, AT(member) }
+
+/* The plugins, the trust policy and the calls: the core's. */
+static const Setting core_settings[] = {
+        { "PluginDirectories", parse_words, AT(plugin_dirs) },
+        { "StateDirectory", parse_state_dir, 0 },
+        STRING("StoreDirectory", store_dir),
+        STRING("SignaturesFile", signatures_file),
+        STRING("TrustedKeysDirectory", trusted_keys_dir),
+        STRING("PluginConfigDirectory", plugin_config_dir),
+        { "AllowedLibraries", parse_added_words, AT(allowed_libraries) },
+        BOOL("RequireSignatures", require_signatures),
+        BOOL("StrictELF", strict_elf),
+        BOOL("AllowUnverifiedPlugins", allow_unverified),
+        BOOL("AutoLoad", auto_load),
+        SIZE("MaxPluginSize", max_plugin_size),
+        { "TrustedUID", parse_uid_field, AT(trusted_uid), 0, 0x7fffffff },
+        UNSIGNED("Workers", workers, 1, 256),
+        UNSIGNED("MaxQueuedCalls", max_queued_calls, 1, 1000000),
+        SECONDS("CallTimeoutSec", call_timeout_usec, 1, 86400),
+        UNSIGNED("MaxLoadedPlugins", max_loaded_plugins, 1, 100000),
+        UNSIGNED("OperationsPerMinute", ops_per_minute, 1, 1000000),
+        UNSIGNED("MeshOperationsPerMinute", ops_per_minute, 1, 1000000), /* the older name */
+};
+
+static const Setting install_settings[] = {
+        SIZE("MaxArchiveSize", max_archive_size),
+        SIZE("MaxExtractedSize", max_extracted_size),
+        UNSIGNED("MaxArchiveMembers", max_archive_members, 1, 10000000),
+        BOOL("InstallRequireDigest", install_require_digest),
+        BOOL("InstallAllowInsecureHTTP", install_allow_http),
+        { "InstallURLAllowlist", parse_host_list, AT(install_url_allowlist) },
+        STRING("InstallCAFile", install_ca_file),
+        STRING("InstallProxy", install_proxy), /* a URL; empty = none, whatever the environment says */
+        SECONDS("InstallTimeoutSec", install_timeout_usec, 1, 86400),
+        STRING("ArtifactDirectory", artifact_dir),
+};
+
+static const Setting bus_settings[] = {
+        SECONDS("PolkitTimeoutSec", bus.polkit_timeout_usec, 1, 3600),
+        UNSIGNED("MaxPendingAuthorizations", bus.max_pending_authorizations, 1, 100000),
+        UNSIGNED("MaxPendingAuthorizationsPerCaller", bus.max_pending_authorizations_per_caller, 1, 100000),
+        SIZE("MaxPendingAuthorizationBytes", bus.max_pending_authorization_bytes),
+};
+
+static const Setting mesh_settings[] = {
+        { "MeshURLs", parse_url_list, AT(mesh.urls) },
+        STRING("MeshCredentialsFile", mesh.credentials),
+        STRING("MeshUser", mesh.user),
+        STRING("MeshPassword", mesh.password),
+        STRING("MeshToken", mesh.token),
+        STRING("MeshTLSCAFile", mesh.tls_ca),
+        STRING("MeshTLSCertFile", mesh.tls_cert),
+        STRING("MeshTLSKeyFile", mesh.tls_key),
+        { "MeshTLSVerifyHostname", parse_verify_hostname, AT(mesh.tls_skip_hostname) },
+        STRING("DeviceId", mesh.device_id),
+        STRING("Tenant", mesh.tenant),
+        BOOL("AllowDottedDeviceId", mesh.allow_dotted_device_id),
+        { "MeshDiscoveryMode", parse_discovery_mode, AT(mesh.discovery_mode) },
+        UNSIGNED("MeshTTLSec", mesh.ttl_sec, 1, 3600),
+        UNSIGNED("MeshMaxInFlight", mesh.max_in_flight, 1, 100000),
+        STRING("ImportDirectory", mesh.import_dir),
+        { "MeshReplyPrefix", parse_subject_prefix, AT(mesh.reply_prefix) },
+        SIZE("MeshDownloadBudget", mesh.download_budget),
+};
+
+static const struct {
+        const Setting *settings;
+        size_t n;
+} setting_groups[] = {
+        { core_settings, ELEMENTSOF(core_settings) },
+        { install_settings, ELEMENTSOF(install_settings) },
+        { bus_settings, ELEMENTSOF(bus_settings) },
+        { mesh_settings, ELEMENTSOF(mesh_settings) },
+};
+
+static const Setting *find_setting(const char *key) {
+        for (size_t g = 0; g < ELEMENTSOF(setting_groups); g++)
+                for (size_t i = 0; i < setting_groups[g].n; i++)
+                        if (streq(setting_groups[g].settings[i].key, key))
+                                return &setting_groups[g].settings[i];
+        return NULL;
 }
 
 int host_config_set(HostConfig *c, const char *key, const char *value) {
-        int r;
-
-        if (streq(key, "PluginDirectories")) {
-                char **l = strv_split(value, " ");
-                if (!l)
-                        return -ENOMEM;
-                strv_free(c->plugin_dirs);
-                c->plugin_dirs = l;
-                return 0;
-        }
-        if (streq(key, "StateDirectory")) {
-                _cleanup_free_ char *store = NULL;
-                if (asprintf(&store, "%s/plugins", value) < 0)
-                        return -ENOMEM;
-                r = set_string(&c->state_dir, value);
-                return r < 0 ? r : set_string(&c->store_dir, store);
-        }
-        if (streq(key, "StoreDirectory"))
-                return set_string(&c->store_dir, value);
-        if (streq(key, "SignaturesFile"))
-                return set_string(&c->signatures_file, value);
-        if (streq(key, "TrustedKeysDirectory"))
-                return set_string(&c->trusted_keys_dir, value);
-        if (streq(key, "PluginConfigDirectory"))
-                return set_string(&c->plugin_config_dir, value);
-        if (streq(key, "AllowedLibraries")) {
-                /* Adds to the default libc/libm. */
-                char **l = strv_split(value, " ");
-                if (!l)
-                        return -ENOMEM;
-                for (char **i = l; *i; i++)
-                        if (!strv_contains(c->allowed_libraries, *i) && strv_extend(&c->allowed_libraries, *i) < 0) {
-                                strv_free(l);
-                                return -ENOMEM;
-                        }
-                strv_free(l);
-                return 0;
-        }
-        if (streq(key, "RequireSignatures") || streq(key, "StrictELF") || streq(key, "AllowUnverifiedPlugins") ||
-            streq(key, "AutoLoad")) {
-                r = parse_boolean(value);
-                if (r < 0)
-                        return r;
-                if (streq(key, "RequireSignatures"))
-                        c->require_signatures = r;
-                else if (streq(key, "StrictELF"))
-                        c->strict_elf = r;
-                else if (streq(key, "AllowUnverifiedPlugins"))
-                        c->allow_unverified = r;
-                else
-                        c->auto_load = r;
-                return 0;
-        }
-        if (streq(key, "MaxPluginSize"))
-                return parse_size(value, &c->max_plugin_size);
-        if (streq(key, "TrustedUID")) {
-                unsigned u;
-                r = parse_unsigned(value, 0, 0x7fffffffu, &u);
-                if (r < 0)
-                        return r;
-                c->trusted_uid = (uid_t) u;
-                return 0;
-        }
-        if (streq(key, "Workers"))
-                return parse_unsigned(value, 1, 256, &c->workers);
-        if (streq(key, "MaxPendingAuthorizations"))
-                return parse_unsigned(value, 1, 100000, &c->max_pending_authorizations);
-        if (streq(key, "MaxQueuedCalls"))
-                return parse_unsigned(value, 1, 1000000, &c->max_queued_calls);
-        if (streq(key, "PolkitTimeoutSec")) {
-                unsigned sec;
-                r = parse_unsigned(value, 1, 3600, &sec);
-                if (r < 0)
-                        return r;
-                c->polkit_timeout_usec = (uint64_t) sec * 1000000;
-                return 0;
-        }
-        if (streq(key, "MaxArchiveSize"))
-                return parse_size(value, &c->max_archive_size);
-        if (streq(key, "MaxExtractedSize"))
-                return parse_size(value, &c->max_extracted_size);
-        if (streq(key, "MaxArchiveMembers"))
-                return parse_unsigned(value, 1, 10000000, &c->max_archive_members);
-        if (streq(key, "InstallRequireDigest") || streq(key, "InstallAllowInsecureHTTP")) {
-                r = parse_boolean(value);
-                if (r < 0)
-                        return r;
-                if (streq(key, "InstallRequireDigest"))
-                        c->install_require_digest = r;
-                else
-                        c->install_allow_http = r;
-                return 0;
-        }
-        if (streq(key, "InstallURLAllowlist"))
-                return set_host_list(&c->install_url_allowlist, value);
-        if (streq(key, "InstallCAFile"))
-                return set_string(&c->install_ca_file, value);
-        if (streq(key, "InstallProxy")) /* a URL, e.g. http://proxy:3128; empty = none */
-                return set_string(&c->install_proxy, value);
-        if (streq(key, "ArtifactDirectory"))
-                return set_string(&c->artifact_dir, value);
-        static const struct {
-                const char *key;
-                size_t offset;
-        } strings[] = {
-                { "MeshCredentialsFile", offsetof(HostConfig, mesh_credentials) },
-                { "MeshUser", offsetof(HostConfig, mesh_user) },
-                { "MeshPassword", offsetof(HostConfig, mesh_password) },
-                { "MeshToken", offsetof(HostConfig, mesh_token) },
-                { "MeshTLSCAFile", offsetof(HostConfig, mesh_tls_ca) },
-                { "MeshTLSCertFile", offsetof(HostConfig, mesh_tls_cert) },
-                { "MeshTLSKeyFile", offsetof(HostConfig, mesh_tls_key) },
-                { "DeviceId", offsetof(HostConfig, device_id) },
-                { "Tenant", offsetof(HostConfig, tenant) },
-                { "ImportDirectory", offsetof(HostConfig, import_dir) },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
-                if (streq(key, strings[i].key))
-                        return set_string((char **) ((uint8_t *) c + strings[i].offset), value);
-        if (streq(key, "MeshURLs")) {
-                char **l = strv_split(value, ", ");
-                if (!l)
-                        return -ENOMEM;
-                strv_free(c->mesh_urls);
-                c->mesh_urls = l;
-                return 0;
-        }
-        if (streq(key, "MeshDiscoveryMode")) {
-                if (!streq(value, "infra") && !streq(value, "d2d") && !streq(value, "p2p"))
-                        return -EINVAL;
-                return set_string(&c->discovery_mode, streq(value, "p2p") ? "d2d" : value);
-        }
-        if (streq(key, "MeshTLSVerifyHostname") || streq(key, "AllowDottedDeviceId")) {
-                r = parse_boolean(value);
-                if (r < 0)
-                        return r;
-                if (streq(key, "AllowDottedDeviceId"))
-                        c->allow_dotted_device_id = r;
-                else
-                        c->mesh_tls_skip_hostname = !r;
-                return 0;
-        }
-        if (streq(key, "MeshTTLSec"))
-                return parse_unsigned(value, 1, 3600, &c->mesh_ttl_sec);
-        if (streq(key, "MeshMaxInFlight"))
-                return parse_unsigned(value, 1, 100000, &c->mesh_max_in_flight);
-        if (streq(key, "MeshOperationsPerMinute"))
-                return parse_unsigned(value, 1, 1000000, &c->mesh_ops_per_minute);
-        if (streq(key, "MaxLoadedPlugins"))
-                return parse_unsigned(value, 1, 100000, &c->max_loaded_plugins);
-        if (streq(key, "InstallTimeoutSec")) {
-                unsigned s;
-                r = parse_unsigned(value, 1, 86400, &s);
-                if (r < 0)
-                        return r;
-                c->install_timeout_usec = (uint64_t) s * 1000000;
-                return 0;
-        }
-        if (streq(key, "CallTimeoutSec")) {
-                unsigned s;
-                r = parse_unsigned(value, 1, 86400, &s);
-                if (r < 0)
-                        return r;
-                c->call_timeout_usec = (uint64_t) s * 1000000;
-                return 0;
-        }
-        return -ENOKEY;
+        const Setting *s = find_setting(key);
+        if (!s)
+                return -ENOKEY;
+        return s->parse(s, value, (uint8_t *) c + s->offset, c);
 }
 
 int host_config_load_file(HostConfig *c, const char *path) {
@@ -377,7 +427,7 @@ int host_config_load_env(HostConfig *c) {
         e = getenv(DC_ENV_CAPABILITIES_DIR);
         if (!isempty(e) && set_string(&c->store_dir, e) < 0)
                 return -ENOMEM;
-        /* The Python host's install knobs keep their names (wire §15.11). */
+        /* The Python host's install knobs keep their names (docs/plugin-security.md). */
         static const struct {
                 const char *env, *key;
         } install_env[] = {
@@ -386,7 +436,7 @@ int host_config_load_env(HostConfig *c) {
                 { DC_ENV_INSTALL_URL_ALLOWLIST, "InstallURLAllowlist" },
                 { DC_ENV_ARTIFACT_DIR, "ArtifactDirectory" },
         };
-        /* The edge SDK's names (wire §4.5, §15.11); the first one set wins. */
+        /* The Device Connect SDK's names (docs/mesh.md); the first one set wins. */
         static const struct {
                 const char *env[3], *key;
         } mesh_env[] = {
@@ -414,10 +464,10 @@ int host_config_load_env(HostConfig *c) {
                         break;
                 }
         e = getenv("NATS_JWT");
-        if (!isempty(e) && set_string(&c->mesh_jwt, e) < 0)
+        if (!isempty(e) && set_string(&c->mesh.jwt, e) < 0)
                 return -ENOMEM;
         e = getenv("NATS_NKEY_SEED");
-        if (!isempty(e) && set_string(&c->mesh_nkey_seed, e) < 0)
+        if (!isempty(e) && set_string(&c->mesh.nkey_seed, e) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(install_env); i++) {
                 e = getenv(install_env[i].env);

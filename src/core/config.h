@@ -33,9 +33,9 @@ typedef struct HostConfig {
         unsigned workers;
         unsigned max_queued_calls;
         uint64_t call_timeout_usec;
-        uint64_t polkit_timeout_usec;
-        unsigned max_pending_authorizations;
-        ImageMode image_mode;     /* tests only */
+        unsigned max_loaded_plugins;   /* cap of loads, from any front end */
+        unsigned ops_per_minute;       /* rate limit of install/load/remove/publish, per caller */
+        ImageMode image_mode;          /* tests only */
 
         /* Installs (docs/plugin-security.md, "Installing plugins") */
         uint64_t max_archive_size;     /* compressed archive: $DC_PLUGIN_MAX_PLUGIN_BYTES, 10 MiB */
@@ -49,32 +49,44 @@ typedef struct HostConfig {
         uint64_t install_timeout_usec; /* whole download, all redirects */
         char *artifact_dir;            /* NULL: <state_dir>/artifacts; $DC_PLUGIN_ARTIFACT_DIR */
 
-        /* Mesh front end (docs/mesh.md).  No URL and no credentials: off. */
-        char **mesh_urls;              /* MeshURLs=, $MESSAGING_URLS, $NATS_URL */
-        char *mesh_credentials;        /* .creds.json or .creds: $MESSAGING_CREDENTIALS_FILE */
-        char *mesh_user, *mesh_password, *mesh_token;
-        char *mesh_jwt, *mesh_nkey_seed; /* $NATS_JWT + $NATS_NKEY_SEED */
-        char *mesh_tls_ca, *mesh_tls_cert, *mesh_tls_key;
-        bool mesh_tls_skip_hostname;   /* explicit opt-out of host name verification */
-        char *device_id;               /* NULL: $DEVICE_ID, creds, "plugin-host-1" */
-        char *tenant;                  /* NULL: $TENANT, creds, "default" */
-        bool allow_dotted_device_id;
-        char *discovery_mode;          /* "infra" (default) or "d2d" */
-        unsigned mesh_ttl_sec;
-        unsigned mesh_max_in_flight;   /* plugin calls and host operations at once */
-        unsigned max_loaded_plugins;   /* cap for the install/load RPCs */
-        unsigned mesh_ops_per_minute;  /* rate limit of the install/load RPCs */
-        char *import_dir;              /* install_plugin source root; NULL = refused */
+        /* The D-Bus front end */
+        struct {
+                uint64_t polkit_timeout_usec;
+                unsigned max_pending_authorizations;
+                unsigned max_pending_authorizations_per_caller; /* per connection and per uid */
+                uint64_t max_pending_authorization_bytes;       /* request bytes held per uid */
+        } bus;
+
+        /* The mesh front end (docs/mesh.md).  No URL and no credentials: off. */
+        struct {
+                char **urls;                /* MeshURLs=, $MESSAGING_URLS, $NATS_URL */
+                char *credentials;          /* .creds.json or .creds: $MESSAGING_CREDENTIALS_FILE */
+                char *user, *password, *token;
+                char *jwt, *nkey_seed;      /* $NATS_JWT + $NATS_NKEY_SEED */
+                char *tls_ca, *tls_cert, *tls_key;
+                bool tls_skip_hostname;     /* explicit opt-out of host name verification */
+                char *device_id;            /* NULL: $DEVICE_ID, creds, "plugin-host-1" */
+                char *tenant;               /* NULL: $TENANT, creds, "default" */
+                bool allow_dotted_device_id;
+                char *discovery_mode;       /* "infra" (default) or "d2d" */
+                unsigned ttl_sec;
+                unsigned max_in_flight;     /* plugin calls and host operations at once */
+                char *import_dir;           /* install_plugin source root; NULL = refused */
+                char *reply_prefix;         /* reply subjects we publish on; NULL = "_INBOX." */
+                uint64_t download_budget;   /* bytes all dc-mesh:// downloads in progress may reserve */
+        } mesh;
 } HostConfig;
 
 int host_config_init(HostConfig *c);
 void host_config_done(HostConfig *c);
-/* Parse "Key=Value" lines ([Section] headers and # comments allowed).
- * -ENOENT if the file does not exist; -EINVAL with a logged message on a bad line. */
+/* Parse "Key=Value" lines ([Section] headers and # comments allowed; the
+ * sections are for people: every key is known by name alone).  -ENOENT if
+ * the file does not exist; -EINVAL with a logged message on a bad line. */
 int host_config_load_file(HostConfig *c, const char *path);
 int host_config_load_env(HostConfig *c);
-/* Parse one setting (also used for --set style overrides in tests). */
+/* Parse one setting (also --set).  -ENOKEY for an unknown key. */
 int host_config_set(HostConfig *c, const char *key, const char *value);
+
 
 int parse_boolean(const char *s);
 int parse_size(const char *s, uint64_t *ret); /* "64M", "10485760" */

@@ -13,7 +13,7 @@
 int digest_parse_prefixed(const char *s, uint8_t out[SHA256_DIGEST_SIZE]);
 /* Parse exactly n_bytes*2 hex digits. */
 /* The install form: optional "sha256:" (any case), 64 hex digits of any
- * case, surrounding whitespace ignored (wire §15.8). */
+ * case, surrounding whitespace ignored, as the Python host does. */
 int digest_parse_loose(const char *s, uint8_t out[SHA256_DIGEST_SIZE]);
 int hex_decode_exact(const char *s, size_t len, uint8_t *out, size_t n_bytes);
 /* Always "sha256:" + lowercase hex. */

@@ -8,6 +8,7 @@
 #include "direct-call.h"
 #include "log.h"
 #include "macro.h"
+#include "call.h"
 #include "plugin-instance.h"
 
 /* A direct call longer than this blocked its caller's thread: demote the
@@ -67,7 +68,7 @@ int direct_table_publish(DirectTable *t, Plugin *p) {
         bool any = false, found;
 
         for (size_t i = 0; p->thread_safe && i < p->n_functions; i++)
-                any = any || (p->functions[i].def->flags & DC_FUNCTION_FLAG_NONBLOCKING);
+                any = any || (p->functions[i].def.flags & DC_FUNCTION_FLAG_NONBLOCKING);
         if (!any)
                 return 0;
         pthread_mutex_lock(&t->lock);
@@ -135,7 +136,7 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 p = t->plugins[i];
                 fn = (PluginFunction *) plugin_find_function(p, function);
         }
-        if (!fn || !(fn->def->flags & DC_FUNCTION_FLAG_NONBLOCKING) ||
+        if (!fn || !(fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) ||
             __atomic_load_n(&fn->demoted, __ATOMIC_RELAXED)) {
                 pthread_mutex_unlock(&t->lock);
                 return -EAGAIN;
@@ -148,10 +149,10 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 struct dc_call call = {};
                 const char *res = NULL, *msg = NULL;
                 uint64_t t0 = now_nsec();
-                int hr = fn->def->handler(p->ctx, &call, params_text);
+                int hr = fn->def.handler(p->ctx, &call, params_text);
                 uint64_t took = now_nsec() - t0;
 
-                r = dc_call_outcome(&call, hr, &res, &msg);
+                r = call_outcome(&call, hr, &res, &msg);
                 char **out = r >= 0 ? result : error_message;
                 if (out && !(*out = strdup(r >= 0 ? res : msg)))
                         r = -ENOMEM;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ELF pre-flight on the sealed bytes, before any plugin code runs (§6.7). */
+/* ELF pre-flight on the sealed bytes, before any plugin code runs
+ * (docs/plugin-security.md, "Signature policy", StrictELF=). */
 #pragma once
 
 #include <stdbool.h>

@@ -11,8 +11,9 @@ bool owner_rule_allows(const OwnerRule *rule, uid_t uid) {
         if (rule->kind == ROOT_STORE)
                 return uid == 0 || uid == rule->self_uid;
         /* Code the daemon could rewrite itself is not "packaged": refuse the
-         * daemon's own uid unless the daemon is root anyway. */
-        if (uid == rule->self_uid && uid != 0)
+         * daemon's own uid unless the daemon is root anyway, or the admin
+         * named it TrustedUID= (a developer running the daemon as themself). */
+        if (uid == rule->self_uid && uid != 0 && uid != rule->trusted_uid)
                 return false;
         return uid == 0 || (rule->trusted_uid != UID_INVALID && uid == rule->trusted_uid);
 }

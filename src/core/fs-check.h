@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Directory, owner and permission rules for plugin roots and files (§4.2). */
+/* Directory, owner and permission rules for plugin roots and files
+ * (docs/plugin-security.md, "Directories"). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,9 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 /* The services a plugin may call (dc_host_api); safe from any thread. */
+#include "host-internal.h"
 #include "json-util.h"
 #include "log.h"
-#include "plugin-instance.h"
 #include "schema.h"
+
+/* An event on its way to the loop, where listeners hear about it. */
+typedef struct QueuedEvent {
+        MailboxItem item; /* first */
+        Registry *registry;
+        char *plugin_id, *name, *payload;
+} QueuedEvent;
+
+static void queued_event_run(MailboxItem *item, bool cancelled) {
+        QueuedEvent *e = (QueuedEvent *) item;
+        if (!cancelled)
+                registry_notify_event(e->registry, e->plugin_id, e->name, e->payload);
+        free(e->plugin_id);
+        free(e->name);
+        free(e->payload);
+        free(e);
+}
+
+static int queue_event(Plugin *p, const char *event, const char *payload_json) {
+        QueuedEvent *e = calloc(1, sizeof(QueuedEvent));
+        if (!e)
+                return -ENOMEM;
+        e->item.run = queued_event_run;
+        e->registry = &p->host->registry;
+        e->plugin_id = strdup(p->id);
+        e->name = strdup(event);
+        e->payload = strdup(payload_json);
+        if (!e->plugin_id || !e->name || !e->payload) {
+                queued_event_run(&e->item, true);
+                return -ENOMEM;
+        }
+        loop_mailbox_post(p->host->mailbox, &e->item);
+        return 0;
+}
 
 #define MAX_RESULT (16u * 1024u * 1024u)
 
@@ -30,7 +64,7 @@ static int api_emit_event(dc_plugin_ctx *ctx, const char *name, const char *payl
                            "Dropping event %s of plugin %s: payload %s", name, ctx->plugin->id, err);
                 return -EINVAL;
         }
-        return host_queue_event(ctx->plugin->host, ctx->plugin->id, name, json_to_string_compact(o));
+        return queue_event(ctx->plugin, name, json_to_string_compact(o));
 }
 
 static void api_log(dc_plugin_ctx *ctx, int priority, const char *message) {
@@ -80,16 +114,6 @@ static int api_fail(dc_call *call, const char *message) {
                 return -ENOMEM;
         free(call->error);
         call->error = copy;
-        return 0;
-}
-
-int dc_call_outcome(const struct dc_call *call, int r, const char **result, const char **message) {
-        if (r < 0 || call->error) {
-                const char *e = r < 0 ? strerrordesc_np(-r) : NULL;
-                *message = call->error ? call->error : e ? e : "plugin call failed";
-                return HOST_ERR_HANDLER_FAILED;
-        }
-        *result = call->result ? call->result : "null";
         return 0;
 }
 

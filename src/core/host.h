@@ -71,6 +71,9 @@ typedef struct HostListener {
 #define HOST_ERR_TIMEOUT (-ETIME)
 #define HOST_ERR_HANDLER_FAILED (-EREMOTEIO)
 
+/* Largest params text a call accepts (front ends refuse more before queueing). */
+#define HOST_MAX_PARAMS (1024u * 1024u)
+
 typedef void (*host_invoke_cb)(Host *h, int error, const char *result_json, const char *error_message, void *userdata);
 typedef void (*host_done_cb)(Host *h, int error, void *userdata);
 
@@ -78,7 +81,7 @@ int host_new(sd_event *e, const HostConfig *config, Host **ret);
 Host *host_free(Host *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Host *, host_free);
 
-/* Startup: policy, then scan every root and load what passes (§3.1). */
+/* Startup: policy, then scan every root and load what passes. */
 int host_start(Host *h);
 /* Verify every candidate without executing plugin code (--check). */
 int host_check(Host *h);
@@ -110,6 +113,15 @@ int host_set_disabled(Host *h, const char *id, bool disabled);
  */
 int host_invoke(Host *h, const char *plugin_id, const char *function, const char *params_json, uint64_t timeout_usec,
                 host_invoke_cb cb, void *userdata, char **error_message);
+
+/*
+ * Loop thread: host_invoke()'s direct path alone, for callers that would
+ * rather not set up a callback: 0 with *result, or an error with
+ * *error_message; -EAGAIN when the call must go to the worker pool (then
+ * use host_invoke(), which also gives the lookup errors).
+ */
+int host_invoke_here(Host *h, const char *plugin_id, const char *function, const char *params_json, char **result,
+                     char **error_message);
 
 /*
  * Any thread.  Run a function its thread-safe plugin declares

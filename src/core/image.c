@@ -107,7 +107,7 @@ static int hashers_final(EVP_MD_CTX *sha, EVP_MD_CTX *b2, PluginImage *img) {
 }
 
 /*
- * Fallback (§6.6 step 7): load the original file only if nobody but a
+ * Fallback (docs/plugin-security.md, "Why the loader cannot be fooled"): load the original file only if nobody but a
  * trusted owner could ever change it: read-only mount or fs-verity.
  */
 static bool file_is_immutable(int fd, const struct stat *st, bool trusted_owner) {

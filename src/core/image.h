@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The verified bytes of a plugin: copied into a sealed memfd while hashed
- * (§6.6), so every check and the later dlopen() see the same bytes.
+ * (docs/plugin-security.md, "Why the loader cannot be fooled by swapping
+ * files"), so every check and the later dlopen() see the same bytes.
  */
 #pragma once
 

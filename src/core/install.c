@@ -23,6 +23,7 @@
 #include "names.h"
 #include "plugin-id.h"
 #include "rm-rf.h"
+#include "store.h"
 #include "verify.h"
 #include "worker-pool.h"
 
@@ -80,80 +81,6 @@ static void install_job_free(InstallJob *j) {
         free(j->id);
         free(j->version);
         free(j);
-}
-
-/* ---- store and staging directories ------------------------------------------- */
-
-static int open_store(const char *path, const OwnerRule *rule, bool create, Verdict *v) {
-        _cleanup_free_ char *inner = NULL;
-        int fd = root_open_checked(path, rule, &inner);
-
-        if (fd == -ENOENT && create) {
-                if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                        return errno == EROFS || errno == EACCES || errno == EPERM
-                                       ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only",
-                                                     path)
-                                       : verdict_set(v, -errno, REASON_NONE, "cannot create the plugin store %s: %m",
-                                                     path);
-                inner = (free(inner), NULL);
-                fd = root_open_checked(path, rule, &inner);
-        }
-        if (fd == -EPERM && inner)
-                return verdict_set(v, -EPERM, REASON_INSECURE_DIRECTORY, "plugin store has insecure permissions: %s",
-                                   inner);
-        if (fd < 0)
-                return verdict_set(v, fd, REASON_NONE, "cannot open the plugin store %s: %s", path, strerror(-fd));
-        return fd;
-}
-
-static int open_staging(int store_fd, const char *store_path, Verdict *v) {
-        struct stat st;
-
-        if (mkdirat(store_fd, INSTALL_STAGING_DIR, 0700) < 0 && errno != EEXIST)
-                return errno == EROFS || errno == EACCES || errno == EPERM
-                               ? verdict_set(v, -EROFS, REASON_READ_ONLY, "the plugin store %s is read-only",
-                                             store_path)
-                               : verdict_set(v, -errno, REASON_NONE, "cannot create %s/%s: %m", store_path,
-                                             INSTALL_STAGING_DIR);
-        int fd = openat(store_fd, INSTALL_STAGING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return verdict_set(v, -errno, REASON_NONE, "cannot open %s/%s: %m", store_path, INSTALL_STAGING_DIR);
-        /* Private to the daemon: nobody else may plant entries in it. */
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
-                safe_close(fd);
-                return verdict_set(v, -EPERM, REASON_INSECURE_DIRECTORY,
-                                   "%s/%s must be a directory of the daemon's user with mode 0700", store_path,
-                                   INSTALL_STAGING_DIR);
-        }
-        return fd;
-}
-
-/* A fresh directory "<prefix>-<random>" below staging. */
-static int make_job_dir(int staging_fd, const char *prefix, char **ret_name) {
-        for (int attempt = 0; attempt < 16; attempt++) {
-                uint64_t rnd;
-                char *name;
-                if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
-                        return -EIO;
-                if (asprintf(&name, "%s-%016" PRIx64, prefix, rnd) < 0)
-                        return -ENOMEM;
-                if (mkdirat(staging_fd, name, 0700) == 0) {
-                        int fd = openat(staging_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (fd < 0) {
-                                int e = -errno;
-                                (void) unlinkat(staging_fd, name, AT_REMOVEDIR);
-                                free(name);
-                                return e;
-                        }
-                        *ret_name = name;
-                        return fd;
-                }
-                int e = errno;
-                free(name);
-                if (e != EEXIST)
-                        return -e;
-        }
-        return -EEXIST;
 }
 
 /* ---- the archive bytes -------------------------------------------------------- */
@@ -293,15 +220,15 @@ static int stage(InstallJob *j) {
         uint64_t size = 0;
         int r;
 
-        r = open_store(j->store_path, &j->rule, true, v);
+        r = store_open(j->store_path, &j->rule, true, v);
         if (r < 0)
                 return r;
         j->store_fd = r;
-        r = open_staging(j->store_fd, j->store_path, v);
+        r = store_open_staging(j->store_fd, j->store_path, v);
         if (r < 0)
                 return r;
         j->staging_fd = r;
-        r = make_job_dir(j->staging_fd, "install", &j->job_name);
+        r = store_make_job_dir(j->staging_fd, "install", &j->job_name);
         if (r < 0)
                 return verdict_set(v, r, REASON_NONE, "cannot create a staging directory: %s", strerror(-r));
         j->job_fd = r;
@@ -371,7 +298,7 @@ static int stage(InstallJob *j) {
         if (renameat(top ? xfd : j->job_fd, top ? top : ".x", j->job_fd, j->id) < 0)
                 return -errno;
 
-        if (asprintf(&job_path, "%s/%s/%s", j->store_path, INSTALL_STAGING_DIR, j->job_name) < 0)
+        if (asprintf(&job_path, "%s/%s/%s", j->store_path, STORE_STAGING_DIR, j->job_name) < 0)
                 return -ENOMEM;
         VerifyContext ctx = {.policy = j->policy, .rule = j->rule, .host_api_level = DC_PLUGIN_ABI_MAJOR};
         Candidate c;
@@ -669,9 +596,9 @@ static int remove_files(Host *h, const char *id) {
         Verdict v = {};
         int r;
 
-        store_fd = open_store(path, &rule, false, &v);
+        store_fd = store_open(path, &rule, false, &v);
         if (store_fd >= 0)
-                staging_fd = open_staging(store_fd, path, &v);
+                staging_fd = store_open_staging(store_fd, path, &v);
         verdict_clear(&v);
         if (store_fd < 0 || staging_fd < 0)
                 return store_fd < 0 ? store_fd : staging_fd;
@@ -680,7 +607,7 @@ static int remove_files(Host *h, const char *id) {
                         return -ENOMEM;
                 name = flat;
         }
-        job_fd = make_job_dir(staging_fd, "remove", &job);
+        job_fd = store_make_job_dir(staging_fd, "remove", &job);
         if (job_fd < 0)
                 return job_fd;
         /* One rename takes it out of the store; the rest is cleanup. */
@@ -748,23 +675,4 @@ int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdic
         }
         remove_now(h, ctx, 0);
         return 0;
-}
-
-int host_install_clean_staging(Host *h) {
-        int store = host_store_index(h);
-        OwnerRule rule = host_owner_rule(h, ROOT_STORE);
-        _cleanup_free_ char *inner = NULL;
-
-        if (store < 0)
-                return 0;
-        _cleanup_close_ int fd = root_open_checked(host_roots(h)[store], &rule, &inner);
-        if (fd < 0)
-                return fd == -ENOENT ? 0 : fd;
-        _cleanup_close_ int sfd = openat(fd, INSTALL_STAGING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        int r = rm_rf_children(sfd);
-        if (r < 0 && r != -EROFS)
-                log_warning("Cannot clean up %s/%s: %s", host_roots(h)[store], INSTALL_STAGING_DIR, strerror(-r));
-        return r;
 }

@@ -64,7 +64,7 @@ typedef void (*host_install_cb)(Host *h, int error, const Verdict *v, const Inst
 int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *userdata, Verdict *v);
 
 /*
- * install_plugin_from_manifest (wire §15.3): {"type": "python" (default),
+ * install_plugin_from_manifest (docs/mesh.md, "Host RPCs"): {"type": "python" (default),
  * "id", "bundle_b64" (preferred) or "url", "digest", "format"}.  Fills req
  * with pointers into m (valid while m lives).  "docker" and unknown types
  * are refused with the Python host's texts.
@@ -74,8 +74,3 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
 /* Unload (waiting for running calls) and delete a plugin from the store.
  * -ENOENT unknown, -EROFS in a read-only root, -EBUSY in progress. */
 int host_remove(Host *h, const char *id, host_done_cb cb, void *userdata, Verdict *v);
-
-/* Remove what a crashed install left in <store>/.staging (start-up). */
-int host_install_clean_staging(Host *h);
-
-#define INSTALL_STAGING_DIR ".staging"

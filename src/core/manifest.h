@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* manifest.json of a plugin folder (device-connect-wire §15.6). */
+/* manifest.json of a plugin folder (docs/plugin-development.md). */
 #pragma once
 
 #include <stdint.h>

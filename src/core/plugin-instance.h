@@ -6,7 +6,10 @@
 #include <systemd/sd-event.h>
 
 #include "dc-plugin-host/plugin.h"
+#include "fs-check.h"
 #include "host.h"
+#include "loop-mailbox.h"
+#include "verify.h"
 #include "worker-pool.h"
 
 /* Handed to the plugin; outlives the instance (plugins may keep it after
@@ -23,25 +26,22 @@ struct dc_call {
         char *error;
 };
 
-/* Largest params text a call accepts. */
-#define HOST_MAX_PARAMS (1024u * 1024u)
-
 typedef struct PluginFunction {
-        const dc_plugin_function *def;
+        dc_plugin_function def; /* the plugin's element, as far as this host knows the struct */
         struct json_object *schema; /* read-only once loaded: shared by threads */
         char *schema_text;          /* compact: serialising the object writes into it */
         int demoted; /* atomic: a direct call overran; use the worker pool */
 } PluginFunction;
 
 typedef struct PluginEvent {
-        const dc_plugin_event *def;
+        dc_plugin_event def;
         struct json_object *schema;
         char *schema_text;
 } PluginEvent;
 
 typedef struct RoutineTimer {
         Plugin *plugin;
-        const dc_plugin_routine *def;
+        dc_plugin_routine def;
         sd_event_source *source;
         bool busy;
 } RoutineTimer;
@@ -50,7 +50,7 @@ struct Plugin {
         unsigned n_ref; /* loop thread only */
         Host *host;
         char *id;
-        const struct dc_plugin_descriptor *desc;
+        struct dc_plugin_descriptor desc; /* copied up to the plugin's struct_size, the rest zero */
         void *dl;
         char digest[DIGEST_STRING_MAX];
         PluginFunction *functions;
@@ -68,16 +68,33 @@ struct Plugin {
         unsigned in_flight;
         unsigned direct_calls; /* direct-call.c, under its lock */
         bool direct_withdrawn; /* likewise */
-        Plugin *drained_next;  /* host.c's list of finished direct drains */
+        MailboxItem drained;   /* lifecycle.c: the last direct call returned */
         host_done_cb drain_cb;
         void *drain_userdata;
 };
 
-/* §3.3 steps 15-22: dlopen the verified image and check the descriptor.
- * The image fd must stay open for the life of the process. */
-int plugin_instantiate(Host *h, Candidate *c, Plugin **ret, Verdict *v);
-/* Step 23: init().  On failure the plugin is not registered. */
-int plugin_init(Plugin *p, Verdict *v);
+/* Contexts outlive their plugin (plugins may keep them in threads of their
+ * own after cleanup()): the host frees them at exit. */
+typedef struct CtxList {
+        struct dc_plugin_ctx **items;
+        size_t n;
+} CtxList;
+void ctx_list_done(CtxList *l);
+
+/* What the loader needs from its caller (instead of calling back into it). */
+typedef struct LoaderContext {
+        Host *host;                    /* stored in the instance, never dereferenced here */
+        const char *plugin_config_dir; /* <dir>/<id>.json is handed to the plugin */
+        OwnerRule config_rule;         /* who may own that file */
+        CtxList *ctxs;
+} LoaderContext;
+
+/* Steps 15-22 of the load (docs/plugin-security.md): dlopen the verified
+ * image and check the descriptor.  The image fd stays open for the life of
+ * the process. */
+int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verdict *v);
+/* Step 23: init() with the services api.  On failure the plugin is not registered. */
+int plugin_init(Plugin *p, const dc_host_api *api, Verdict *v);
 Plugin *plugin_ref(Plugin *p);
 Plugin *plugin_unref(Plugin *p);
 const PluginFunction *plugin_find_function(const Plugin *p, const char *name);
@@ -85,15 +102,3 @@ const PluginEvent *plugin_find_event(const Plugin *p, const char *name);
 
 /* The dc_host_api table (host-api.c). */
 extern const dc_host_api host_api_table;
-/* The outcome of a handler that returned r: 0 and *result ("null" if it
- * never replied), or HOST_ERR_HANDLER_FAILED and *message.  The pointers
- * refer to call or to static text.  Any thread. */
-int dc_call_outcome(const struct dc_call *call, int r, const char **result, const char **message);
-
-/* Internal hooks of host.c used by the loader and host-api.c. */
-int host_track_ctx(Host *h, struct dc_plugin_ctx *ctx);
-int host_queue_event(Host *h, const char *plugin_id, const char *event, const char *payload_json);
-const char *host_plugin_config_dir(Host *h);
-/* Size, strict-object and schema checks of a call's params: 0, or
- * HOST_ERR_INVALID_PARAMS with *error_message.  Any thread. */
-int call_check_params(const PluginFunction *fn, struct json_object *params, size_t text_len, char **error_message);

@@ -58,10 +58,29 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_URL_INSECURE] = "url-insecure",
         [REASON_DOWNLOAD_FAILED] = "download-failed",
         [REASON_NOT_FOUND] = "not-found",
+        [REASON_ALREADY_LOADED] = "already-loaded",
+        [REASON_NOT_LOADED] = "not-loaded",
+        [REASON_NO_SUCH_FUNCTION] = "no-such-function",
+        [REASON_INVALID_PARAMS] = "invalid-params",
+        [REASON_BUSY] = "busy",
+        [REASON_TIMEOUT] = "timeout",
+        [REASON_HANDLER_FAILED] = "handler-failed",
+        [REASON_RATE_LIMITED] = "rate-limited",
+        [REASON_LIMIT_EXCEEDED] = "limit-exceeded",
+        [REASON_SHUTTING_DOWN] = "shutting-down",
+        [REASON_OUT_OF_MEMORY] = "out-of-memory",
+        [REASON_INVALID_ARGUMENT] = "invalid-argument",
+        [REASON_INVALID_PATH] = "invalid-path",
+        [REASON_NOT_SUPPORTED] = "not-supported",
+        [REASON_FAILED] = "failed",
 };
 
 bool reason_is_install_problem(Reason r) {
-        return r >= REASON_ARCHIVE_INVALID && r < _REASON_MAX;
+        return r >= REASON_ARCHIVE_INVALID && r <= REASON_NOT_FOUND;
+}
+
+bool reason_is_operation_problem(Reason r) {
+        return r >= REASON_ALREADY_LOADED && r < _REASON_MAX;
 }
 
 const char *reason_to_string(Reason r) {
@@ -85,6 +104,8 @@ bool reason_is_rejection(Reason r) {
                 return false;
         case REASON_ARCHIVE_INVALID ... REASON_NOT_FOUND:
                 return false; /* bad input, not a trust decision */
+        case REASON_ALREADY_LOADED ... _REASON_MAX - 1:
+                return false; /* the request, not the plugin */
         default:
                 return true;
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Stable reason codes for rejected or failed plugins (plugin-integrity §6.12). */
+/* Stable reason codes for rejected or failed plugins and refused operations
+ * (docs/plugin-security.md, "Troubleshooting"; docs/dbus-api.md). */
 #pragma once
 
 #include <stdarg.h>
@@ -64,6 +65,22 @@ typedef enum Reason {
         REASON_URL_INSECURE,
         REASON_DOWNLOAD_FAILED,
         REASON_NOT_FOUND,
+        /* Operations (src/core/ops.c): why a request was refused or failed. */
+        REASON_ALREADY_LOADED,
+        REASON_NOT_LOADED,
+        REASON_NO_SUCH_FUNCTION,
+        REASON_INVALID_PARAMS,
+        REASON_BUSY,
+        REASON_TIMEOUT,
+        REASON_HANDLER_FAILED,
+        REASON_RATE_LIMITED,
+        REASON_LIMIT_EXCEEDED,
+        REASON_SHUTTING_DOWN,
+        REASON_OUT_OF_MEMORY,
+        REASON_INVALID_ARGUMENT,
+        REASON_INVALID_PATH,
+        REASON_NOT_SUPPORTED,
+        REASON_FAILED,
         _REASON_MAX,
 } Reason;
 
@@ -73,6 +90,8 @@ Reason reason_from_string(const char *s);
 bool reason_is_rejection(Reason r);
 /* Archive, digest, download and store problems of an install. */
 bool reason_is_install_problem(Reason r);
+/* Refusals and failures of an operation (busy, rate-limited, timeout…). */
+bool reason_is_operation_problem(Reason r);
 
 /* The outcome of one check: a reason code and a short, stable message. */
 typedef struct Verdict {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Every check that happens before any plugin code runs (§3.3 steps 1-14).
+ * Every check that happens before any plugin code runs (steps 1-14 of the
+ * load, docs/plugin-security.md).
  * Used by each load path and by `dc-plugin-hostd --check` / `hostctl verify`.
  */
 #pragma once

@@ -3,8 +3,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/eventfd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -13,14 +13,12 @@ struct WorkerPool {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         Job *queue_head, *queue_tail; /* FIFO of waiting jobs */
-        Job *done;                    /* finished, to complete on the loop */
+        LoopMailbox *done;            /* finished, to complete on the loop */
         unsigned n_queued, max_queued;
         const void **running_keys;    /* serial keys currently running */
         pthread_t *threads;
         unsigned n_threads, n_threads_max;
         bool stop;
-        int efd;
-        sd_event_source *efd_source;
 };
 
 void job_cancel(Job *j) {
@@ -57,12 +55,16 @@ static Job *take_runnable(WorkerPool *p) {
         return NULL;
 }
 
+static void job_done_run(MailboxItem *item, bool cancelled) {
+        Job *j = (Job *) ((char *) item - offsetof(Job, done));
+        if (cancelled)
+                job_cancel(j);
+        j->complete(j);
+}
+
 static void push_done(WorkerPool *p, Job *j) {
-        uint64_t one = 1;
-        j->next = p->done;
-        p->done = j;
-        if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-                log_error_errno(errno, "Failed to wake the event loop: %m");
+        j->done.run = job_done_run;
+        loop_mailbox_post(p->done, &j->done);
 }
 
 static void *worker_main(void *arg) {
@@ -103,39 +105,6 @@ static void *worker_main(void *arg) {
         return NULL;
 }
 
-static void complete_done(WorkerPool *p) {
-        Job *list;
-
-        pthread_mutex_lock(&p->lock);
-        list = p->done;
-        p->done = NULL;
-        pthread_mutex_unlock(&p->lock);
-
-        /* Complete in submission order (the list is LIFO). */
-        Job *rev = NULL;
-        while (list) {
-                Job *n = list->next;
-                list->next = rev;
-                rev = list;
-                list = n;
-        }
-        while (rev) {
-                Job *n = rev->next;
-                rev->complete(rev);
-                rev = n;
-        }
-}
-
-static int on_efd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        WorkerPool *p = userdata;
-        uint64_t v;
-
-        if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
-                return log_error_errno(errno, "Failed to read worker eventfd: %m");
-        complete_done(p);
-        return 0;
-}
-
 int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, WorkerPool **ret) {
         WorkerPool *p;
         int r;
@@ -148,26 +117,19 @@ int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, Worker
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->cond, NULL);
         p->max_queued = max_queued;
-        p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         p->threads = calloc(n_threads, sizeof(pthread_t));
         p->running_keys = calloc(n_threads, sizeof(void *));
-        if (p->efd < 0 || !p->threads || !p->running_keys) {
-                r = p->efd < 0 ? -errno : -ENOMEM;
-                goto fail;
+        r = p->threads && p->running_keys ? loop_mailbox_new(e, "worker-pool", NULL, NULL, &p->done) : -ENOMEM;
+        if (r < 0) {
+                worker_pool_free(p);
+                return r;
         }
-        r = sd_event_add_io(e, &p->efd_source, p->efd, EPOLLIN, on_efd, p);
-        if (r < 0)
-                goto fail;
-        (void) sd_event_source_set_description(p->efd_source, "worker-pool");
 
         /* Threads start with the first job (see worker_pool_submit): a
          * start-up scan or --check never pays for them. */
         p->n_threads_max = n_threads;
         *ret = p;
         return 0;
-fail:
-        worker_pool_free(p);
-        return r;
 }
 
 WorkerPool *worker_pool_free(WorkerPool *p) {
@@ -180,19 +142,17 @@ WorkerPool *worker_pool_free(WorkerPool *p) {
         for (unsigned i = 0; i < p->n_threads; i++)
                 pthread_join(p->threads[i], NULL);
 
-        /* Everything still queued never ran: complete it as cancelled. */
+        /* Finished jobs first, in order; then everything still queued,
+         * which never ran: complete it as cancelled. */
+        if (p->done)
+                loop_mailbox_dispatch(p->done);
         for (Job *j = p->queue_head, *n; j; j = n) {
                 n = j->next;
                 job_cancel(j);
-                j->next = p->done;
-                p->done = j;
+                j->complete(j);
         }
         p->queue_head = p->queue_tail = NULL;
-        complete_done(p);
-
-        sd_event_source_disable_unref(p->efd_source);
-        if (p->efd >= 0)
-                close(p->efd);
+        p->done = loop_mailbox_free(p->done);
         free(p->threads);
         free(p->running_keys);
         pthread_cond_destroy(&p->cond);

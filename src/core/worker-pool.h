@@ -10,11 +10,14 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "loop-mailbox.h"
+
 typedef struct WorkerPool WorkerPool;
 typedef struct Job Job;
 
 struct Job {
-        Job *next;
+        Job *next;                /* the pool's queue */
+        MailboxItem done;         /* back to the loop once finished */
         const void *serial_key;
         void (*run)(Job *j);      /* worker thread; skipped if cancelled before it started */
         void (*complete)(Job *j); /* loop thread, exactly once */

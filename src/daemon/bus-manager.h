@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 
 #include "host.h"
+#include "ops.h"
 
 typedef struct BusManager BusManager;
 
@@ -22,16 +23,17 @@ typedef enum ManagerState {
 
 typedef struct BusSettings {
         unsigned max_pending_authorizations;
+        unsigned max_pending_authorizations_per_caller;
+        uint64_t max_pending_authorization_bytes;
         uint64_t polkit_timeout_usec;
 } BusSettings;
 
 /* Register objects on an already connected bus (does not request the name). */
-int bus_manager_new(sd_bus *bus, Host *host, const BusSettings *settings, BusManager **ret);
+int bus_manager_new(sd_bus *bus, Host *host, Ops *ops, const BusSettings *settings, BusManager **ret);
 BusManager *bus_manager_free(BusManager *m);
 /* Take org.deviceconnect.PluginHost; a clear error when the policy refuses it. */
 int bus_manager_request_name(BusManager *m);
 void bus_manager_set_state(BusManager *m, ManagerState state);
 
-/* --bus-introspect: the introspection XML of one of our interfaces, made by
- * asking our own vtables over a private socketpair (no bus needed). */
+/* bus-introspect.c: the introspection XML of one of our interfaces. */
 int bus_introspect_interface(const char *interface, char **ret);

@@ -2,6 +2,7 @@
 #include "bus-polkit.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@ typedef struct Pending {
         polkit_done_fn done;
         void *userdata;
         void (*free_userdata)(void *);
+        char *sender; /* unique name of the caller */
+        uid_t uid;
+        size_t bytes;
 } Pending;
 
 /* Unique names are never reused on a bus: their uid can be cached. */
@@ -31,20 +35,24 @@ typedef struct SenderUid {
 
 struct PolkitQueue {
         sd_bus *bus;
-        unsigned n_pending, max_pending;
-        uint64_t timeout_usec;
+        PolkitLimits limits;
+        unsigned n_pending;
         Pending *pending;
         SenderUid cache[SENDER_CACHE];
         unsigned cache_next;
 };
 
-int polkit_queue_new(sd_bus *bus, unsigned max_pending, uint64_t timeout_usec, PolkitQueue **ret) {
+int polkit_queue_new(sd_bus *bus, const PolkitLimits *limits, PolkitQueue **ret) {
+        assert(bus && limits && limits->max_pending > 0);
         PolkitQueue *q = calloc(1, sizeof(PolkitQueue));
         if (!q)
                 return -ENOMEM;
         q->bus = sd_bus_ref(bus);
-        q->max_pending = max_pending;
-        q->timeout_usec = timeout_usec;
+        q->limits = *limits;
+        /* One caller never takes more than half of the slots: others keep theirs. */
+        unsigned half = limits->max_pending > 1 ? limits->max_pending / 2 : 1;
+        if (q->limits.max_pending_per_caller == 0 || q->limits.max_pending_per_caller > half)
+                q->limits.max_pending_per_caller = half;
         *ret = q;
         return 0;
 }
@@ -67,6 +75,7 @@ static void pending_destroy(void *userdata) {
         if (p->free_userdata && p->userdata)
                 p->free_userdata(p->userdata);
         sd_bus_message_unref(p->msg);
+        free(p->sender);
         free(p);
 }
 
@@ -86,7 +95,7 @@ unsigned polkit_queue_pending(PolkitQueue *q) {
         return q->n_pending;
 }
 
-static int sender_uid(PolkitQueue *q, sd_bus_message *msg, uid_t *ret) {
+int polkit_sender_uid(PolkitQueue *q, sd_bus_message *msg, uid_t *ret) {
         const char *sender = sd_bus_message_get_sender(msg);
         sd_bus_creds *creds = NULL;
         uid_t uid;
@@ -156,16 +165,49 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
         return 0;
 }
 
+/* A caller that never lets polkit answer (its own agent that never replies)
+ * must not starve the others: count what it already has waiting. */
+static int check_caller_limits(PolkitQueue *q, const char *sender, uid_t uid, size_t bytes, sd_bus_error *error) {
+        unsigned by_sender = 0, by_uid = 0;
+        uint64_t uid_bytes = bytes;
+
+        for (Pending *p = q->pending; p; p = p->next) {
+                by_sender += streq(p->sender, sender);
+                if (p->uid == uid) {
+                        by_uid++;
+                        uid_bytes += p->bytes;
+                }
+        }
+        if (by_sender >= q->limits.max_pending_per_caller || by_uid >= q->limits.max_pending_per_caller)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many authorization requests pending for this caller (at most %u)",
+                                         q->limits.max_pending_per_caller);
+        if (q->limits.max_bytes_per_caller > 0 && uid_bytes > q->limits.max_bytes_per_caller)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too much request data pending authorization for this caller (at most %" PRIu64
+                                         " bytes)",
+                                         q->limits.max_bytes_per_caller);
+        if (q->n_pending >= q->limits.max_pending)
+                return sd_bus_error_set(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "Too many authorization requests pending");
+        return 0;
+}
+
 int polkit_check_async(PolkitQueue *q, sd_bus_message *msg, const char *action, const char *const *details,
-                       polkit_done_fn done, void *userdata, void (*free_userdata)(void *), sd_bus_error *error) {
+                       size_t bytes, polkit_done_fn done, void *userdata, void (*free_userdata)(void *),
+                       sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        const char *sender = sd_bus_message_get_sender(msg);
         uid_t uid;
         int r;
 
-        if (sender_uid(q, msg, &uid) >= 0 && uid == 0)
+        r = polkit_sender_uid(q, msg, &uid);
+        if (r >= 0 && uid == 0)
                 return 1;
-        if (q->n_pending >= q->max_pending)
-                return sd_bus_error_set(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "Too many authorization requests pending");
+        if (r < 0 || !sender)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Cannot identify the caller");
+        r = check_caller_limits(q, sender, uid, bytes, error);
+        if (r < 0)
+                return r;
 
         r = sd_bus_message_new_method_call(q->bus, &call, POLKIT_SERVICE, POLKIT_PATH, POLKIT_IFACE, "CheckAuthorization");
         if (r >= 0)
@@ -188,13 +230,21 @@ int polkit_check_async(PolkitQueue *q, sd_bus_message *msg, const char *action, 
         if (!p)
                 return sd_bus_error_set_errno(error, -ENOMEM);
         p->q = q;
+        p->uid = uid;
+        p->bytes = bytes;
+        p->sender = strdup(sender);
+        if (!p->sender) {
+                free(p);
+                return sd_bus_error_set_errno(error, -ENOMEM);
+        }
         p->msg = sd_bus_message_ref(msg);
         p->done = done;
         p->userdata = userdata;
         p->free_userdata = free_userdata;
-        r = sd_bus_call_async(q->bus, &p->slot, call, on_reply, p, q->timeout_usec);
+        r = sd_bus_call_async(q->bus, &p->slot, call, on_reply, p, q->limits.timeout_usec);
         if (r < 0) {
                 sd_bus_message_unref(p->msg);
+                free(p->sender);
                 free(p);
                 return sd_bus_error_set_errno(error, r);
         }

@@ -2,6 +2,7 @@
 /* dc-plugin-hostd: the Device Connect plugin host daemon. */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "names.h"
+#include "ops.h"
 #include "strv.h"
 
 
@@ -218,6 +220,27 @@ static int build_config(const Args *a, HostConfig *c) {
         return 0;
 }
 
+/* Bus messages may each carry fds (bus-manager.c budgets them): use the
+ * hard limit the service manager grants (LimitNOFILE= in the unit). */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug("Cannot raise RLIMIT_NOFILE to %llu: %m", (unsigned long long) rl.rlim_max);
+}
+
+/* sd-bus synthesises org.freedesktop.DBus.Local.Disconnected when the bus
+ * drops us.  A daemon without its bus is useless and would never be
+ * restarted: exit with a failure so that Restart= applies. */
+static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected"))
+                return 0;
+        log_error("Lost the connection to the system bus; exiting so that the service manager restarts the daemon");
+        return sd_event_exit(userdata, -ECONNRESET);
+}
+
 static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
@@ -225,6 +248,7 @@ static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(host_freep) Host *host = NULL;
+        _cleanup_(ops_freep) Ops *ops = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         BusManager *manager = NULL;
         Mesh *mesh = NULL;
@@ -241,6 +265,7 @@ static int run(int argc, char *argv[]) {
                 goto finish_args;
 
         umask(0022);
+        raise_nofile_limit();
         /* Before any thread exists: the event loop takes these via signalfd. */
         sigset_t mask;
         sigemptyset(&mask);
@@ -253,6 +278,11 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
         r = host_new(event, &config, &host);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the plugin host: %m");
+                goto finish;
+        }
+        r = ops_new(host, &config, &ops);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the plugin host: %m");
                 goto finish;
@@ -284,8 +314,15 @@ static int run(int argc, char *argv[]) {
                         log_error_errno(r, "Failed to connect to the system bus: %m (use --no-bus to run without D-Bus)");
                         goto finish;
                 }
-                BusSettings bs = { .max_pending_authorizations = config.max_pending_authorizations, .polkit_timeout_usec = config.polkit_timeout_usec };
-                r = bus_manager_new(bus, host, &bs, &manager);
+                BusSettings bs = {
+                        .max_pending_authorizations = config.bus.max_pending_authorizations,
+                        .max_pending_authorizations_per_caller = config.bus.max_pending_authorizations_per_caller,
+                        .max_pending_authorization_bytes = config.bus.max_pending_authorization_bytes,
+                        .polkit_timeout_usec = config.bus.polkit_timeout_usec,
+                };
+                r = sd_bus_add_filter(bus, NULL, on_bus_message, event);
+                if (r >= 0)
+                        r = bus_manager_new(bus, host, ops, &bs, &manager);
                 if (r >= 0)
                         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
                 if (r < 0) {
@@ -300,7 +337,7 @@ static int run(int argc, char *argv[]) {
         /* Connected before the plugins load, so the device shows up on the
          * mesh at once; requests wait for the event loop. */
         if (mesh_configured(&config)) {
-                r = mesh_new(event, host, &config, &mesh);
+                r = mesh_new(event, host, ops, &config, &mesh);
                 if (r < 0) {
                         log_error_errno(r, "Failed to start the mesh front end: %m");
                         goto finish;
@@ -333,10 +370,14 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
-        /* Front ends first: they listen to the host. */
+        /* Answer what is still running while the front ends can reply; then
+         * the front ends (they listen to the host), then the host. */
+        if (ops)
+                ops_shutdown(ops);
         mesh = mesh_free(mesh);
         manager = bus_manager_free(manager);
         host = host_free(host);
+        ops = ops_free(ops);
         host_config_done(&config);
 finish_args:
         strv_free(a.plugin_dirs);

@@ -12,6 +12,6 @@ typedef struct MeshCliArgs {
         uint64_t timeout_usec;
 } MeshCliArgs;
 
-/* Run one hostctl command against the device c->device_id over the mesh. */
+/* Run one hostctl command against the device c->mesh.device_id over the mesh. */
 int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, int nargs, char **args,
                  int (*open_archive)(const char *path));

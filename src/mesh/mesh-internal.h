@@ -1,22 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared state of the mesh front end's files (mesh.c, mesh-rpc.c, mesh-advert.c). */
+/*
+ * What the mesh front end's files share.  Each file has one job and calls
+ * only downwards (docs/architecture.md):
+ *
+ *   mesh.c          lifecycle, host listener, wiring of the callbacks below
+ *   mesh-advert.c   registration, heartbeat, presence
+ *   mesh-rpc-dispatch.c → mesh-rpc-{plugins,install,artifacts}.c, mesh-authoring.c
+ *   mesh-fetch.c    dc-mesh:// downloads       mesh-names.c  bare function names
+ *   mesh-request.c  a request's life and reply  mesh-rpc-catalog.c  host RPC table
+ *   mesh-transport.c  connection, publish, the loop mailbox
+ *   mesh-config.c   identity and credentials    mesh-jsonrpc.c  envelopes (pure)
+ */
 #pragma once
 
 #include <json-c/json.h>
 #include <nats/nats.h>
 #include <pthread.h>
 
+#include "loop-mailbox.h"
 #include "mesh.h"
+#include "ops.h"
 #include "plugin-id.h"
+
+typedef struct MeshName {
+        char *name;
+        char owner[PLUGIN_ID_MAX + 1];
+        unsigned order; /* position of the owner in load_order */
+} MeshName;
 
 struct Mesh {
         sd_event *event;
         Host *host;
+        Ops *ops;
         const HostConfig *config;
         char *tenant, *device_id;
         bool d2d;
         bool started; /* mesh_start() ran: listening to the host */
-        char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe;
+        char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe, *subj_own_prefix;
 
         natsOptions *opts;
         natsConnection *nc;
@@ -28,31 +48,32 @@ struct Mesh {
         size_t n_stale;
         char *jwt, *seed; /* from a .creds.json (nats.c has no in-memory credentials call) */
 
-        /* nats.c delivers on its own threads; non-blocking plugin calls are
-         * answered there (mesh_try_direct), other messages handed to the loop. */
+        /* Set by mesh.c: where the transport hands what arrives (so that it
+         * calls nothing above itself). */
+        bool (*try_direct)(Mesh *m, natsConnection *nc, natsMsg *msg); /* delivery thread */
+        void (*handle_request)(Mesh *m, natsMsg *msg);                 /* loop thread */
+        void (*handle_probe)(Mesh *m);
+        void (*connected)(Mesh *m);
+        struct json_object *(*registration_params)(Mesh *m);
+
+        /* nats.c delivers on its own threads: non-blocking plugin calls are
+         * answered there, other messages handed to the loop. */
         pthread_mutex_t lock;
         pthread_cond_t idle;  /* active dropped to 0 while closing */
         unsigned active;      /* delivery callbacks running, under lock */
         bool closing;         /* under lock: callbacks drop their messages */
+        bool reconnected;     /* under lock */
+        LoopMailbox *mailbox;
         pthread_mutex_t names_lock;
-        struct MeshName *names; /* bare function name -> owner, sorted by name */
+        MeshName *names; /* bare function name -> owner, sorted by name */
         size_t n_names;
-        natsMsg **queue;
-        size_t n_queue, queue_cap;
-        bool reconnected;
-        int efd;
-        sd_event_source *efd_source;
 
         sd_event_source *heartbeat, *refresh, *presence, *retry;
         unsigned presence_burst; /* fast presence ticks left */
         unsigned in_flight;
-        double op_tokens;        /* token bucket of the install/load RPCs */
-        uint64_t op_tokens_usec; /* last refill */
         char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */
-
-        /* work finished on other threads, run on the loop (mesh_post) */
-        struct MeshTask *tasks;
-        unsigned n_fetchers; /* artifact fetch threads alive */
+        unsigned n_fetchers;     /* artifact fetch threads alive, under lock */
+        uint64_t fetch_reserved; /* bytes their downloads may still take, under lock */
 
         /* registrar thread (infra mode) */
         pthread_t registrar;
@@ -64,47 +85,114 @@ struct Mesh {
         unsigned registrations; /* successful registerDevice calls */
 };
 
-typedef struct MeshName {
-        char *name;
-        char owner[PLUGIN_ID_MAX + 1];
-        unsigned order; /* position of the owner in load_order */
-} MeshName;
+/* One request of a caller, from its envelope until its one reply. */
+typedef struct Req {
+        Mesh *m;
+        char *reply;            /* reply subject, NULL: nobody listens */
+        struct json_object *id; /* echoed verbatim */
+        char *method;
+        char *plugin_id;
+        char *url;
+        bool load;
+} Req;
 
-typedef struct MeshTask {
-        struct MeshTask *next;
-        void (*run)(Mesh *m, void *userdata, bool cancelled);
-        void *userdata;
-} MeshTask;
+/* The mesh's identity as an operation caller (ops.h). */
+extern const OpCaller mesh_caller;
 
-/* mesh.c */
+/* ---- mesh-config.c ---- */
+/* Options, credentials, identity and subjects from the configuration. */
+int mesh_configure(Mesh *m);
+void mesh_init_common(Mesh *m);
+void mesh_free_common(Mesh *m);
+
+/* ---- mesh-transport.c ---- */
+int mesh_transport_open(Mesh *m);   /* mailbox, connect (or retry), subscribe */
+void mesh_transport_close(Mesh *m); /* no callback runs after this returns */
+void mesh_transport_free(Mesh *m);
+/* Any thread; -EMSGSIZE over the server's max_payload. */
+int mesh_publish_text(natsConnection *nc, const char *subject, const char *text, size_t len);
+int mesh_publish_json_on(natsConnection *nc, const char *subject, struct json_object *o);
+int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o);
 /* Any thread: run fn on the loop thread (cancelled=true at shutdown). */
 int mesh_post(Mesh *m, void (*fn)(Mesh *m, void *userdata, bool cancelled), void *userdata);
-int mesh_publish_json(Mesh *m, const char *subject, struct json_object *o);
-/* Any thread; -EMSGSIZE over the server's max_payload. */
-int mesh_publish_json_on(natsConnection *nc, const char *subject, struct json_object *o);
-int mesh_publish_text(natsConnection *nc, const char *subject, const char *text, size_t len);
-void mesh_advertisement_changed(Mesh *m);
 
-/* mesh-rpc.c */
-void mesh_handle_request(Mesh *m, natsMsg *msg);
-/* Delivery thread: answer a call of a non-blocking plugin function on
- * the spot.  False: hand the message to the loop. */
-bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg);
+/* ---- mesh-request.c ---- */
+Req *mesh_req_new(Mesh *m, const char *reply, struct json_object *id, const char *method);
+void mesh_req_free(Req *r);
+/* Reply with a result (taken) / a JSON-RPC error, and free the request. */
+void mesh_req_finish(Req *r, struct json_object *result);
+void mesh_req_fail(Req *r, int code, const char *message);
+/* The JSON-RPC replies, on the connection the request came on (any thread). */
+void mesh_reply_result_text(natsConnection *nc, const char *reply, struct json_object *id, const char *result);
+void mesh_reply_error(natsConnection *nc, const char *reply, struct json_object *id, int code, const char *fmt, ...)
+        _printf_(5, 6);
+/* A reply subject we may publish on: the configured inbox prefix, never one
+ * of this device's own subjects (a caller must not make us speak there). */
+bool mesh_reply_subject_ok(Mesh *m, const char *reply);
+/* Host RPC results: {"status": ...} and the error envelope with a reason. */
+struct json_object *mesh_status_obj(const char *status);
+struct json_object *mesh_error_result(const char *plugin_id, const char *message, const char *reason);
+void mesh_add_str(struct json_object *o, const char *k, const char *v);
+
+/* ---- mesh-names.c ---- */
+/* Which plugin answers a bare function name (first loaded owner). */
+const PluginRecord *mesh_bare_owner(Mesh *m, const char *fn);
 /* Loop thread: refresh the bare-name snapshot the delivery threads use. */
 void mesh_update_names(Mesh *m);
 void mesh_names_clear(Mesh *m); /* no delivery thread left */
-/* The host RPC table for the advertisement: name, description, params schema. */
-size_t mesh_n_host_rpcs(void);
-const char *mesh_host_rpc_name(size_t i);
-const char *mesh_host_rpc_description(size_t i);
-struct json_object *mesh_host_rpc_schema(size_t i);
-bool mesh_is_host_rpc(const char *name);
-/* Which plugin answers a bare function name (first loaded owner). */
-const PluginRecord *mesh_bare_owner(Mesh *m, const char *fn);
+/* Delivery thread: the owner of a bare name per the snapshot. */
+bool mesh_lookup_owner(Mesh *m, const char *fn, char owner[static PLUGIN_ID_MAX + 1]);
 
-/* mesh-advert.c */
+/* ---- mesh-advert.c ---- */
 struct json_object *mesh_registration_params(Mesh *m);
 struct json_object *mesh_presence(Mesh *m);
-char *mesh_iso_now(void);       /* YYYY-MM-DDTHH:MM:SSZ */
-double mesh_epoch_now(void);
-void mesh_random_hex(char *out, size_t n_hex);
+int mesh_advert_timers(Mesh *m); /* heartbeat now and every max(1, ttl/3) s */
+int mesh_advert_start(Mesh *m);  /* registrar or presence, first registration */
+void mesh_advert_stop(Mesh *m);  /* D2D departure; the registrar is told to stop */
+void mesh_advert_free(Mesh *m);  /* once the connection is closed */
+/* Coalesce a burst of changes into one refresh; never on a reply's path. */
+void mesh_advertisement_changed(Mesh *m);
+void mesh_send_presence(Mesh *m);
+
+/* ---- mesh-fetch.c ---- */
+/* dc-mesh://<tenant>/<device>/artifacts/<id>/<file>: download in chunks on
+ * a thread of its own, then done(m, fd or -1, error, userdata) on the loop. */
+typedef void (*mesh_fetch_done_fn)(Mesh *m, int fd, const char *error, void *userdata, bool cancelled);
+int mesh_fetch_start(Mesh *m, const char *url, uint64_t max_size, mesh_fetch_done_fn done, void *userdata,
+                     const char **refusal, Reason *reason);
+void mesh_fetch_wait_all(Mesh *m);
+
+/* ---- mesh-rpc-*.c, mesh-authoring.c: the handlers of the dispatch table ---- */
+int rpc_get_status(Req *r, struct json_object *p);
+int rpc_list_plugins(Req *r, struct json_object *p);
+int rpc_load_plugin(Req *r, struct json_object *p);
+int rpc_unload_plugin(Req *r, struct json_object *p);
+int rpc_reload_plugin(Req *r, struct json_object *p);
+int rpc_install_plugin(Req *r, struct json_object *p);
+int rpc_install_from_url(Req *r, struct json_object *p);
+int rpc_install_from_bundle(Req *r, struct json_object *p);
+int rpc_install_from_manifest(Req *r, struct json_object *p);
+int rpc_publish_artifact(Req *r, struct json_object *p);
+int rpc_list_artifacts(Req *r, struct json_object *p);
+int rpc_get_artifact_url(Req *r, struct json_object *p);
+int rpc_read_artifact(Req *r, struct json_object *p);
+int rpc_authoring_guide(Req *r, struct json_object *p);
+int rpc_template(Req *r, struct json_object *p);
+int rpc_examples(Req *r, struct json_object *p);
+int rpc_sidecars_disabled(Req *r, struct json_object *p);
+int rpc_undeploy_sidecar(Req *r, struct json_object *p);
+/* A plugin function by qualified or bare name (loop path). */
+void mesh_invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct json_object *params);
+/* Delivery thread: answer a call of a non-blocking plugin function on the
+ * spot.  False: hand the message to the loop. */
+bool mesh_try_direct(Mesh *m, natsConnection *nc, natsMsg *msg);
+
+/* mesh-rpc-plugins.c, for the install RPCs' replies */
+struct json_object *mesh_plugin_info(const PluginRecord *r);
+struct json_object *mesh_load_success(Mesh *m, const char *id);
+struct json_object *mesh_load_failure(const char *id, const char *what, const OpResult *res);
+
+/* ---- mesh-rpc-dispatch.c ---- */
+void mesh_handle_request(Mesh *m, natsMsg *msg);
+/* Every host RPC of the catalog has a handler (checked at start-up). */
+bool mesh_rpc_dispatch_complete(void);

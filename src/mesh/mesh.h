@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Device Connect mesh front end: this host as a `plugin_host` device on
- * a NATS server (docs/mesh.md, wire reference).  It translates JSON-RPC
- * requests into the core's host operations, publishes events, heartbeats
- * and registrations.  Everything runs on the event loop thread except the
- * blocking registerDevice requests, which a registrar thread sends.
+ * a NATS server (docs/mesh.md).  It translates JSON-RPC requests into the
+ * operation layer (ops.h), publishes events, heartbeats and registrations.
+ * Everything runs on the event loop thread except non-blocking plugin
+ * calls (answered on nats.c's delivery thread), registerDevice requests (a
+ * registrar thread) and dc-mesh:// downloads (a thread each).
  */
 #pragma once
 
@@ -14,6 +15,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "ops.h"
 
 typedef struct Mesh Mesh;
 
@@ -22,7 +24,7 @@ bool mesh_configured(const HostConfig *c);
 /* Resolve identity and credentials; connect (retrying in the background
  * when the server is down); subscribe cmd; send the first heartbeat.
  * Requests wait on the event loop until mesh_start(). */
-int mesh_new(sd_event *e, Host *h, const HostConfig *c, Mesh **ret);
+int mesh_new(sd_event *e, Host *h, Ops *ops, const HostConfig *c, Mesh **ret);
 /* Once the host has loaded its plugins: follow its changes, register (or
  * start D2D presence) with the plugins in the advertisement. */
 int mesh_start(Mesh *m);
@@ -34,7 +36,7 @@ const char *mesh_tenant(const Mesh *m);
 /*
  * Clients (dc-plugin-hostctl --mesh): the same server, credential and
  * identity rules, connected without subscriptions, failing at once when the
- * server is down.  config->device_id names the target device.
+ * server is down.  config->mesh.device_id names the target device.
  */
 int mesh_client_open(const HostConfig *c, Mesh **ret);
 /* One JSON-RPC request to the target device; *ret_reply is the whole reply. */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
@@ -178,4 +179,28 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
         pthread_mutex_unlock(&log_lock);
         errno = saved_errno;
         return r;
+}
+
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool log_ratelimit_test(LogRatelimit *rl, unsigned burst, uint64_t interval_usec, unsigned *suppressed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        bool ok;
+
+        pthread_mutex_lock(&ratelimit_lock);
+        if (rl->begin_usec == 0 || now - rl->begin_usec >= interval_usec) {
+                rl->begin_usec = now;
+                rl->count = 0;
+        }
+        ok = rl->count < burst;
+        if (ok) {
+                rl->count++;
+                *suppressed = rl->suppressed;
+                rl->suppressed = 0;
+        } else
+                rl->suppressed++;
+        pthread_mutex_unlock(&ratelimit_lock);
+        return ok;
 }

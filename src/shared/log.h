@@ -7,6 +7,8 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -56,3 +58,23 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_oom() log_full_errno(LOG_ERR, ENOMEM, "Out of memory.")
+
+/* At most `burst` messages per `interval_usec` per call site (any thread);
+ * *suppressed: how many were dropped since the last one that passed. */
+typedef struct LogRatelimit {
+        uint64_t begin_usec;
+        unsigned count, suppressed;
+} LogRatelimit;
+bool log_ratelimit_test(LogRatelimit *rl, unsigned burst, uint64_t interval_usec, unsigned *suppressed);
+
+#define log_ratelimit_full(level, ...)                                                                        \
+        do {                                                                                                  \
+                static LogRatelimit _rl;                                                                      \
+                unsigned _suppressed;                                                                         \
+                if (log_ratelimit_test(&_rl, 10, 10 * 1000000ull, &_suppressed)) {                            \
+                        if (_suppressed > 0)                                                                  \
+                                log_full_errno(level, 0, "(%u similar messages suppressed)", _suppressed);   \
+                        log_full_errno(level, 0, __VA_ARGS__);                                                \
+                }                                                                                             \
+        } while (0)
+#define log_ratelimit_warning(...) log_ratelimit_full(LOG_WARNING, __VA_ARGS__)

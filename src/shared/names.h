@@ -29,6 +29,7 @@
 #define DC_BUS_ERROR_ALREADY_EXISTS DC_BUS_ERROR_PREFIX "AlreadyExists"
 #define DC_BUS_ERROR_READ_ONLY DC_BUS_ERROR_PREFIX "ReadOnly"
 #define DC_BUS_ERROR_SHUTTING_DOWN DC_BUS_ERROR_PREFIX "ShuttingDown"
+#define DC_BUS_ERROR_RATE_LIMITED DC_BUS_ERROR_PREFIX "RateLimited"
 #define DC_BUS_PATH_LOG_CONTROL "/org/freedesktop/LogControl1"
 #define DC_BUS_IFACE_LOG_CONTROL "org.freedesktop.LogControl1"
 
@@ -60,3 +61,17 @@
 /* Service identity and default paths (FHS) */
 #define DC_SERVICE_USER "dc-plugin-host"
 #define DC_SYSLOG_IDENTIFIER "dc-plugin-hostd"
+
+/* Device Connect mesh subjects (docs/mesh.md, "Subjects"): printf formats
+ * of tenant and device id; the artifact URL scheme of roll-outs. */
+#define DC_MESH_SUBJECT_PREFIX_FMT "device-connect.%s."
+#define DC_MESH_SUBJECT_CMD_FMT "device-connect.%s.%s.cmd"
+#define DC_MESH_SUBJECT_EVENT_FMT "device-connect.%s.%s.event.%s"
+#define DC_MESH_SUBJECT_HEARTBEAT_FMT "device-connect.%s.%s.heartbeat"
+#define DC_MESH_SUBJECT_PRESENCE_FMT "device-connect.%s.%s.presence"
+#define DC_MESH_SUBJECT_REGISTRY_FMT "device-connect.%s.registry"
+#define DC_MESH_SUBJECT_PROBE_FMT "device-connect.%s.discovery.probe"
+#define DC_MESH_DEVICE_SUBJECTS_FMT "device-connect.%s.%s."
+#define DC_MESH_REPLY_PREFIX_DEFAULT "_INBOX."
+#define DC_MESH_URL_SCHEME "dc-mesh://"
+#define DC_MESH_DEVICE_TYPE "plugin_host"

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+#include "ops.h"
+
+#include <time.h>
+
+#include "log.h"
+#include "plugin-id.h"
+
+#define RATE_BUCKETS 64
+
+static const char *const kind_table[_OP_MAX] = {
+        [OP_INVOKE] = "invoke", [OP_LOAD] = "load",       [OP_UNLOAD] = "unload", [OP_RELOAD] = "reload",
+        [OP_RESCAN] = "rescan", [OP_INSTALL] = "install", [OP_REMOVE] = "remove", [OP_PUBLISH] = "publish",
+};
+
+const char *op_kind_to_string(OpKind k) {
+        return k >= 0 && k < _OP_MAX ? kind_table[k] : "unknown";
+}
+
+/* One caller's share of the rate limit: a token bucket. */
+typedef struct RateBucket {
+        char share[64];
+        double tokens;
+        uint64_t refilled_usec;
+} RateBucket;
+
+typedef struct OpCall OpCall;
+struct OpCall {
+        OpCall *next, *prev;
+        Ops *ops; /* NULL once the Ops is gone: the completion is dropped */
+        OpKind kind;
+        op_done_fn done;
+        void *userdata;
+        char *plugin_id;
+        bool answered;
+};
+
+struct Ops {
+        Host *host;
+        const HostConfig *config;
+        RateBucket buckets[RATE_BUCKETS];
+        size_t n_buckets;
+        OpCall *running;
+        unsigned n_running;
+};
+
+int ops_new(Host *h, const HostConfig *c, Ops **ret) {
+        assert(h && c && ret);
+        Ops *o = calloc(1, sizeof *o);
+        if (!o)
+                return -ENOMEM;
+        o->host = h;
+        o->config = c;
+        *ret = o;
+        return 0;
+}
+
+Ops *ops_free(Ops *o) {
+        if (!o)
+                return NULL;
+        for (OpCall *c = o->running; c; c = c->next)
+                c->ops = NULL;
+        free(o);
+        return NULL;
+}
+
+unsigned ops_n_running(Ops *o) {
+        return o->n_running;
+}
+
+/* ---- outcomes -------------------------------------------------------------- */
+
+Reason op_reason_for(int error, const Verdict *v) {
+        if (error >= 0)
+                return REASON_NONE;
+        if (v && v->reason != REASON_NONE)
+                return v->reason;
+        switch (error) {
+        case -ENOENT: /* HOST_ERR_NO_SUCH_PLUGIN */
+                return REASON_NOT_FOUND;
+        case -EALREADY:
+                return REASON_ALREADY_LOADED;
+        case -ESRCH: /* HOST_ERR_NOT_LOADED */
+                return REASON_NOT_LOADED;
+        case HOST_ERR_NO_SUCH_FUNCTION:
+                return REASON_NO_SUCH_FUNCTION;
+        case -EINVAL: /* HOST_ERR_INVALID_PARAMS */
+                return REASON_INVALID_PARAMS;
+        case -EBUSY:
+                return REASON_BUSY;
+        case HOST_ERR_TIMEOUT:
+                return REASON_TIMEOUT;
+        case HOST_ERR_HANDLER_FAILED:
+                return REASON_HANDLER_FAILED;
+        case -ESHUTDOWN:
+                return REASON_SHUTTING_DOWN;
+        case -ENOMEM:
+                return REASON_OUT_OF_MEMORY;
+        case -EEXIST:
+                return REASON_ALREADY_EXISTS;
+        case -EROFS:
+                return REASON_READ_ONLY;
+        default:
+                return REASON_FAILED;
+        }
+}
+
+static void answer(op_done_fn done, void *userdata, OpKind kind, const char *plugin_id, int error, const Verdict *v,
+                   const char *message) {
+        OpResult res = {
+                .kind = kind,
+                .error = error < 0 ? error : 0,
+                .reason = op_reason_for(error, v),
+                .message = error < 0 ? (message ? message : v && v->message ? v->message : strerror(-error)) : NULL,
+                .plugin_id = plugin_id,
+        };
+        done(&res, userdata);
+}
+
+static OpCall *call_new(Ops *o, OpKind kind, const char *plugin_id, op_done_fn done, void *userdata) {
+        OpCall *c = calloc(1, sizeof *c);
+        if (!c || (plugin_id && !(c->plugin_id = strdup(plugin_id)))) {
+                free(c);
+                return NULL;
+        }
+        c->ops = o;
+        c->kind = kind;
+        c->done = done;
+        c->userdata = userdata;
+        c->next = o->running;
+        if (o->running)
+                o->running->prev = c;
+        o->running = c;
+        o->n_running++;
+        return c;
+}
+
+/* The core is done with c: answer (unless already answered) and forget it. */
+static void call_finish(OpCall *c, OpResult *res) {
+        if (!c->answered && c->ops) {
+                c->answered = true;
+                res->kind = c->kind;
+                res->plugin_id = res->plugin_id ? res->plugin_id : c->plugin_id;
+                c->done(res, c->userdata);
+        }
+        if (c->ops) {
+                Ops *o = c->ops;
+                if (c->prev)
+                        c->prev->next = c->next;
+                else
+                        o->running = c->next;
+                if (c->next)
+                        c->next->prev = c->prev;
+                o->n_running--;
+        }
+        free(c->plugin_id);
+        free(c);
+}
+
+void ops_shutdown(Ops *o) {
+        for (OpCall *c = o->running; c; c = c->next) {
+                if (c->answered)
+                        continue;
+                c->answered = true;
+                OpResult res = { .kind = c->kind, .error = -ESHUTDOWN, .reason = REASON_SHUTTING_DOWN,
+                                 .message = "the plugin host is shutting down", .plugin_id = c->plugin_id };
+                c->done(&res, c->userdata);
+        }
+}
+
+/* ---- limits every caller shares ------------------------------------------------ */
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static bool kind_is_rate_limited(OpKind k) {
+        return k == OP_LOAD || k == OP_RELOAD || k == OP_INSTALL || k == OP_REMOVE || k == OP_PUBLISH;
+}
+
+static RateBucket *bucket_for(Ops *o, const char *share, uint64_t now) {
+        RateBucket *oldest = NULL;
+        for (size_t i = 0; i < o->n_buckets; i++) {
+                if (streq(o->buckets[i].share, share))
+                        return &o->buckets[i];
+                if (!oldest || o->buckets[i].refilled_usec < oldest->refilled_usec)
+                        oldest = &o->buckets[i];
+        }
+        /* A new caller starts with a full bucket; past the table's size the
+         * caller seen least recently gives up its entry. */
+        RateBucket *b = o->n_buckets < RATE_BUCKETS ? &o->buckets[o->n_buckets++] : oldest;
+        snprintf(b->share, sizeof b->share, "%s", share);
+        b->tokens = o->config->ops_per_minute;
+        b->refilled_usec = now;
+        return b;
+}
+
+static bool rate_take(Ops *o, const char *share) {
+        double per_minute = o->config->ops_per_minute;
+        uint64_t now = now_usec();
+        RateBucket *b = bucket_for(o, share ? share : "", now);
+
+        b->tokens += (double) (now - b->refilled_usec) / 60e6 * per_minute;
+        if (b->tokens > per_minute)
+                b->tokens = per_minute;
+        b->refilled_usec = now;
+        if (b->tokens < 1.0)
+                return false;
+        b->tokens -= 1.0;
+        return true;
+}
+
+static bool loads_a_plugin(Ops *o, const OpRequest *req) {
+        if (req->kind == OP_LOAD)
+                return true;
+        if (req->kind == OP_INSTALL)
+                return req->load;
+        if (req->kind == OP_RELOAD) {
+                const PluginRecord *r = req->plugin_id ? host_find(o->host, req->plugin_id) : NULL;
+                return !r || !r->plugin;
+        }
+        return false;
+}
+
+static int admit(Ops *o, const OpRequest *req, Reason *reason, char **message) {
+        if (req->admitted)
+                return 0;
+        if (kind_is_rate_limited(req->kind) && !rate_take(o, req->caller.share)) {
+                *reason = REASON_RATE_LIMITED;
+                if (asprintf(message, "rate limit: at most %u install/load operations per minute",
+                             o->config->ops_per_minute) < 0)
+                        *message = NULL;
+                return -EBUSY;
+        }
+        if (loads_a_plugin(o, req) && host_n_loaded(o->host) >= o->config->max_loaded_plugins) {
+                *reason = REASON_LIMIT_EXCEEDED;
+                if (asprintf(message, "too many plugins loaded (at most %u)", o->config->max_loaded_plugins) < 0)
+                        *message = NULL;
+                return -E2BIG;
+        }
+        return 0;
+}
+
+int ops_admit(Ops *o, OpKind kind, const OpCaller *caller, Reason *reason, const char **message) {
+        static _Thread_local char buf[128];
+        _cleanup_free_ char *m = NULL;
+        OpRequest req = { .kind = kind, .caller = *caller, .load = true };
+        int r = admit(o, &req, reason, &m);
+        if (r < 0) {
+                snprintf(buf, sizeof buf, "%s", m ? m : reason_to_string(*reason));
+                *message = buf;
+        }
+        return r;
+}
+
+/* ---- the operations ----------------------------------------------------------- */
+
+static void on_invoked(Host *h, int error, const char *result, const char *message, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, NULL),
+                         .message = error < 0 ? message : NULL, .result_json = error < 0 ? NULL : result };
+        call_finish(userdata, &res);
+}
+
+static void on_unloaded(Host *h, int error, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, NULL),
+                         .message = error < 0 ? strerror(-error) : NULL };
+        call_finish(userdata, &res);
+}
+
+static void on_installed(Host *h, int error, const Verdict *v, const InstallResult *ir, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, v),
+                         .message = error < 0 ? (v && v->message ? v->message : strerror(-error)) : NULL,
+                         .plugin_id = ir->plugin_id, .install = ir };
+        call_finish(userdata, &res);
+}
+
+static void on_removed(Host *h, int error, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, NULL),
+                         .message = error < 0 ? strerror(-error) : NULL };
+        call_finish(userdata, &res);
+}
+
+static void on_published(Host *h, int error, const Verdict *v, const ArtifactRecord *rec, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, v),
+                         .message = error < 0 ? (v && v->message ? v->message : strerror(-error)) : NULL,
+                         .artifact = error < 0 ? NULL : rec };
+        call_finish(userdata, &res);
+}
+
+/* Start an asynchronous core operation; a synchronous refusal is answered
+ * here, the OpCall dropped.  start returns the core's immediate result. */
+static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
+        _cleanup_free_ char *msg = NULL;
+        Verdict v = {};
+        int k;
+
+        OpCall *c = call_new(o, req->kind, req->plugin_id, done, userdata);
+        if (!c) {
+                answer(done, userdata, req->kind, req->plugin_id, -ENOMEM, NULL, "out of memory");
+                return;
+        }
+        switch (req->kind) {
+        case OP_INVOKE:
+                k = host_invoke(o->host, req->plugin_id, req->function, req->params_json, req->timeout_usec, on_invoked,
+                                c, &msg);
+                break;
+        case OP_UNLOAD:
+                k = host_unload(o->host, req->plugin_id, on_unloaded, c);
+                break;
+        case OP_INSTALL: {
+                InstallRequest ir = req->install;
+                ir.load = req->load;
+                ir.caller = req->caller.id;
+                k = host_install(o->host, &ir, on_installed, c, &v);
+                break;
+        }
+        case OP_REMOVE:
+                k = host_remove(o->host, req->plugin_id, on_removed, c, &v);
+                break;
+        case OP_PUBLISH:
+                k = host_publish_artifact(o->host, req->plugin_id, req->version, req->bundle_b64, on_published, c, &v);
+                break;
+        default:
+                assert_not_reached();
+        }
+        if (k < 0) {
+                /* Refused before anything started: the core will not call back. */
+                c->answered = true;
+                answer(done, userdata, req->kind, req->plugin_id, k, &v, msg);
+                OpResult dummy = {};
+                call_finish(c, &dummy);
+        }
+        verdict_clear(&v);
+}
+
+/* Every operation on a plugin names a valid id; a publish of a bundle may
+ * leave it to the bundle's manifest. */
+static bool plugin_id_ok(const OpRequest *req) {
+        switch (req->kind) {
+        case OP_RESCAN:
+        case OP_INSTALL:
+                return true;
+        case OP_PUBLISH:
+                if (req->bundle_b64 && !req->plugin_id)
+                        return true;
+                _fallthrough_;
+        default:
+                return plugin_id_is_valid(req->plugin_id);
+        }
+}
+
+/* A refused install still owns its source fd (host_install would have closed it). */
+static void release(const OpRequest *req) {
+        if (req->kind == OP_INSTALL &&
+            (req->install.source == INSTALL_SOURCE_FD || req->install.source == INSTALL_SOURCE_DIRECTORY))
+                safe_close(req->install.fd);
+}
+
+void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
+        _cleanup_free_ char *msg = NULL;
+        Reason reason = REASON_NONE;
+        Verdict v = {};
+        int k;
+
+        assert(o && req && done);
+        if (!plugin_id_ok(req)) {
+                release(req);
+                v.reason = REASON_INVALID_ID;
+                answer(done, userdata, req->kind, req->plugin_id, -EINVAL, &v, "invalid plugin id");
+                return;
+        }
+        if (req->kind == OP_INVOKE && !plugin_symbol_name_is_valid(req->function)) {
+                v.reason = REASON_NO_SUCH_FUNCTION;
+                answer(done, userdata, req->kind, req->plugin_id, HOST_ERR_NO_SUCH_FUNCTION, &v,
+                       "invalid function name");
+                return;
+        }
+        k = admit(o, req, &reason, &msg);
+        if (k < 0) {
+                release(req);
+                v.reason = reason;
+                answer(done, userdata, req->kind, req->plugin_id, k, &v, msg);
+                return;
+        }
+
+        switch (req->kind) {
+        case OP_LOAD:
+                k = host_load(o->host, req->plugin_id, &v);
+                answer(done, userdata, req->kind, req->plugin_id, k, &v, NULL);
+                break;
+        case OP_RELOAD: {
+                bool unchanged = false;
+                k = host_reload(o->host, req->plugin_id, &unchanged, &v);
+                if (k >= 0) {
+                        OpResult res = { .kind = OP_RELOAD, .plugin_id = req->plugin_id, .unchanged = unchanged };
+                        done(&res, userdata);
+                } else
+                        answer(done, userdata, req->kind, req->plugin_id, k, &v, NULL);
+                break;
+        }
+        case OP_RESCAN:
+                k = host_rescan(o->host);
+                answer(done, userdata, req->kind, NULL, k, NULL, NULL);
+                break;
+        case OP_INVOKE: {
+                /* The direct path needs no OpCall: answered right here. */
+                _cleanup_free_ char *result = NULL;
+                k = host_invoke_here(o->host, req->plugin_id, req->function, req->params_json, &result, &msg);
+                if (k == -EAGAIN) {
+                        run_async(o, req, done, userdata);
+                        break;
+                }
+                OpResult res = { .kind = OP_INVOKE, .error = k < 0 ? k : 0, .reason = op_reason_for(k, NULL),
+                                 .message = k < 0 ? (msg ? msg : strerror(-k)) : NULL, .plugin_id = req->plugin_id,
+                                 .result_json = k < 0 ? NULL : result };
+                done(&res, userdata);
+                break;
+        }
+        case OP_UNLOAD:
+        case OP_INSTALL:
+        case OP_REMOVE:
+        case OP_PUBLISH:
+                run_async(o, req, done, userdata);
+                break;
+        default:
+                assert_not_reached();
+        }
+        verdict_clear(&v);
+}
+
+int ops_invoke_direct(Ops *o, const char *plugin_id, const char *function, struct json_object *params,
+                      const char *params_text, char **result, Reason *reason, char **message) {
+        int k = host_call_direct(o->host, plugin_id, function, params, params_text, result, message);
+        if (k != -EAGAIN)
+                *reason = op_reason_for(k, NULL);
+        return k;
+}
