@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Install sources other than a file descriptor: HTTPS URLs against a local
- * server with a test CA (tests/https-server.py), and base64 bundles (the
+ * server with a test CA (tests/https-server.py) and, for InstallProxy=, a
+ * CONNECT proxy (tests/connect-proxy.py), and base64 bundles (the
  * mesh's bundle_b64).  The core operation is driven directly; the D-Bus and
  * mesh front ends only translate to it.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "artifact.h"
 #include "base64.h"
+#include "fetch.h"
 #include "install.h"
+#include "plugin-id.h"
 #include "pack.h"
 #include "strv.h"
 #include "test-util.h"
@@ -41,11 +47,18 @@ static void run(const char *cmd) {
                 g_error("%s failed: %s", cmd, err);
 }
 
-static void server_start(Fixture *f, Server *s, const char *cert, const char *key) {
+/* A helper script that prints its port first and exits when stdin closes. */
+static void script_start(Server *s, const char *name, const char *const *args) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *script = g_build_filename(g_getenv("DC_SOURCE_ROOT"), "tests", "https-server.py", NULL);
-        s->proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error,
-                                   "/usr/bin/python3", script, cert, key, f->www, f->log, NULL);
+        g_autofree char *script = g_build_filename(g_getenv("DC_SOURCE_ROOT"), "tests", name, NULL);
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_ptr_array_add(argv, (char *) "/usr/bin/python3");
+        g_ptr_array_add(argv, script);
+        for (; *args; args++)
+                g_ptr_array_add(argv, (char *) *args);
+        g_ptr_array_add(argv, NULL);
+        s->proc = g_subprocess_newv((const char *const *) argv->pdata,
+                                    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
         g_assert_no_error(error);
         g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(s->proc));
         g_autofree char *line = g_data_input_stream_read_line(in, NULL, NULL, &error);
@@ -53,6 +66,19 @@ static void server_start(Fixture *f, Server *s, const char *cert, const char *ke
         g_assert_nonnull(line);
         s->port = atoi(line);
         g_assert_cmpint(s->port, >, 0);
+}
+
+static void server_start(Fixture *f, Server *s, const char *cert, const char *key) {
+        const char *args[] = { cert, key, f->www, f->log, NULL };
+        script_start(s, "https-server.py", args);
+}
+
+static void server_stop(Server *s) {
+        if (!s->proc)
+                return;
+        g_subprocess_force_exit(s->proc);
+        g_subprocess_wait(s->proc, NULL, NULL);
+        g_clear_object(&s->proc);
 }
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
@@ -128,12 +154,8 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         if (!f->t.tmp)
                 return;
-        for (Server *s = &f->good; s <= &f->selfsigned; s++)
-                if (s->proc) {
-                        g_subprocess_force_exit(s->proc);
-                        g_subprocess_wait(s->proc, NULL, NULL);
-                        g_object_unref(s->proc);
-                }
+        server_stop(&f->good);
+        server_stop(&f->selfsigned);
         g_free(f->t.config.install_ca_file);
         f->t.config.install_ca_file = NULL;
         char *tmp = g_strdup(f->t.tmp);
@@ -312,6 +334,184 @@ static void test_https_refusals(Fixture *f, gconstpointer data) {
         expect_refused(f, &o, REASON_URL_INVALID, "invalid URL: not a url");
 }
 
+/* ---- fetch_url() itself: addresses, connection errors, proxy, escaping ---- */
+
+static FetchOptions fetch_options(Fixture *f, char *const *allowlist) {
+        return (FetchOptions){
+                .allowlist = allowlist,
+                .ca_file = f->t.config.install_ca_file,
+                .max_redirects = FETCH_MAX_REDIRECTS,
+                .max_bytes = 1024 * 1024,
+                .timeout_usec = 10 * G_USEC_PER_SEC,
+                .connect_timeout_usec = 3 * G_USEC_PER_SEC, /* TLS included: valgrind is slow */
+        };
+}
+
+static int fetch(const FetchOptions *o, const char *url, Verdict *v) {
+        int fd = memfd_create("test-fetch", MFD_CLOEXEC);
+        uint64_t size = 0;
+        uint8_t sha[SHA256_DIGEST_SIZE];
+        g_assert_cmpint(fd, >=, 0);
+        int r = fetch_url(url, o, fd, &size, sha, v);
+        close(fd);
+        g_assert_true(r < 0 || size > 0);
+        return r;
+}
+
+static void expect_fetch_refused(int r, Verdict *v, Reason reason, const char *text) {
+        g_assert_cmpint(r, <, 0);
+        g_assert_cmpstr(reason_to_string(v->reason), ==, reason_to_string(reason));
+        if (!strstr(v->message, text))
+                g_error("expected \"%s\" in \"%s\"", text, v->message);
+        verdict_clear(v);
+}
+
+static char *const localhost_only[] = { (char *) "localhost", NULL };
+
+/* With the default empty allowlist a peer could make the daemon connect to
+ * its own loopback and private ports (#13). */
+static void test_fetch_private_addresses(Fixture *f, gconstpointer data) {
+        FetchOptions any = fetch_options(f, NULL), listed = fetch_options(f, localhost_only);
+        Verdict v = {};
+        const char *hosts[] = { "localhost", "127.0.0.1", "[::1]", "127.9.9.9", "[::ffff:127.0.0.1]" };
+        for (size_t i = 0; i < G_N_ELEMENTS(hosts); i++) {
+                g_autofree char *url = g_strdup_printf("https://%s:%d/ssrf-%zu", hosts[i], f->good.port, i);
+                g_autofree char *path = g_strdup_printf("/ssrf-%zu", i);
+                expect_fetch_refused(fetch(&any, url, &v), &v, REASON_URL_NOT_ALLOWED,
+                                     "resolves to a loopback, private or otherwise non-public address");
+                g_assert_false(requested(f, path));
+        }
+        /* named in the allowlist: its own address is fine */
+        g_autofree char *ok = g_strdup_printf("https://localhost:%d/probe.tgz", f->good.port);
+        g_assert_cmpint(fetch(&listed, ok, &v), ==, 0);
+        /* a subdomain matches the allowlist by name, but only the exact name
+         * may use a private address: checked again on the redirect hop */
+        g_autofree char *hop = g_strdup_printf("https://localhost:%d/redirect?to=https://sub.localhost:%d/ssrf-hop",
+                                               f->good.port, f->good.port);
+        expect_fetch_refused(fetch(&listed, hop, &v), &v, REASON_URL_NOT_ALLOWED, "URL host 'sub.localhost' resolves to");
+        g_assert_false(requested(f, "/ssrf-hop"));
+}
+
+static void test_address_classes(void) {
+        static const struct {
+                const char *addr;
+                bool public;
+        } cases[] = {
+                { "93.184.216.34", true }, { "8.8.8.8", true }, { "2606:4700::1111", true },
+                { "127.0.0.1", false }, { "127.255.0.1", false }, { "10.1.2.3", false }, { "172.16.0.1", false },
+                { "172.31.255.255", false }, { "172.32.0.1", true }, { "192.168.1.1", false }, { "100.64.0.1", false },
+                { "100.128.0.1", true }, { "169.254.169.254", false }, { "0.0.0.0", false }, { "224.0.0.1", false },
+                { "255.255.255.255", false }, { "198.18.0.1", false }, { "192.0.2.1", false },
+                { "::", false }, { "::1", false }, { "::ffff:10.0.0.1", false }, { "::ffff:8.8.8.8", true },
+                { "::127.0.0.1", false }, { "fc00::1", false }, { "fd12:3456::1", false }, { "fe80::1", false },
+                { "fec0::1", false }, { "ff02::1", false }, { "2001:db8::1", false }, { "64:ff9b::a00:1", false },
+                { "64:ff9b::808:808", true }, { "2002:c0a8:101::1", false }, { "2002:808:808::1", true },
+                { "100::1", false },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                struct sockaddr_storage ss = {};
+                socklen_t len;
+                if (strchr(cases[i].addr, ':')) {
+                        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+                        in6->sin6_family = AF_INET6;
+                        g_assert_cmpint(inet_pton(AF_INET6, cases[i].addr, &in6->sin6_addr), ==, 1);
+                        len = sizeof *in6;
+                } else {
+                        struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+                        in->sin_family = AF_INET;
+                        g_assert_cmpint(inet_pton(AF_INET, cases[i].addr, &in->sin_addr), ==, 1);
+                        len = sizeof *in;
+                }
+                if (fetch_address_is_public((struct sockaddr *) &ss, len) != cases[i].public)
+                        g_error("%s: expected %s", cases[i].addr, cases[i].public ? "public" : "not public");
+        }
+}
+
+/* A closed port, a port that never answers, and a server with the wrong
+ * certificate read the same: a peer learns nothing about ports. */
+static void test_fetch_connect_errors(Fixture *f, gconstpointer data) {
+        char *const list[] = { (char *) "localhost", NULL };
+        FetchOptions o = fetch_options(f, list);
+        Verdict v = {};
+        int closed_port, silent_port;
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(bind(s, (struct sockaddr *) &a, sizeof a), ==, 0);
+        g_assert_cmpint(getsockname(s, (struct sockaddr *) &a, &len), ==, 0);
+        closed_port = ntohs(a.sin_port);
+        close(s);
+        int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        a.sin_port = 0;
+        g_assert_cmpint(bind(silent, (struct sockaddr *) &a, sizeof a), ==, 0);
+        g_assert_cmpint(listen(silent, 8), ==, 0); /* connects, never speaks TLS */
+        len = sizeof a;
+        g_assert_cmpint(getsockname(silent, (struct sockaddr *) &a, &len), ==, 0);
+        silent_port = ntohs(a.sin_port);
+
+        int ports[] = { closed_port, silent_port, f->selfsigned.port };
+        for (size_t i = 0; i < G_N_ELEMENTS(ports); i++) {
+                g_autofree char *url = g_strdup_printf("https://localhost:%d/x.tgz", ports[i]);
+                int r = fetch(&o, url, &v);
+                g_assert_cmpint(r, ==, -EIO);
+                g_assert_cmpstr(reason_to_string(v.reason), ==, reason_to_string(REASON_DOWNLOAD_FAILED));
+                g_assert_cmpstr(v.message, ==, "download failed: cannot connect to the server");
+                verdict_clear(&v);
+        }
+        close(silent);
+}
+
+static const char *const proxy_variables[] = { "https_proxy", "HTTPS_PROXY", "http_proxy", "ALL_PROXY", "all_proxy" };
+
+/* libcurl reads https_proxy/ALL_PROXY from the environment unless told
+ * otherwise: only InstallProxy= may choose a proxy (#17). */
+static void test_fetch_proxy(Fixture *f, gconstpointer data) {
+        Verdict v = {};
+        g_autofree char *url = g_strdup_printf("https://localhost:%d/probe.tgz", f->good.port);
+        for (size_t i = 0; i < G_N_ELEMENTS(proxy_variables); i++)
+                g_setenv(proxy_variables[i], "http://127.0.0.1:9", TRUE); /* nothing listens there */
+        FetchOptions o = fetch_options(f, localhost_only);
+        g_assert_cmpint(fetch(&o, url, &v), ==, 0);
+
+        g_autofree char *log = g_build_filename(f->t.tmp, "proxy.log", NULL);
+        tu_write_file(log, "", 0644);
+        Server proxy = {};
+        const char *args[] = { log, NULL };
+        script_start(&proxy, "connect-proxy.py", args);
+        g_autofree char *proxy_url = g_strdup_printf("http://127.0.0.1:%d", proxy.port);
+        o = fetch_options(f, NULL);
+        o.proxy = proxy_url; /* the proxy, chosen by the administrator, decides what it reaches */
+        g_assert_cmpint(fetch(&o, url, &v), ==, 0);
+        server_stop(&proxy);
+        g_autofree char *text = NULL;
+        g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+        g_autofree char *line = g_strdup_printf("CONNECT localhost:%d\n", f->good.port);
+        g_assert_cmpstr(text, ==, line);
+        for (size_t i = 0; i < G_N_ELEMENTS(proxy_variables); i++)
+                g_unsetenv(proxy_variables[i]);
+
+        HostConfig c;
+        g_assert_cmpint(host_config_init(&c), ==, 0);
+        g_assert_null(c.install_proxy); /* default: none */
+        g_assert_cmpint(host_config_set(&c, "InstallProxy", "http://proxy.example:3128"), ==, 0);
+        g_assert_cmpstr(c.install_proxy, ==, "http://proxy.example:3128");
+        host_config_done(&c);
+}
+
+/* A Location header with ESC and BEL reaches messages and logs escaped (#16). */
+static void test_fetch_escapes(Fixture *f, gconstpointer data) {
+        FetchOptions o = fetch_options(f, localhost_only);
+        Verdict v = {};
+        g_autofree char *url = g_strdup_printf("https://localhost:%d/redirect?to=gopher://evil%%1b[2J%%07.example/x",
+                                               f->good.port);
+        g_assert_cmpint(fetch(&o, url, &v), <, 0);
+        g_assert_true(v.reason == REASON_URL_INSECURE || v.reason == REASON_URL_INVALID);
+        if (!strstr(v.message, "evil\\x1b[2J\\x07.example") || !utf8_is_valid_text(v.message, 4096))
+                g_error("not escaped: %s", v.message);
+        verdict_clear(&v);
+}
+
 static void test_bundles(Fixture *f, gconstpointer data) {
         Outcome o;
         InstallRequest req = {.source = INSTALL_SOURCE_BASE64, .fd = -1};
@@ -457,6 +657,13 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/sources/artifact-store", test_artifact_store);
         g_test_add_func("/sources/artifact-quota", test_artifact_quota);
         g_test_add("/sources/bundles", Fixture, NULL, fixture_setup, test_bundles, fixture_teardown);
+        g_test_add("/sources/fetch-private-addresses", Fixture, NULL, fixture_setup, test_fetch_private_addresses,
+                   fixture_teardown);
+        g_test_add_func("/sources/address-classes", test_address_classes);
+        g_test_add("/sources/fetch-connect-errors", Fixture, NULL, fixture_setup, test_fetch_connect_errors,
+                   fixture_teardown);
+        g_test_add("/sources/fetch-proxy", Fixture, NULL, fixture_setup, test_fetch_proxy, fixture_teardown);
+        g_test_add("/sources/fetch-escapes", Fixture, NULL, fixture_setup, test_fetch_escapes, fixture_teardown);
         return g_test_run();
 }
 

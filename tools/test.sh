@@ -1,7 +1,9 @@
 #!/bin/bash
-# Install dependencies, build, and run the whole test suite four ways:
-# a plain build, ASan+UBSan, the unit suites under valgrind, and the unit
-# suites as an ordinary user (nobody) on an out-of-tree build.
+# Install dependencies, build, and run the whole test suite five ways:
+# a plain build, ASan+UBSan, the unit suites under valgrind, the unit
+# suites as an ordinary user (nobody) on an out-of-tree build, and the
+# libFuzzer targets (clang): every corpus replayed, and a bounded campaign
+# of $DC_FUZZ_SECONDS (default 20) per target (tests/fuzz/README.md).
 # The last line printed is "N passed, N failed" (summed over every run).
 set -u
 cd "$(dirname "$0")/.."
@@ -21,10 +23,13 @@ setup() { # setup DIR [meson options...]
 rc=0
 setup build || rc=1
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false || rc=1
-rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fsanitize=fuzzer-no-link || rc=1
+rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-fuzz/meson-logs/testlog*.json
 # Build everything first: a target no test depends on must still compile.
 ninja -C build >/dev/null || { echo "build failed" >&2; rc=1; }
 ninja -C build-asan >/dev/null || { echo "ASan build failed" >&2; rc=1; }
+ninja -C build-fuzz fuzz >/dev/null || { echo "fuzz build failed" >&2; rc=1; }
 
 echo "== plain build =="
 meson test -C build --print-errorlogs || rc=1
@@ -50,7 +55,11 @@ fi
 as_nobody ninja -C build-nobody/b >/dev/null || { echo "unprivileged build failed" >&2; rc=1; }
 as_nobody meson test -C build-nobody/b --suite unit --print-errorlogs || rc=1
 
-logs=(build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-nobody/b/meson-logs/testlog*.json)
+echo "== libFuzzer: corpus replay, then ${DC_FUZZ_SECONDS:-20} s per target =="
+meson test -C build-fuzz --no-rebuild --suite fuzz-replay --suite fuzz --print-errorlogs || rc=1
+
+logs=(build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-nobody/b/meson-logs/testlog*.json
+      build-fuzz/meson-logs/testlog*.json)
 if ! ls "${logs[@]}" >/dev/null 2>&1; then
         echo "0 passed, 1 failed"
         exit 1

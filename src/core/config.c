@@ -115,6 +115,7 @@ void host_config_done(HostConfig *c) {
         free(c->plugin_config_dir);
         strv_free(c->install_url_allowlist);
         free(c->install_ca_file);
+        free(c->install_proxy);
         free(c->artifact_dir);
         strv_free(c->mesh.urls);
         free(c->mesh.credentials);
@@ -321,6 +322,7 @@ static const Setting install_settings[] = {
         BOOL("InstallAllowInsecureHTTP", install_allow_http),
         { "InstallURLAllowlist", parse_host_list, AT(install_url_allowlist) },
         STRING("InstallCAFile", install_ca_file),
+        STRING("InstallProxy", install_proxy), /* a URL; empty = none, whatever the environment says */
         SECONDS("InstallTimeoutSec", install_timeout_usec, 1, 86400),
         STRING("ArtifactDirectory", artifact_dir),
         SIZE("ArtifactStoreMaxSize", artifact_max_bytes),

@@ -44,6 +44,7 @@ typedef struct HostConfig {
         bool install_require_digest;   /* $DC_PLUGIN_INSTALL_REQUIRE_DIGEST */
         char **install_url_allowlist;  /* $DC_PLUGIN_INSTALL_URL_ALLOWLIST; empty = any host */
         char *install_ca_file;         /* extra CA bundle for private artifact servers */
+        char *install_proxy;           /* InstallProxy=: NULL/"" = no proxy, whatever the environment says */
         bool install_allow_http;       /* tests only: permit http:// URLs */
         uint64_t install_timeout_usec; /* whole download, all redirects */
         char *artifact_dir;            /* NULL: <state_dir>/artifacts; $DC_PLUGIN_ARTIFACT_DIR */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dlopen-archive.h"
+#include "escape.h"
 #include "macro.h"
 #include "plugin-id.h"
 
@@ -81,6 +82,7 @@ static int normalize_name(const char *raw, char out[static ARCHIVE_PATH_MAX + 1]
         if (!utf8_is_valid_text(raw, ARCHIVE_PATH_MAX))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_BAD_NAME,
                                    "member name is not valid UTF-8 (or has control characters) in archive");
+        /* raw passed utf8_is_valid_text(): no control characters left to escape */
         if (raw[0] == '/' || strchr(raw, '\\'))
                 return verdict_set(v, -EBADMSG, REASON_ARCHIVE_UNSAFE_PATH, "unsafe path in archive: %s", raw);
 
@@ -182,9 +184,34 @@ static int parent_dir(Extract *x, const char *path, const char **ret_base, Verdi
         return cur;
 }
 
+/* libarchive's text may quote the archive: escaped before it reaches a log. */
 static int invalid(Extract *x, Verdict *v, const char *what) {
         const char *e = sym_archive_error_string(x->a);
-        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, e ? e : "unknown error");
+        _cleanup_free_ char *safe = escape_untrusted(e ? e : "unknown error", 512);
+        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_INVALID, "%s: %s", what, safe ? safe : "?");
+}
+
+/*
+ * Charge n more bytes of one member against the caps.  Sizes are logical:
+ * a sparse member (GNU tar --sparse, pax GNU.sparse.*) is charged for its
+ * holes too, since it becomes a file of its full length and a plugin reads
+ * it that way; otherwise an 8 KB archive declares terabytes of holes.
+ */
+static int charge(Extract *x, uint64_t n, Verdict *v) {
+        const ArchiveLimits *l = x->limits;
+        uint64_t total;
+
+        if (__builtin_add_overflow(x->extracted, n, &total))
+                total = UINT64_MAX;
+        /* A bomb is named as one before the total cap speaks. */
+        if (total > 1024 * 1024 && total / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                   "archive compression ratio exceeds %u:1 (decompression bomb?)", l->max_ratio);
+        if (total > l->max_extracted)
+                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                   "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
+        x->extracted = total;
+        return 0;
 }
 
 static int extract_file(Extract *x, struct archive_entry *e, const char *name, Verdict *v) {
@@ -192,9 +219,19 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
         const char *base;
         int parent, r;
 
-        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > l->max_member)
-                return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                   "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name, l->max_member);
+        /* The declared (logical) size is charged before anything is written. */
+        uint64_t charged = 0;
+        if (sym_archive_entry_size_is_set(e)) {
+                la_int64_t size = sym_archive_entry_size(e);
+                if (size < 0 || (uint64_t) size > l->max_member)
+                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
+                                           "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name,
+                                           l->max_member);
+                r = charge(x, (uint64_t) size, v);
+                if (r < 0)
+                        return r;
+                charged = (uint64_t) size;
+        }
         parent = parent_dir(x, name, &base, v);
         if (parent < 0)
                 return parent;
@@ -204,7 +241,6 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                 return errno == EEXIST ? conflict(v, name)
                                        : verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot create %s: %m", name);
 
-        uint64_t member = 0;
         for (;;) {
                 const void *buf;
                 size_t n;
@@ -215,30 +251,31 @@ static int extract_file(Extract *x, struct archive_entry *e, const char *name, V
                         break;
                 if (r != ARCHIVE_OK)
                         return invalid(x, v, "corrupt archive");
-                if (off < 0 || (uint64_t) off + n > l->max_member)
+                if (off < 0 || (uint64_t) off > l->max_member || n > l->max_member - (uint64_t) off)
                         return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
                                            "archive member %s exceeds the size limit (%" PRIu64 " bytes)", name,
                                            l->max_member);
-                x->extracted += n;
-                if (x->extracted > l->max_extracted)
-                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                           "archive expands beyond the limit (%" PRIu64 " bytes)", l->max_extracted);
-                if (x->extracted > 1024 * 1024 && x->extracted / (x->archive_size ? x->archive_size : 1) > l->max_ratio)
-                        return verdict_set(v, -EBADMSG, REASON_ARCHIVE_LIMIT_EXCEEDED,
-                                           "archive compression ratio exceeds %u:1 (decompression bomb?)",
-                                           l->max_ratio);
+                /* Past what was charged (no declared size, or more data
+                 * than declared): charge the new high-water mark, holes included. */
+                uint64_t end = (uint64_t) off + n;
+                if (end > charged) {
+                        r = charge(x, end - charged, v);
+                        if (r < 0)
+                                return r;
+                        charged = end;
+                }
                 for (size_t done = 0; done < n;) {
                         ssize_t k = pwrite(fd, (const uint8_t *) buf + done, n - done, off + (off_t) done);
                         if (k < 0)
                                 return verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot write %s: %m", name);
                         done += (size_t) k;
                 }
-                if ((uint64_t) off + n > member)
-                        member = (uint64_t) off + n;
         }
-        /* Sparse members end in a hole: give the file its full length. */
-        if (sym_archive_entry_size_is_set(e) && (uint64_t) sym_archive_entry_size(e) > member &&
-            ftruncate(fd, sym_archive_entry_size(e)) < 0)
+        /* Sparse members end in a hole: give the file its full (charged) length. */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_size < charged && ftruncate(fd, (off_t) charged) < 0)
                 return verdict_set(v, -errno, REASON_ARCHIVE_INVALID, "cannot write %s: %m", name);
         return 0;
 }

@@ -4,7 +4,8 @@
  * rules: only regular files and directories, relative UTF-8 names without
  * "." or ".." components, no links or device nodes, no duplicates, and caps
  * on member count, sizes, depth and compression ratio enforced while
- * streaming.  Files are created by us (O_EXCL|O_NOFOLLOW, 0644/0755:
+ * streaming (sizes are logical: a sparse member's holes count against
+ * every cap).  Files are created by us (O_EXCL|O_NOFOLLOW, 0644/0755:
  * setuid/setgid/sticky bits and ownership are dropped), never by libarchive.
  */
 #pragma once
@@ -29,8 +30,8 @@ const char *package_format_to_string(PackageFormat f);
 PackageFormat package_format_detect(PackageFormat declared, const char *name_hint, const uint8_t *head, size_t n);
 
 typedef struct ArchiveLimits {
-        uint64_t max_extracted; /* sum of all member sizes */
-        uint64_t max_member;    /* one file */
+        uint64_t max_extracted; /* sum of all member sizes (logical: holes of sparse members count) */
+        uint64_t max_member;    /* one file (logical size) */
         unsigned max_members;   /* entries of any type */
         unsigned max_depth;     /* path components */
         unsigned max_ratio;     /* extracted bytes per archive byte, once past 1 MiB */

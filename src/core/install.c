@@ -505,6 +505,7 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
                 .allowlist = c->install_url_allowlist,
                 .ca_file = c->install_ca_file,
                 .allow_http = c->install_allow_http,
+                .proxy = c->install_proxy,
                 .max_redirects = FETCH_MAX_REDIRECTS,
                 .max_bytes = c->max_archive_size,
                 .timeout_usec = c->install_timeout_usec,

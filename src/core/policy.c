@@ -51,11 +51,14 @@ int signatures_parse(const char *text, SignatureMode *mode, Pin **pins, size_t *
                 *mode = SIGNATURES_PERMISSIVE;
                 return 0;
         }
-        r = json_parse_strict(text, strlen(text), &o, &dup);
+        JsonError e = {};
+        r = json_parse_strict_ex(text, strlen(text), &o, &dup, &e);
         if (r == -ENOTUNIQ)
                 return fail(reason, "duplicate key \"%s\"", dup);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
-                return fail(reason, "not valid JSON");
+                return fail(reason, "not valid JSON: %s at byte %zu", e.message, e.offset);
         if (!o)
                 return fail(reason, "top-level value is null, expected an object");
         if (!json_object_is_type(o, json_type_object))

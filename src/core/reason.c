@@ -31,6 +31,7 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_ELF_RPATH] = "elf-rpath",
         [REASON_ELF_NEEDED_NOT_ALLOWED] = "elf-needed-not-allowed",
         [REASON_ELF_CONSTRUCTOR] = "elf-constructor",
+        [REASON_ELF_IFUNC] = "elf-ifunc",
         [REASON_IMMUTABLE_IMAGE_UNAVAILABLE] = "immutable-image-unavailable",
         [REASON_DUPLICATE_ID] = "duplicate-id",
         [REASON_LOAD_FAILED] = "load-failed",

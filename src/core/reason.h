@@ -37,6 +37,7 @@ typedef enum Reason {
         REASON_ELF_RPATH,
         REASON_ELF_NEEDED_NOT_ALLOWED,
         REASON_ELF_CONSTRUCTOR,
+        REASON_ELF_IFUNC, /* strict ELF: IFUNC resolvers run inside dlopen */
         REASON_IMMUTABLE_IMAGE_UNAVAILABLE,
         REASON_DUPLICATE_ID,
         REASON_LOAD_FAILED,

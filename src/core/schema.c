@@ -99,8 +99,9 @@ static int check_schema(struct json_object *s, const char *path, int depth, char
                         if (!json_object_is_type(val, json_type_array) || json_object_array_length(val) == 0)
                                 return set_error(error, "%s: \"enum\" must be a non-empty list", path);
                 } else if (streq(key, "minimum") || streq(key, "maximum")) {
-                        if (!json_object_is_type(val, json_type_int) && !json_object_is_type(val, json_type_double))
-                                return set_error(error, "%s: \"%s\" must be a number", path, key);
+                        if ((!json_object_is_type(val, json_type_int) && !json_object_is_type(val, json_type_double)) ||
+                            (json_object_is_type(val, json_type_double) && !isfinite(json_object_get_double(val))))
+                                return set_error(error, "%s: \"%s\" must be a finite number", path, key);
                 } else if (strncmp(key, "min", 3) == 0 || strncmp(key, "max", 3) == 0) {
                         if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0)
                                 return set_error(error, "%s: \"%s\" must be a non-negative integer", path, key);
@@ -117,11 +118,16 @@ int schema_compile(const char *text, struct json_object **ret, char **error) {
 
         if (isempty(text))
                 text = "{\"type\":\"object\",\"properties\":{}}";
-        r = json_parse_strict(text, strlen(text), &s, &dup);
+        JsonError e = {};
+        r = json_parse_strict_ex(text, strlen(text), &s, &dup, &e);
         if (r == -ENOTUNIQ)
                 return set_error(error, "params: duplicate key \"%s\" in schema", dup);
-        if (r < 0 || !s)
-                return set_error(error, "params: schema is not valid JSON");
+        if (r == -ENOMEM)
+                return set_error(error, "params: out of memory");
+        if (r < 0)
+                return set_error(error, "params: schema is not valid JSON: %s at byte %zu", e.message, e.offset);
+        if (!s)
+                return set_error(error, "params: schema is null");
         r = check_schema(s, "params", 0, error);
         if (r < 0)
                 return r;
@@ -131,6 +137,97 @@ int schema_compile(const char *text, struct json_object **ret, char **error) {
                 return set_error(error, "params: the schema's \"type\" must be \"object\"");
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+/*
+ * Numbers compare exactly, whatever their representation: json-c keeps
+ * int64, uint64 (above INT64_MAX) and double apart, and a double compare
+ * would let 2^53+1 pass a maximum of 2^53 or call 1.0 and 1 different.
+ */
+typedef struct Number {
+        enum { NUM_INT, NUM_UINT, NUM_DOUBLE } kind;
+        int64_t i;
+        uint64_t u;
+        double d;
+} Number;
+
+static bool number_get(struct json_object *o, Number *n) {
+        if (json_object_is_type(o, json_type_int)) {
+                *n = (Number){ .kind = NUM_INT, .i = json_object_get_int64(o) };
+                if (n->i == INT64_MAX && json_object_get_uint64(o) > (uint64_t) INT64_MAX)
+                        *n = (Number){ .kind = NUM_UINT, .u = json_object_get_uint64(o) };
+                return true;
+        }
+        if (json_object_is_type(o, json_type_double)) {
+                *n = (Number){ .kind = NUM_DOUBLE, .d = json_object_get_double(o) };
+                return true;
+        }
+        return false;
+}
+
+#define CMP(a, b) (((a) > (b)) - ((a) < (b)))
+
+/* An integer against a finite double: compare with the double's integer part,
+ * then its fraction. */
+static int cmp_int_double(bool is_unsigned, int64_t i, uint64_t u, double d) {
+        if (d >= 0x1p64)
+                return -1;
+        if (is_unsigned && d < 0x1p63)
+                return 1;
+        if (!is_unsigned && d >= 0x1p63)
+                return -1;
+        if (!is_unsigned && d < -0x1p63)
+                return 1;
+        double t = trunc(d);
+        int c = is_unsigned ? CMP(u, (uint64_t) t) : CMP(i, (int64_t) t);
+        return c ? c : CMP(t, d); /* t < d: the integer is smaller */
+}
+
+/* -1, 0, 1; or 2 when either is not a finite number. */
+static int number_cmp(const Number *a, const Number *b) {
+        if ((a->kind == NUM_DOUBLE && !isfinite(a->d)) || (b->kind == NUM_DOUBLE && !isfinite(b->d)))
+                return 2;
+        if (a->kind == NUM_DOUBLE && b->kind == NUM_DOUBLE)
+                return CMP(a->d, b->d);
+        if (a->kind == NUM_DOUBLE)
+                return -number_cmp(b, a);
+        if (b->kind == NUM_DOUBLE)
+                return cmp_int_double(a->kind == NUM_UINT, a->i, a->u, b->d);
+        if (a->kind != b->kind)
+                return a->kind == NUM_UINT ? 1 : -1;
+        return a->kind == NUM_UINT ? CMP(a->u, b->u) : CMP(a->i, b->i);
+}
+
+/* JSON equality for "enum": numbers by value (1.0 is 1), members in any order. */
+static bool json_equal(struct json_object *a, struct json_object *b) {
+        Number x, y;
+        if (number_get(a, &x) && number_get(b, &y))
+                return number_cmp(&x, &y) == 0;
+        if (json_object_get_type(a) != json_object_get_type(b))
+                return false;
+        switch (json_object_get_type(a)) {
+        case json_type_array: {
+                size_t n = json_object_array_length(a);
+                if (n != json_object_array_length(b))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (!json_equal(json_object_array_get_idx(a, i), json_object_array_get_idx(b, i)))
+                                return false;
+                return true;
+        }
+        case json_type_object: {
+                if (json_object_object_length(a) != json_object_object_length(b))
+                        return false;
+                json_object_object_foreach(a, key, val) {
+                        struct json_object *other;
+                        if (!json_object_object_get_ex(b, key, &other) || !json_equal(val, other))
+                                return false;
+                }
+                return true;
+        }
+        default:
+                return json_object_equal(a, b); /* null, boolean, string */
+        }
 }
 
 static bool type_matches(const char *type, struct json_object *v) {
@@ -143,7 +240,9 @@ static bool type_matches(const char *type, struct json_object *v) {
                 return streq(type, "integer") || streq(type, "number");
         case json_type_double: {
                 double d = json_object_get_double(v);
-                return streq(type, "number") || (streq(type, "integer") && isfinite(d) && d == floor(d));
+                if (!isfinite(d))
+                        return false;
+                return streq(type, "number") || (streq(type, "integer") && d == floor(d));
         }
         case json_type_string:
                 return streq(type, "string");
@@ -155,12 +254,14 @@ static bool type_matches(const char *type, struct json_object *v) {
         return false;
 }
 
-static size_t utf8_length(const char *s) {
-        size_t n = 0;
-        for (; *s; s++)
-                if (((unsigned char) *s & 0xc0) != 0x80)
-                        n++;
-        return n;
+/* Code points of a string of n bytes (the parser guarantees UTF-8 and no NUL;
+ * counting to n rather than to a NUL keeps that from mattering here). */
+static size_t utf8_length(const char *s, size_t n) {
+        size_t cps = 0;
+        for (size_t i = 0; i < n; i++)
+                if (((unsigned char) s[i] & 0xc0) != 0x80)
+                        cps++;
+        return cps;
 }
 
 static int validate(struct json_object *s, struct json_object *v, const char *path, char **error) {
@@ -182,19 +283,23 @@ static int validate(struct json_object *s, struct json_object *v, const char *pa
         if (json_object_object_get_ex(s, "enum", &x)) {
                 bool ok = false;
                 for (size_t i = 0; i < json_object_array_length(x) && !ok; i++)
-                        ok = json_object_equal(json_object_array_get_idx(x, i), v);
+                        ok = json_equal(json_object_array_get_idx(x, i), v);
                 if (!ok)
                         return fail_quoting(error, path, "must be one of ", x, "");
         }
-        if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
-                double d = json_object_get_double(v);
-                if (json_object_object_get_ex(s, "minimum", &x) && d < json_object_get_double(x))
+        Number num, bound;
+        if (number_get(v, &num)) {
+                if (num.kind == NUM_DOUBLE && !isfinite(num.d))
+                        return set_error(error, "%s: not a finite number", path);
+                /* number_cmp() gives 2 for anything not comparable: refused */
+                if (json_object_object_get_ex(s, "minimum", &x) && number_get(x, &bound) &&
+                    (number_cmp(&num, &bound) == -1 || number_cmp(&num, &bound) == 2))
                         return fail_quoting(error, path, "must be >= ", x, "");
-                if (json_object_object_get_ex(s, "maximum", &x) && d > json_object_get_double(x))
+                if (json_object_object_get_ex(s, "maximum", &x) && number_get(x, &bound) && number_cmp(&num, &bound) >= 1)
                         return fail_quoting(error, path, "must be <= ", x, "");
         }
         if (json_object_is_type(v, json_type_string)) {
-                size_t n = utf8_length(json_object_get_string(v));
+                size_t n = utf8_length(json_object_get_string(v), (size_t) json_object_get_string_len(v));
                 if (json_object_object_get_ex(s, "minLength", &x) && n < (size_t) json_object_get_int64(x))
                         return fail_quoting(error, path, "shorter than ", x, " characters");
                 if (json_object_object_get_ex(s, "maxLength", &x) && n > (size_t) json_object_get_int64(x))
