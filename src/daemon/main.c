@@ -14,6 +14,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "memory-trim.h"
 #include "mesh.h"
 #include "names.h"
 #include "ops.h"
@@ -290,6 +291,11 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to allocate event loop: %m");
                 goto finish;
         }
+        r = memory_trim_attach(event);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the memory trim timer: %m");
+                goto finish;
+        }
         r = host_new(event, &config, &host);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the plugin host: %m");
@@ -401,6 +407,7 @@ finish:
         manager = bus_manager_free(manager);
         host = host_free(host);
         ops = ops_free(ops);
+        memory_trim_detach();
         host_config_done(&config);
 finish_args:
         strv_free(a.plugin_dirs);

@@ -284,12 +284,17 @@ test("malformed requests of every size leave no memory behind: RSS after a round
     };
     await Promise.all(Array.from({ length: 16 }, one));
   };
-  await round(2000); // warm-up: buffers, threads and caches reach their size
+  // "Before" is a daemon that has served well-formed traffic only.
+  for (let k = 0; k < 200; k++) await request(nc, CMD, k % 2 ? "get_status" : "hello-world.hello_world", {});
   const before = rssKiB(h.pid);
-  await round(5000);
-  const after = rssKiB(h.pid);
-  console.log(`# RSS ${before} KiB before, ${after} KiB after 5000 malformed requests`);
-  assert.ok(after <= before * 1.1, `RSS grew from ${before} to ${after} KiB`);
+  for (const r of [1, 2]) {
+    await round(5000);
+    // The last trim of a burst is deferred by up to a second: wait for it.
+    const after = await waitFor(() => { const v = rssKiB(h.pid); return v <= before * 1.1 ? v : null; }, 5000)
+      .catch(() => rssKiB(h.pid));
+    console.log(`# round ${r}: RSS ${before} KiB before, ${after} KiB after 5000 malformed requests`);
+    assert.ok(after <= before * 1.1, `RSS grew from ${before} to ${after} KiB`);
+  }
   assert.equal((await request(nc, CMD, "get_status")).result.status, "success");
   await nc.close();
 });
