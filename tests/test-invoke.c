@@ -130,6 +130,24 @@ static void test_plugin_reply_validated(TuHost *t, gconstpointer data) {
         g_assert_cmpstr(res, ==, "{\"r\":-22}");
 }
 
+/* A plugin's log lines and failure messages are escaped and bounded: no
+ * terminal escape reaches the console or the journal, no invalid UTF-8 a
+ * D-Bus reply (SECURITY.md, "Untrusted text in logs"). */
+static void test_plugin_text_escaped(TuHost *t, gconstpointer data) {
+        g_autofree char *so = tu_test_plugin("good");
+        tu_install(t->root, "good", so, NULL);
+        g_assert_cmpint(tu_host_start(t), ==, 0);
+        g_autofree char *msg = NULL;
+        g_assert_cmpint(tu_invoke(t, "good", "shout", "{}", NULL, &msg), ==, HOST_ERR_HANDLER_FAILED);
+        g_assert_true(g_str_has_prefix(msg, "\\x1b[2J\\x07\\xffaaaa"));
+        g_assert_true(g_str_has_suffix(msg, "a..."));
+        g_assert_cmpuint(strlen(msg), <=, 4096 + 16);
+        const TuLogEntry *e = tu_log_find(t, "good: \\x1b[2J\\x07\\xff");
+        g_assert_nonnull(e);
+        g_assert_cmpuint(strlen(e->message), <=, 4096 + 32);
+        g_assert_cmpstr(tu_log_field(e, "PLUGIN_ID"), ==, "good");
+}
+
 static void test_timeout(TuHost *t, gconstpointer data) {
         TuCall c;
         uint64_t start = now_ms();
@@ -503,6 +521,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/invoke/params-validation", TuHost, NULL, fixture_examples, test_params_validation,
                    tu_fixture_teardown);
         g_test_add("/invoke/lookup-errors", TuHost, NULL, fixture_examples, test_lookup_errors, tu_fixture_teardown);
+        g_test_add("/invoke/plugin-text-escaped", TuHost, NULL, tu_fixture_setup, test_plugin_text_escaped,
+                   tu_fixture_teardown);
         g_test_add("/invoke/plugin-reply-validated", TuHost, NULL, tu_fixture_setup, test_plugin_reply_validated,
                    tu_fixture_teardown);
         g_test_add("/invoke/timeout", TuHost, NULL, fixture_examples, test_timeout, tu_fixture_teardown);

@@ -2,6 +2,7 @@
 /* The services a plugin may call (dc_host_api); safe from any thread. */
 #include "host-internal.h"
 #include "json-util.h"
+#include "escape.h"
 #include "log.h"
 #include "schema.h"
 
@@ -40,6 +41,7 @@ static int queue_event(Plugin *p, const char *event, const char *payload_json) {
 }
 
 #define MAX_RESULT (16u * 1024u * 1024u)
+#define PLUGIN_LOG_LINE_MAX 4096u
 
 static bool ctx_alive(dc_plugin_ctx *ctx) {
         return ctx && !__atomic_load_n(&ctx->dead, __ATOMIC_ACQUIRE);
@@ -74,7 +76,11 @@ static void api_log(dc_plugin_ctx *ctx, int priority, const char *message) {
                 priority = LOG_ERR; /* plugins cannot raise emergencies */
         if (priority > LOG_DEBUG)
                 priority = LOG_DEBUG;
-        log_struct(priority, 0, NULL, LOG_FIELDS(LF("PLUGIN_ID", ctx->plugin->id)), "%s: %s", ctx->plugin->id, message);
+        /* A plugin's text is untrusted: escaped, and one line is at most
+         * PLUGIN_LOG_LINE_MAX bytes. */
+        _cleanup_free_ char *safe = escape_untrusted(message, PLUGIN_LOG_LINE_MAX);
+        log_struct(priority, 0, NULL, LOG_FIELDS(LF("PLUGIN_ID", ctx->plugin->id)), "%s: %s", ctx->plugin->id,
+                   safe ? safe : "(out of memory)");
 }
 
 static const char *api_config(dc_plugin_ctx *ctx) {
@@ -109,7 +115,8 @@ static int api_reply(dc_call *call, const char *result_json) {
 static int api_fail(dc_call *call, const char *message) {
         if (!call)
                 return -EINVAL;
-        char *copy = strndup(message ? message : "plugin call failed", 4096);
+        /* goes into D-Bus error messages (valid UTF-8 only) and mesh replies */
+        char *copy = escape_untrusted(message ? message : "plugin call failed", PLUGIN_LOG_LINE_MAX);
         if (!copy)
                 return -ENOMEM;
         free(call->error);

@@ -34,10 +34,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
         return len;
 }
 
-char *escape_untrusted(const char *s, size_t max_bytes) {
-        if (!s)
-                return strdup("(null)");
-        size_t n = strlen(s);
+static char *escape(const char *s, size_t n, size_t max_bytes, bool keep_backslash) {
         bool cut = n > max_bytes;
         if (cut)
                 n = max_bytes;
@@ -47,7 +44,7 @@ char *escape_untrusted(const char *s, size_t max_bytes) {
         const unsigned char *p = (const unsigned char *) s;
         for (size_t i = 0; i < n;) {
                 size_t l = utf8_seq(p + i, n - i);
-                if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\')
+                if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f && (p[i] != '\\' || keep_backslash))
                         *o++ = (char) p[i++];
                 else if (l == 1 && p[i] == '\\') {
                         *o++ = '\\';
@@ -65,5 +62,29 @@ char *escape_untrusted(const char *s, size_t max_bytes) {
         if (cut)
                 o = memcpy(o, "...", 3) + 3;
         *o = 0;
+        return out;
+}
+
+char *escape_untrusted(const char *s, size_t max_bytes) {
+        if (!s)
+                return strdup("(null)");
+        return escape(s, strlen(s), max_bytes, false);
+}
+
+char *escape_controls(const char *s, bool *oom) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n = strlen(s), i = 0;
+
+        *oom = false;
+        while (i < n) {
+                size_t l = utf8_seq(p + i, n - i);
+                if (l == 0 || (l == 1 && (p[i] < 0x20 || p[i] == 0x7f)))
+                        break;
+                i += l;
+        }
+        if (i == n)
+                return NULL;
+        char *out = escape(s, n, n, true);
+        *oom = !out;
         return out;
 }

@@ -2,6 +2,7 @@
 /* Strings from peers, callers and plugins, made safe for logs and replies. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -10,3 +11,11 @@
  * appended.  NULL s gives "(null)".  Returns NULL only without memory.
  */
 char *escape_untrusted(const char *s, size_t max_bytes);
+
+/*
+ * For the log sink: NULL if s needs nothing (no control character, DEL or
+ * invalid UTF-8 byte), else a copy with those written as \xNN.  Backslashes
+ * stay, so text already passed through escape_untrusted() is unchanged.
+ * *oom is set when the copy could not be made.
+ */
+char *escape_controls(const char *s, bool *oom);

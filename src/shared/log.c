@@ -10,6 +10,7 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
+#include "escape.h"
 #include "names.h"
 
 static LogTarget log_target = LOG_TARGET_AUTO;
@@ -161,6 +162,34 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
                 return r;
         }
 
+        /* The last line of defence for the terminal and the journal: a
+         * control character from a peer, a caller or a plugin that no call
+         * site escaped is written as \xNN here (SECURITY.md). */
+        bool oom;
+        char *safe = escape_controls(message, &oom);
+        if (oom) {
+                errno = saved_errno;
+                return r;
+        }
+        if (safe) {
+                free(message);
+                message = safe;
+        }
+        size_t n_fields = 0;
+        for (const LogField *f = fields; f->key; f++)
+                n_fields++;
+        LogField safe_fields[n_fields + 1];
+        char *owned[n_fields + 1];
+        for (size_t i = 0; i <= n_fields; i++) {
+                owned[i] = NULL;
+                safe_fields[i] = fields[i];
+                if (fields[i].value && (owned[i] = escape_controls(fields[i].value, &oom)))
+                        safe_fields[i].value = owned[i];
+                if (oom)
+                        safe_fields[i].value = "(out of memory)";
+        }
+        fields = safe_fields;
+
         pthread_mutex_lock(&log_lock);
         if (log_capture)
                 log_capture(level, message_id, fields, message, log_capture_userdata);
@@ -177,6 +206,8 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
                 }
         }
         pthread_mutex_unlock(&log_lock);
+        for (size_t i = 0; i < n_fields; i++)
+                free(owned[i]);
         errno = saved_errno;
         return r;
 }

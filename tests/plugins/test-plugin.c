@@ -63,6 +63,16 @@ static int bad_result(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
         return host->reply(call, buf);
 }
 
+/* Hostile text: terminal escapes, a bell, invalid UTF-8 and a 10 KiB line,
+ * logged and returned as the failure message. */
+static int shout(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        static char line[10 * 1024 + 1];
+        memset(line, 'a', sizeof line - 1);
+        memcpy(line, "\x1b[2J\x07\xff", 6);
+        host->log(ctx, DC_LOG_WARNING, line);
+        return host->fail(call, line);
+}
+
 /* Concurrency probe: how many handlers of this plugin ran at once. */
 static int active, max_active;
 
@@ -131,6 +141,7 @@ static const dc_plugin_function functions[] = {
                 .handler = emit,
         },
         { .name = "bad_result", .description = "Tries to reply invalid JSON", .handler = bad_result },
+        { .name = "shout", .description = "Logs and fails with hostile text", .handler = shout },
         { .name = "sleepy", .description = "Sleep 50 ms, counting concurrent runs", .handler = sleepy },
         { .name = "max_active", .description = "Most concurrent sleepy runs seen", .handler = get_max_active },
 #ifdef TP_FAST
