@@ -15,7 +15,6 @@ static void install_examples(TuHost *t) {
         const char *names[] = {"hello-world", "counter", "sensor"};
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
                 g_autofree char *so = tu_example_plugin(names[i]);
-                g_autofree char *dir = g_strdup_printf("%s/../%s", so, "manifest.json");
                 g_autofree char *dirname = g_path_get_dirname(so);
                 g_autofree char *mf = g_build_filename(dirname, "manifest.json", NULL);
                 g_autofree char *manifest = NULL;

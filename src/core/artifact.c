@@ -399,7 +399,7 @@ static void publish_job_free(PublishJob *j) {
  * plugin's: extracted (under the install caps) into staging to read it. */
 static int check_bundle_id(PublishJob *j, int memfd, uint64_t size) {
         Verdict *v = &j->verdict;
-        _cleanup_close_ int store_fd = -1, staging_fd = -1, job_fd = -1, xfd = -1, pfd = -1;
+        _cleanup_close_ int store_fd = -1, staging_fd = -1, job_fd = -1, pfd = -1;
         _cleanup_free_ char *job = NULL, *top = NULL, *mid = NULL;
         uint8_t head[4] = {};
         int r;

@@ -11,7 +11,7 @@ static int impl(int x) {
         return x + 1;
 }
 typedef int (*impl_t)(int);
-static impl_t resolve(void) {
+__attribute__((used)) static impl_t resolve(void) {
         return impl;
 }
 #endif
