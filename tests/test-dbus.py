@@ -379,6 +379,9 @@ class MalformedInputMemory(unittest.TestCase):
     def test_rss_returns_after_malformed_rounds(self):
         d = Daemon()
         try:
+            with open("/proc/%d/maps" % d.proc.pid) as f:
+                if "libasan" in f.read():
+                    self.skipTest("RSS is not meaningful under ASan (its quarantine keeps freed memory)")
             conn = connect()
             for _ in range(200):
                 call(conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("hello-world", "echo", '{"x":1}')), "(s)")

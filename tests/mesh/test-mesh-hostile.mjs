@@ -267,13 +267,21 @@ function rssKiB(pid) {
   return Number(m[1]);
 }
 
-test("malformed requests of every size leave no memory behind: RSS after a round within 10% of before", async () => {
+// ASan's quarantine keeps freed memory on purpose: RSS says nothing there.
+const underAsan = (pid) => fs.readFileSync(`/proc/${pid}/maps`, "utf8").includes("libasan");
+
+test("malformed requests of every size leave no memory behind: RSS after a round within 10% of before", async (t) => {
   const server = await startNats();
   procs.push(server);
   const nc = await connect({ servers: `127.0.0.1:${server.port}` });
   const CMD = "device-connect.lab.ph-mem.cmd";
   const h = startHostd("mem", [`MeshURLs=nats://127.0.0.1:${server.port}`, "DeviceId=ph-mem"], ["hello-world"]);
   await rpcUntilAnswered(nc, CMD, "get_status");
+  if (underAsan(h.pid)) {
+    t.skip("RSS is not meaningful under ASan");
+    await nc.close();
+    return;
+  }
   const sizes = [10, 100, 1000, 10000, 100000, 400000, 900000];
   const shapes = [(n) => "{".repeat(n), (n) => `{"jsonrpc":"2.0","id":1,"method":"echo","params":{"a":"${"x".repeat(n)}`,
     (n) => `{"jsonrpc":"2.0","id":1,"method":"hello_world","params":[${"1,".repeat(n / 2)}0]}`,
