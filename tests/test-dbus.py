@@ -9,6 +9,7 @@ Gio, busctl and gdbus, as root and as nobody.  Run by tests/run-bus-tests.sh.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -406,6 +407,95 @@ class MalformedInputMemory(unittest.TestCase):
             self.assertEqual(d.stop(), 0, out)
 
 
+def so_digest(name):
+    import hashlib
+    with open(os.path.join(os.environ["DC_EXAMPLES_DIR"], name, name + ".so"), "rb") as f:
+        return "sha256:" + hashlib.sha256(f.read()).hexdigest()
+
+
+@unittest.skipUnless(MODE == "real", "real polkitd only")
+class ReloadConfiguration(unittest.TestCase):
+    """ReloadConfiguration / SIGHUP / hostctl reload-config: pins and settings read again; loaded
+    plugins the new policy refuses are unloaded and say why; newly allowed ones load."""
+
+    def test_reload(self):
+        d = Daemon()
+        sigfile = os.path.join(d.tmp, "none.json")
+        try:
+            conn = connect()
+            changed = []
+            sub = conn.signal_subscribe(NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", ROOT, None,
+                                        Gio.DBusSignalFlags.NONE,
+                                        lambda c, s, p, i, n, params: changed.append(params.unpack()))
+
+            def prop(path, iface, name):
+                return call(conn, path, "org.freedesktop.DBus.Properties", "Get", GLib.Variant("(ss)", (iface, name)),
+                            "(v)").unpack()[0]
+
+            def reload():
+                return call(conn, ROOT, MGR, "ReloadConfiguration", GLib.Variant("(t)", (0,)), "(asas)").unpack()
+
+            self.assertEqual(prop(ROOT, MGR, "SignatureMode"), "permissive")
+            # pin hello-world only: counter and sensor are refused and unloaded
+            with open(sigfile, "w") as f:
+                json.dump({"hello-world": so_digest("hello-world")}, f)
+            unloaded, restart = reload()
+            self.assertEqual(sorted(unloaded), ["counter", "sensor"])
+            self.assertEqual(restart, [])
+            self.assertEqual(prop(ROOT, MGR, "SignatureMode"), "allowlist")
+            wait_for(lambda: any(c[0] == MGR and c[1].get("SignatureMode") == "allowlist" for c in changed), 5,
+                     "PropertiesChanged(SignatureMode)")
+            wait_for(lambda: prop(ROOT + "/plugins/counter", PLUGIN, "State") == 6, 5, "counter rejected")
+            self.assertEqual(prop(ROOT + "/plugins/counter", PLUGIN, "LastError"), "not-in-allowlist")
+            self.assertEqual(prop(ROOT + "/plugins/hello_2dworld", PLUGIN, "State"), 3)
+            with self.assertRaises(GLib.Error) as e:
+                call(conn, ROOT, MGR, "Invoke", GLib.Variant("(sss)", ("counter", "get", "{}")))
+            self.assertIn(dbus_error(e.exception), (ERR + "NotLoaded", ERR + "NoSuchFunction"))
+            # pin counter too: it loads again (AutoLoad=); a restart-only setting is reported
+            with open(sigfile, "w") as f:
+                json.dump({"hello-world": so_digest("hello-world"), "counter": so_digest("counter")}, f)
+            with open(d.conf, "a") as f:
+                f.write("CallTimeoutSec=20\nWorkers=2\n")
+            unloaded, restart = reload()
+            self.assertEqual((unloaded, restart), ([], ["Workers"]))
+            self.assertEqual(prop(ROOT + "/plugins/counter", PLUGIN, "State"), 3)
+            # an invalid configuration changes nothing
+            with open(d.conf, "a") as f:
+                f.write("NoSuchSetting=1\n")
+            with self.assertRaises(GLib.Error) as e:
+                reload()
+            self.assertEqual(dbus_error(e.exception), ERR + "InvalidConfiguration")
+            self.assertEqual(prop(ROOT, MGR, "SignatureMode"), "allowlist")
+            with open(d.conf) as f:
+                text = f.read().replace("NoSuchSetting=1\n", "")
+            with open(d.conf, "w") as f:
+                f.write(text)
+            # nobody may not reload
+            r = gdbus("--object-path", ROOT, "--method", MGR + ".ReloadConfiguration", "0", as_nobody=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertTrue(any(n in r.stderr for n in DENIED), r.stderr)
+            # SIGHUP: back to permissive, sensor loads again
+            os.unlink(sigfile)
+            changed.clear()
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: prop(ROOT, MGR, "SignatureMode") == "permissive", 10, "SIGHUP reload")
+            wait_for(lambda: prop(ROOT + "/plugins/sensor", PLUGIN, "State") == 3, 10, "sensor loaded again")
+            # and hostctl, as root
+            with open(sigfile, "w") as f:
+                f.write("{}")
+            r = hostctl("reload-config")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for pid in ("counter", "hello-world", "sensor"):
+                self.assertIn("Unloaded %s:" % pid, r.stdout)
+            conn.signal_unsubscribe(sub)
+            out = d.output()
+            self.assertIn("Configuration reloaded", out)
+            self.assertIn("the reloaded trust policy refuses it", out)
+        finally:
+            out = d.output()
+            self.assertEqual(d.stop(), 0, out)
+
+
 @unittest.skipUnless(MODE == "real", "real polkitd only")
 class Hostctl(unittest.TestCase):
     @classmethod
@@ -512,6 +602,23 @@ class HangingPolkit(unittest.TestCase):
             self.mock("SimulateHang", "b", "false")
         finally:
             self.assertEqual(d.stop(), 0)
+
+    def test_shutdown_answers_calls_waiting_for_polkit(self):
+        d = Daemon()
+        try:
+            self.mock("ReleaseHangingCalls")  # earlier tests' calls
+            self.mock("SimulateHang", "b", "true")
+            p = subprocess.Popen(NOBODY + ["busctl", "--system", "--timeout=20", "call", NAME, ROOT, MGR, "Rescan", "t", "0"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.wait_hanging(1)
+            d.proc.terminate()
+            self.assertEqual(d.proc.wait(timeout=10), 0)
+            out, err = p.communicate(timeout=10)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("shutting down", err)
+        finally:
+            self.mock("SimulateHang", "b", "false")
+            d.stop()
 
     def hanging(self):
         return "true" in subprocess.run(["busctl", "--system", "call", "org.freedesktop.PolicyKit1",

@@ -116,6 +116,7 @@ class ManPages(unittest.TestCase):
                 shutil.copy(os.path.join(BUILD, "docs", page), d)
             text = read(os.path.join(BUILD, "systemd", "dc-plugin-hostd.service"))
             text = re.sub(r"^ExecStart=.*$", "ExecStart=" + HOSTD, text, flags=re.M)
+            text = re.sub(r"^(ExecReload=\+)\S+", r"\g<1>" + HOSTCTL, text, flags=re.M)
             unit = os.path.join(tmp, "dc-plugin-hostd.service")
             with open(unit, "w") as f:
                 f.write(text)
@@ -187,7 +188,7 @@ class Completion(unittest.TestCase):
             verbs, _ = completion_tables()
             self.assertEqual(complete("dc-plugin-hostctl "), verbs)
             self.assertEqual(complete("dc-plugin-hostctl in"), {"install", "invoke"})
-            self.assertEqual(complete("dc-plugin-hostctl --json re"), {"reload", "rescan", "remove"})
+            self.assertEqual(complete("dc-plugin-hostctl --json re"), {"reload", "reload-config", "rescan", "remove"})
             self.assertEqual(complete("dc-plugin-hostctl --for"), {"--format="})
             self.assertEqual(complete("dc-plugin-hostctl --format="), {"auto", "tar.gz", "tgz", "tar", "zip"})
             self.assertEqual(complete("dc-plugin-hostctl show "), {"hello-world", "sensor"})

@@ -157,6 +157,8 @@ class DeploymentFiles(unittest.TestCase):
                 text = f.read()
             hostd = os.path.join(os.environ["DC_BUILD_ROOT"], "src/daemon/dc-plugin-hostd")
             text = re.sub(r"^ExecStart=.*$", "ExecStart=" + hostd, text, flags=re.M)
+            hostctl = os.path.join(os.environ["DC_BUILD_ROOT"], "src/hostctl/dc-plugin-hostctl")
+            text = re.sub(r"^(ExecReload=\+)\S+", r"\g<1>" + hostctl, text, flags=re.M)
             path = os.path.join(tmp, "dc-plugin-hostd.service")
             with open(path, "w") as f:
                 f.write(text)

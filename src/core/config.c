@@ -132,6 +132,12 @@ void host_config_done(HostConfig *c) {
         free(c->mesh.discovery_mode);
         free(c->mesh.import_dir);
         free(c->mesh.reply_prefix);
+        for (size_t i = 0; i < c->n_retired; i++)
+                if (c->retired[i].strv)
+                        strv_free(c->retired[i].p);
+                else
+                        free(c->retired[i].p);
+        free(c->retired);
         *c = (HostConfig){};
 }
 
@@ -140,11 +146,15 @@ void host_config_done(HostConfig *c) {
 typedef struct Setting Setting;
 typedef int (*setting_parser)(const Setting *s, const char *value, void *field, HostConfig *c);
 
+/* When a changed value takes effect (ReloadConfiguration, SIGHUP). */
+enum { WHEN_GROUP = 0, WHEN_RUNTIME, WHEN_RESTART };
+
 struct Setting {
         const char *key;
         setting_parser parse;
         size_t offset;          /* of the field in HostConfig */
         uint64_t min, max;      /* numbers: the accepted range */
+        int when;               /* WHEN_GROUP: as its group says */
 };
 
 static int parse_string(const Setting *s, const char *value, void *field, HostConfig *c) {
@@ -285,17 +295,17 @@ static int parse_subject_prefix(const Setting *s, const char *value, void *field
 /* ---- the settings, by who uses them (dc-plugin-host.conf(5)) ------------------------- */
 
 #define AT(member) offsetof(HostConfig, member)
-#define STRING(key, member) { key, parse_string, AT(member) }
-#define BOOL(key, member) { key, parse_bool, AT(member) }
-#define UNSIGNED(key, member, lo, hi) { key, parse_unsigned_field, AT(member), lo, hi }
-#define SECONDS(key, member, lo, hi) { key, parse_seconds, AT(member), lo, hi }
-#define SIZE(key, member) { key, parse_size_field, AT(member) }
+#define STRING(key, member, ...) { key, parse_string, AT(member), 0, 0, __VA_ARGS__ }
+#define BOOL(key, member, ...) { key, parse_bool, AT(member), 0, 0, __VA_ARGS__ }
+#define UNSIGNED(key, member, lo, hi, ...) { key, parse_unsigned_field, AT(member), lo, hi, __VA_ARGS__ }
+#define SECONDS(key, member, lo, hi, ...) { key, parse_seconds, AT(member), lo, hi, __VA_ARGS__ }
+#define SIZE(key, member, ...) { key, parse_size_field, AT(member), 0, 0, __VA_ARGS__ }
 
 /* The plugins, the trust policy and the calls: the core's. */
 static const Setting core_settings[] = {
-        { "PluginDirectories", parse_words, AT(plugin_dirs) },
-        { "StateDirectory", parse_state_dir, 0 },
-        STRING("StoreDirectory", store_dir),
+        { "PluginDirectories", parse_words, AT(plugin_dirs), .when = WHEN_RESTART },
+        { "StateDirectory", parse_state_dir, 0, .when = WHEN_RESTART },
+        STRING("StoreDirectory", store_dir, WHEN_RESTART),
         STRING("SignaturesFile", signatures_file),
         STRING("TrustedKeysDirectory", trusted_keys_dir),
         STRING("PluginConfigDirectory", plugin_config_dir),
@@ -306,8 +316,8 @@ static const Setting core_settings[] = {
         BOOL("AutoLoad", auto_load),
         SIZE("MaxPluginSize", max_plugin_size),
         { "TrustedUID", parse_uid_field, AT(trusted_uid), 0, 0x7fffffff },
-        UNSIGNED("Workers", workers, 1, 256),
-        UNSIGNED("MaxQueuedCalls", max_queued_calls, 1, 1000000),
+        UNSIGNED("Workers", workers, 1, 256, WHEN_RESTART),
+        UNSIGNED("MaxQueuedCalls", max_queued_calls, 1, 1000000, WHEN_RESTART),
         SECONDS("CallTimeoutSec", call_timeout_usec, 1, 86400),
         UNSIGNED("MaxLoadedPlugins", max_loaded_plugins, 1, 100000),
         UNSIGNED("OperationsPerMinute", ops_per_minute, 1, 1000000),
@@ -324,7 +334,7 @@ static const Setting install_settings[] = {
         STRING("InstallCAFile", install_ca_file),
         STRING("InstallProxy", install_proxy), /* a URL; empty = none, whatever the environment says */
         SECONDS("InstallTimeoutSec", install_timeout_usec, 1, 86400),
-        STRING("ArtifactDirectory", artifact_dir),
+        STRING("ArtifactDirectory", artifact_dir, WHEN_RESTART),
         SIZE("ArtifactStoreMaxSize", artifact_max_bytes),
         UNSIGNED("ArtifactStoreMaxFiles", artifact_max_files, 1, 1000000),
 };
@@ -355,17 +365,21 @@ static const Setting mesh_settings[] = {
         STRING("ImportDirectory", mesh.import_dir),
         { "MeshReplyPrefix", parse_subject_prefix, AT(mesh.reply_prefix) },
         SIZE("MeshDownloadBudget", mesh.download_budget),
-        BOOL("AllowUnverifiedMeshInstalls", mesh.allow_unverified_installs),
+        BOOL("AllowUnverifiedMeshInstalls", mesh.allow_unverified_installs, WHEN_RUNTIME),
 };
 
+/* The core's settings are read where they are used and change on reload
+ * (roots, store and pools excepted); the front ends read theirs when they
+ * connect, so those need a restart. */
 static const struct {
         const Setting *settings;
         size_t n;
+        bool restart;
 } setting_groups[] = {
-        { core_settings, ELEMENTSOF(core_settings) },
-        { install_settings, ELEMENTSOF(install_settings) },
-        { bus_settings, ELEMENTSOF(bus_settings) },
-        { mesh_settings, ELEMENTSOF(mesh_settings) },
+        { core_settings, ELEMENTSOF(core_settings), false },
+        { install_settings, ELEMENTSOF(install_settings), false },
+        { bus_settings, ELEMENTSOF(bus_settings), true },
+        { mesh_settings, ELEMENTSOF(mesh_settings), true },
 };
 
 static const Setting *find_setting(const char *key) {
@@ -487,4 +501,137 @@ int host_config_load_env(HostConfig *c) {
                 }
         }
         return 0;
+}
+
+/* ---- reload ------------------------------------------------------------------------- */
+
+typedef enum { KIND_STRING, KIND_STRV, KIND_BOOL, KIND_UNSIGNED, KIND_UID, KIND_U64, KIND_STATE_DIR } SettingKind;
+
+static SettingKind setting_kind(const Setting *s) {
+        if (s->parse == parse_bool || s->parse == parse_verify_hostname)
+                return KIND_BOOL;
+        if (s->parse == parse_unsigned_field)
+                return KIND_UNSIGNED;
+        if (s->parse == parse_uid_field)
+                return KIND_UID;
+        if (s->parse == parse_seconds || s->parse == parse_size_field)
+                return KIND_U64;
+        if (s->parse == parse_words || s->parse == parse_url_list || s->parse == parse_added_words ||
+            s->parse == parse_host_list)
+                return KIND_STRV;
+        if (s->parse == parse_state_dir)
+                return KIND_STATE_DIR;
+        return KIND_STRING;
+}
+
+static bool strv_equal(char **a, char **b) {
+        for (; a && b && *a && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return (!a || !*a) && (!b || !*b);
+}
+
+static bool setting_equal(const Setting *s, const HostConfig *a, const HostConfig *b) {
+        const void *x = (const uint8_t *) a + s->offset, *y = (const uint8_t *) b + s->offset;
+        switch (setting_kind(s)) {
+        case KIND_BOOL:
+                return *(const bool *) x == *(const bool *) y;
+        case KIND_UNSIGNED:
+                return *(const unsigned *) x == *(const unsigned *) y;
+        case KIND_UID:
+                return *(const uid_t *) x == *(const uid_t *) y;
+        case KIND_U64:
+                return *(const uint64_t *) x == *(const uint64_t *) y;
+        case KIND_STRV:
+                return strv_equal(*(char **const *) x, *(char **const *) y);
+        case KIND_STATE_DIR:
+                return streq_ptr(a->state_dir, b->state_dir) && streq_ptr(a->store_dir, b->store_dir);
+        case KIND_STRING:
+                return streq_ptr(*(char *const *) x, *(char *const *) y);
+        }
+        assert_not_reached();
+}
+
+static int retire(HostConfig *c, void *p, bool strv) {
+        if (!p)
+                return 0;
+        RetiredValue *n = reallocarray(c->retired, c->n_retired + 1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        c->retired = n;
+        c->retired[c->n_retired++] = (RetiredValue){ p, strv };
+        return 0;
+}
+
+/* Moves the value of s from fresh into live.  Numbers are stored atomically:
+ * worker and delivery threads read them without the loop. */
+static int setting_move(const Setting *s, HostConfig *live, HostConfig *fresh) {
+        void *x = (uint8_t *) live + s->offset, *y = (uint8_t *) fresh + s->offset;
+        switch (setting_kind(s)) {
+        case KIND_BOOL:
+                __atomic_store_n((bool *) x, *(bool *) y, __ATOMIC_RELAXED);
+                return 0;
+        case KIND_UNSIGNED:
+                __atomic_store_n((unsigned *) x, *(unsigned *) y, __ATOMIC_RELAXED);
+                return 0;
+        case KIND_UID:
+                __atomic_store_n((uid_t *) x, *(uid_t *) y, __ATOMIC_RELAXED);
+                return 0;
+        case KIND_U64:
+                __atomic_store_n((uint64_t *) x, *(uint64_t *) y, __ATOMIC_RELAXED);
+                return 0;
+        case KIND_STRV:
+        case KIND_STRING: {
+                int r = retire(live, *(void **) x, setting_kind(s) == KIND_STRV);
+                if (r < 0)
+                        return r;
+                __atomic_store_n((void **) x, *(void **) y, __ATOMIC_RELEASE);
+                *(void **) y = NULL;
+                return 0;
+        }
+        case KIND_STATE_DIR:
+                break;
+        }
+        assert_not_reached();
+}
+
+int host_config_apply(HostConfig *live, HostConfig *fresh, char ***ret_changed, char ***ret_restart) {
+        _cleanup_strv_free_ char **changed = calloc(1, sizeof(char *)), **restart = calloc(1, sizeof(char *));
+
+        assert(live && fresh && ret_changed && ret_restart);
+        if (!changed || !restart)
+                return -ENOMEM;
+        for (size_t g = 0; g < ELEMENTSOF(setting_groups); g++)
+                for (size_t i = 0; i < setting_groups[g].n; i++) {
+                        const Setting *s = &setting_groups[g].settings[i];
+                        /* an alias's field was moved under its first name: now equal */
+                        if (setting_equal(s, live, fresh))
+                                continue;
+                        bool needs_restart = s->when == WHEN_RESTART ||
+                                             (s->when == WHEN_GROUP && setting_groups[g].restart);
+                        if (strv_extend(needs_restart ? &restart : &changed, s->key) < 0)
+                                return -ENOMEM;
+                        if (!needs_restart) {
+                                int r = setting_move(s, live, fresh);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        *ret_changed = TAKE_PTR(changed);
+        *ret_restart = TAKE_PTR(restart);
+        return 0;
+}
+
+void host_config_warn(const HostConfig *c) {
+        if (c->mesh.download_budget < c->max_archive_size)
+                log_warning("MeshDownloadBudget=%" PRIu64 " is below MaxArchiveSize=%" PRIu64
+                            ": dc-mesh:// downloads of larger archives are always refused",
+                            c->mesh.download_budget, c->max_archive_size);
+        if (c->artifact_max_bytes < c->max_archive_size)
+                log_warning("ArtifactStoreMaxSize=%" PRIu64 " is below MaxArchiveSize=%" PRIu64
+                            ": larger artifacts cannot be published",
+                            c->artifact_max_bytes, c->max_archive_size);
+        if (c->max_extracted_size < c->max_archive_size)
+                log_warning("MaxExtractedSize=%" PRIu64 " is below MaxArchiveSize=%" PRIu64, c->max_extracted_size,
+                            c->max_archive_size);
 }

@@ -12,6 +12,13 @@
 
 #include "image.h"
 
+/* A value replaced by a reload: kept until host_config_done(), because
+ * worker threads may still be reading the old one. */
+typedef struct RetiredValue {
+        void *p;
+        bool strv;
+} RetiredValue;
+
 typedef struct HostConfig {
         char **plugin_dirs;       /* read-only roots, scanned in order */
         char *state_dir;          /* /var/lib/dc-plugin-host */
@@ -78,6 +85,9 @@ typedef struct HostConfig {
                 uint64_t download_budget;   /* bytes all dc-mesh:// downloads in progress may reserve */
                 bool allow_unverified_installs; /* installs and loads from the mesh under a permissive policy */
         } mesh;
+
+        RetiredValue *retired;
+        size_t n_retired;
 } HostConfig;
 
 int host_config_init(HostConfig *c);
@@ -89,6 +99,15 @@ int host_config_load_file(HostConfig *c, const char *path);
 int host_config_load_env(HostConfig *c);
 /* Parse one setting (also --set).  -ENOKEY for an unknown key. */
 int host_config_set(HostConfig *c, const char *key, const char *value);
+/*
+ * Reload: the settings that differ between live and fresh (a configuration
+ * read again the same way) are moved into live if they can change at
+ * runtime (*changed) or left for a restart (*restart); both NULL-terminated
+ * lists of keys.  Loop thread; fresh keeps what was not moved.
+ */
+/* Log settings that contradict each other (they are still used as given). */
+void host_config_warn(const HostConfig *c);
+int host_config_apply(HostConfig *live, HostConfig *fresh, char ***changed, char ***restart);
 
 
 int parse_boolean(const char *s);

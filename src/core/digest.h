@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "macro.h"
 
 #define SHA256_DIGEST_SIZE 32
 /* "sha256:" + 64 hex + NUL */
@@ -20,3 +24,5 @@ int hex_decode_exact(const char *s, size_t len, uint8_t *out, size_t n_bytes);
 void digest_format(const uint8_t d[SHA256_DIGEST_SIZE], char out[DIGEST_STRING_MAX]);
 /* Constant-time comparison (CRYPTO_memcmp). */
 bool digest_equal(const uint8_t a[SHA256_DIGEST_SIZE], const uint8_t b[SHA256_DIGEST_SIZE]);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);

@@ -81,8 +81,11 @@ int host_reload_policy(Host *h) {
         r = policy_new(&s, &p);
         if (r < 0)
                 return r;
+        bool had = h->policy;
         policy_unref(h->policy);
         h->policy = p; /* loads in progress keep their own reference */
+        if (had)
+                registry_notify_policy_changed(&h->registry);
         return 0;
 }
 
@@ -228,6 +231,28 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
         if (k < 0)
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
         return lifecycle_reload_entry(h, r, idx, fd, name, layout, unchanged, v);
+}
+
+int host_recheck(Host *h, const char *id, Verdict *v) {
+        _cleanup_free_ char *error = NULL, *name = NULL;
+        _cleanup_close_ int fd = -1;
+        PluginRecord *r = registry_find(&h->registry, id);
+        PluginLayout layout;
+        size_t idx;
+
+        if (!r || !r->plugin || r->draining)
+                return -ESRCH;
+        int k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                if (k == -ENOENT)
+                        (void) verdict_set(v, k, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
+                else
+                        (void) verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
+                return 0;
+        }
+        return lifecycle_recheck_entry(h, r, idx, fd, name, layout, v);
 }
 
 int host_refresh(Host *h, const char *id) {

@@ -60,6 +60,7 @@ typedef struct HostListener {
         void (*plugin_unloaded)(Host *h, const char *id, void *userdata);
         void (*plugin_event)(Host *h, const char *plugin_id, const char *event, const char *payload_json,
                              void *userdata);
+        void (*policy_changed)(Host *h, void *userdata); /* host_reload_policy() */
 } HostListener;
 
 /* Errors of invoke beyond the obvious errnos. */
@@ -87,6 +88,9 @@ int host_start(Host *h);
 int host_check(Host *h);
 /* Rebuild the policy object from the configuration (policy reload). */
 int host_reload_policy(Host *h);
+/* Does the current policy still allow the running code of loaded plugin id?
+ * 1 yes, 0 no (*v says why), < 0 error (-ESRCH: not loaded). */
+int host_recheck(Host *h, const char *id, Verdict *v);
 
 int host_add_listener(Host *h, const HostListener *l, void *userdata);
 void host_remove_listener(Host *h, const HostListener *l, void *userdata);

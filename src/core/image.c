@@ -22,7 +22,6 @@
 #define MFD_EXEC 0x0010U
 #endif
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 static int memfd_new_exec(const char *id) {
         char name[96];

@@ -326,7 +326,7 @@ static int stage(InstallJob *j) {
         if (!j->allow_downgrade && j->version && version_floor_get(j->state_dir, j->id, &floor) >= 0 &&
             version_compare(j->version, floor) < 0)
                 return verdict_set(v, -EPERM, REASON_ROLLBACK,
-                                   "plugin rejected: rollback: version %s is older than %s, installed before "
+                                   "version %s is older than %s, installed before "
                                    "(an admin may allow the downgrade)",
                                    j->version, floor);
         /* On disk before it becomes visible: a power cut after the rename
@@ -346,7 +346,11 @@ static void install_run(Job *job) {
 /* ---- the commit half (event loop) ------------------------------------------------ */
 
 static void log_install_failure(InstallJob *j) {
-        log_struct(LOG_WARNING, j->error, NULL,
+        /* The trust policy's refusal is a rejection like any other load's;
+         * a broken archive or a download problem is an install refusal. */
+        Reason reason = j->verdict.reason;
+        bool rejected = reason_is_rejection(reason) && !reason_is_install_problem(reason);
+        log_struct(LOG_WARNING, j->error, rejected ? DC_MESSAGE_PLUGIN_REJECTED : DC_MESSAGE_INSTALL_REFUSED,
                    LOG_FIELDS(LF("PLUGIN_ID", j->id ? j->id : j->plugin_id), LF("DC_OPERATION", "install"),
                               LF("DC_REASON", reason_to_string(j->verdict.reason)), LF("DC_ERROR", j->verdict.message),
                               LF("DC_ARCHIVE_DIGEST", j->archive_digest[0] ? j->archive_digest : NULL),

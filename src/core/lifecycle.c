@@ -316,3 +316,27 @@ int lifecycle_reload_entry(Host *h, PluginRecord *r, size_t root_idx, int rootfd
         registry_notify_loaded(&h->registry, r);
         return 0;
 }
+
+int lifecycle_recheck_entry(Host *h, PluginRecord *r, size_t root_idx, int rootfd, const char *name,
+                            PluginLayout layout, Verdict *v) {
+        assert(r->plugin && !r->draining);
+
+        /* The live instance set aside, as in a reload; nothing is started. */
+        Plugin *live = TAKE_PTR(r->plugin);
+        _cleanup_(policy_unrefp) Policy *policy = policy_ref(h->policy);
+        ScanCtx sc;
+        VerifyContext vc = verify_context(h, root_idx, policy, &sc);
+        Candidate c;
+
+        candidate_init(&c);
+        registry_clear_seen(&h->registry);
+        int k = plugin_verify(&vc, rootfd, h->roots[root_idx], name, layout, &c, v);
+        r->plugin = live;
+        if (k >= 0 && !streq(c.digest, live->digest))
+                /* The policy judged the folder's bytes, not the running ones. */
+                k = verdict_set(v, -EPERM, REASON_DIGEST_MISMATCH,
+                                "the running code (%s) differs from the files on disk and cannot be verified again; "
+                                "reload the plugin", live->digest);
+        candidate_done(&c);
+        return k == -ENOMEM ? k : k >= 0;
+}

@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "names.h"
+#include "strv.h"
 #include "plugin-id.h"
 
 #define RATE_BUCKETS 64
@@ -11,6 +13,7 @@
 static const char *const kind_table[_OP_MAX] = {
         [OP_INVOKE] = "invoke", [OP_LOAD] = "load",       [OP_UNLOAD] = "unload", [OP_RELOAD] = "reload",
         [OP_RESCAN] = "rescan", [OP_INSTALL] = "install", [OP_REMOVE] = "remove", [OP_PUBLISH] = "publish",
+        [OP_RELOAD_CONFIG] = "reload-config",
 };
 
 const char *op_kind_to_string(OpKind k) {
@@ -42,6 +45,9 @@ struct Ops {
         size_t n_buckets;
         OpCall *running;
         unsigned n_running;
+        HostConfig *live_config; /* == config, writable: OP_RELOAD_CONFIG */
+        ops_config_reader read_config;
+        void *read_config_userdata;
 };
 
 int ops_new(Host *h, const HostConfig *c, Ops **ret) {
@@ -62,6 +68,13 @@ Ops *ops_free(Ops *o) {
                 c->ops = NULL;
         free(o);
         return NULL;
+}
+
+void ops_set_config_source(Ops *o, HostConfig *live, ops_config_reader read, void *userdata) {
+        assert(o && live == o->config && read);
+        o->live_config = live;
+        o->read_config = read;
+        o->read_config_userdata = userdata;
 }
 
 unsigned ops_n_running(Ops *o) {
@@ -232,9 +245,10 @@ static bool brings_code(OpKind k) {
         return k == OP_INSTALL || k == OP_LOAD || k == OP_RELOAD;
 }
 
+/* req->admitted: the caller's token was taken by ops_admit() before work
+ * such as a download; the other limits are checked again, as they may have
+ * changed meanwhile. */
 static int admit(Ops *o, const OpRequest *req, Reason *reason, char **message) {
-        if (req->admitted)
-                return 0;
         /* With a permissive policy, any tenant credential would run code as
          * the service user (SECURITY.md, "Mesh installs"). */
         if (req->caller.remote && brings_code(req->kind) && !ops_policy_verifies_code(host_policy(o->host)) &&
@@ -244,7 +258,7 @@ static int admit(Ops *o, const OpRequest *req, Reason *reason, char **message) {
                                   "(pin digests or require signatures, or set AllowUnverifiedMeshInstalls=yes)");
                 return -EPERM;
         }
-        if (kind_is_rate_limited(req->kind) && !rate_take(o, req->caller.share)) {
+        if (!req->admitted && kind_is_rate_limited(req->kind) && !rate_take(o, req->caller.share)) {
                 *reason = REASON_RATE_LIMITED;
                 if (asprintf(message, "rate limit: at most %u install/load operations per minute",
                              o->config->ops_per_minute) < 0)
@@ -352,12 +366,79 @@ static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userd
         verdict_clear(&v);
 }
 
+/* A plugin the new policy refuses has drained: its record shows why. */
+static void on_refused_unloaded(Host *h, int error, void *userdata) {
+        _cleanup_free_ char *id = userdata;
+        (void) host_refresh(h, id);
+}
+
+/* Configuration, then policy, then the loaded plugins judged again; what
+ * the policy no longer allows is unloaded, what it now allows is loaded
+ * (AutoLoad=), as at start. */
+static void reload_config(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
+        _cleanup_(host_config_done) HostConfig fresh = {};
+        _cleanup_strv_free_ char **changed = NULL, **restart = NULL, **unloaded = calloc(1, sizeof(char *));
+        Verdict v = {};
+        int k;
+
+        if (!o->read_config) {
+                answer(done, userdata, req->kind, NULL, -EOPNOTSUPP, NULL, "this daemon has no configuration to reload");
+                return;
+        }
+        k = o->read_config(&fresh, o->read_config_userdata);
+        if (k < 0) {
+                v.reason = k == -ENOMEM ? REASON_OUT_OF_MEMORY : REASON_CONFIG_INVALID;
+                answer(done, userdata, req->kind, NULL, k, &v,
+                       k == -ENOMEM ? NULL : "the configuration is invalid; nothing was changed (see the journal)");
+                return;
+        }
+        if (!unloaded || host_config_apply(o->live_config, &fresh, &changed, &restart) < 0 ||
+            host_reload_policy(o->host) < 0) {
+                answer(done, userdata, req->kind, NULL, -ENOMEM, NULL, NULL);
+                return;
+        }
+        for (size_t i = 0; i < host_n_records(o->host); i++) {
+                PluginRecord *r = host_record(o->host, i);
+                if (!r->plugin || r->draining)
+                        continue;
+                k = host_recheck(o->host, r->id, &v);
+                if (k != 0) {
+                        verdict_clear(&v);
+                        continue;
+                }
+                log_struct(LOG_WARNING, 0, DC_MESSAGE_PLUGIN_REJECTED,
+                           LOG_FIELDS(LF("PLUGIN_ID", r->id), LF("DC_REASON", reason_to_string(v.reason)),
+                                      LF("DC_CALLER", req->caller.id)),
+                           "Unloading plugin %s: the reloaded trust policy refuses it: %s", r->id,
+                           v.message ? v.message : reason_to_string(v.reason));
+                verdict_clear(&v);
+                char *id = strdup(r->id);
+                if (!id || strv_extend(&unloaded, r->id) < 0) {
+                        free(id);
+                        continue;
+                }
+                if (host_unload(o->host, id, on_refused_unloaded, id) < 0)
+                        free(id);
+        }
+        if (o->config->auto_load)
+                (void) host_rescan(o->host);
+        _cleanup_free_ char *c = strv_join(changed, " "), *rs = strv_join(restart, " ");
+        log_struct(LOG_INFO, 0, DC_MESSAGE_CONFIG_RELOADED,
+                   LOG_FIELDS(LF("DC_CALLER", req->caller.id), LF("DC_CHANGED", c), LF("DC_RESTART_NEEDED", rs)),
+                   "Configuration reloaded: %zu setting(s) changed%s%s, %zu plugin(s) unloaded",
+                   strv_length(changed), isempty(rs) ? "" : "; restart to apply ", rs ? rs : "",
+                   strv_length(unloaded));
+        OpResult res = { .kind = OP_RELOAD_CONFIG, .unloaded = unloaded, .changed = changed, .restart = restart };
+        done(&res, userdata);
+}
+
 /* Every operation on a plugin names a valid id; a publish of a bundle may
  * leave it to the bundle's manifest. */
 static bool plugin_id_ok(const OpRequest *req) {
         switch (req->kind) {
         case OP_RESCAN:
         case OP_INSTALL:
+        case OP_RELOAD_CONFIG:
                 return true;
         case OP_PUBLISH:
                 if (req->bundle_b64 && !req->plugin_id)
@@ -420,6 +501,9 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         case OP_RESCAN:
                 k = host_rescan(o->host);
                 answer(done, userdata, req->kind, NULL, k, NULL, NULL);
+                break;
+        case OP_RELOAD_CONFIG:
+                reload_config(o, req, done, userdata);
                 break;
         case OP_INVOKE: {
                 /* The direct path needs no OpCall: answered right here. */

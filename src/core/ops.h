@@ -24,6 +24,7 @@ typedef enum OpKind {
         OP_INSTALL,
         OP_REMOVE,
         OP_PUBLISH,
+        OP_RELOAD_CONFIG, /* configuration, pins and keys read again */
         _OP_MAX,
 } OpKind;
 
@@ -50,7 +51,7 @@ typedef struct OpRequest {
         /* OP_PUBLISH */
         const char *version;
         const char *bundle_b64;
-        /* The caller already passed ops_admit() for this request. */
+        /* The caller already took its rate-limit token with ops_admit(). */
         bool admitted;
 } OpRequest;
 
@@ -64,6 +65,9 @@ typedef struct OpResult {
         bool unchanged;                   /* OP_RELOAD: the same bytes, nothing done */
         const InstallResult *install;     /* OP_INSTALL, also on failure */
         const ArtifactRecord *artifact;   /* OP_PUBLISH */
+        char *const *unloaded;            /* OP_RELOAD_CONFIG: loaded plugins the new policy refuses */
+        char *const *changed;             /* OP_RELOAD_CONFIG: settings now in effect */
+        char *const *restart;             /* OP_RELOAD_CONFIG: changed settings that need a restart */
 } OpResult;
 
 typedef void (*op_done_fn)(const OpResult *res, void *userdata);
@@ -72,6 +76,12 @@ int ops_new(Host *h, const HostConfig *c, Ops **ret);
 /* Answers nothing more: ops still running complete silently. */
 Ops *ops_free(Ops *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ops *, ops_free);
+
+/* OP_RELOAD_CONFIG reads the configuration again with read() into fresh
+ * (zeroed; read() initialises it as at start) and applies it to live, the configuration
+ * every part of the daemon reads (the one ops_new() was given). */
+typedef int (*ops_config_reader)(HostConfig *fresh, void *userdata);
+void ops_set_config_source(Ops *o, HostConfig *live, ops_config_reader read, void *userdata);
 
 /* Run one operation.  done is called exactly once, possibly before this
  * returns, on the loop thread. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "digest.h"
 #include "dlopen-archive.h"
 #include "extract.h"
 #include "macro.h"
@@ -126,7 +127,8 @@ int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
         return r;
 }
 
-int pack_files(int dirfd, const char *name, const char *const *files, int out_fd, Verdict *v) {
+int pack_files(int dirfd, const char *name, const char *const *files, const char *check_file, const char *check_digest,
+               int out_fd, Verdict *v) {
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_free_ uint8_t *buf = NULL;
         struct archive *a;
@@ -170,6 +172,14 @@ int pack_files(int dirfd, const char *name, const char *const *files, int out_fd
                         r = -ENOMEM;
                         break;
                 }
+                /* The checked file is hashed as it is packed: the archive holds
+                 * exactly the bytes that were compared. */
+                _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
+                if (check_file && streq(*f, check_file) &&
+                    (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
+                        r = -ENOMEM;
+                        break;
+                }
                 for (off_t left = st.st_size; r >= 0 && left > 0;) {
                         ssize_t k = read(ffd, buf, (size_t) (left < 128 * 1024 ? left : 128 * 1024));
                         if (k <= 0)
@@ -177,8 +187,24 @@ int pack_files(int dirfd, const char *name, const char *const *files, int out_fd
                         else if (sym_archive_write_data(a, buf, (size_t) k) != k)
                                 r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot pack %s: %s", path,
                                                 sym_archive_error_string(a));
-                        else
+                        else {
+                                if (md && EVP_DigestUpdate(md, buf, (size_t) k) != 1)
+                                        r = -ENOMEM;
                                 left -= k;
+                        }
+                }
+                if (r >= 0 && md) {
+                        uint8_t sha[SHA256_DIGEST_SIZE];
+                        char digest[DIGEST_STRING_MAX];
+                        if (EVP_DigestFinal_ex(md, sha, NULL) != 1)
+                                r = -ENOMEM;
+                        else {
+                                digest_format(sha, digest);
+                                if (!streq(digest, check_digest))
+                                        r = verdict_set(v, -ESTALE, REASON_DIGEST_MISMATCH,
+                                                        "%s changed on disk since it was loaded: reload it before "
+                                                        "publishing", *f);
+                        }
                 }
         }
         if (sym_archive_write_close(a) != ARCHIVE_OK && r >= 0)

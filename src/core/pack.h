@@ -13,4 +13,5 @@
 int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v);
 /* Only `files` (names inside the folder `name` below dirfd; a missing one
  * is skipped), in that order: what a published artifact may contain. */
-int pack_files(int dirfd, const char *name, const char *const *files, int out_fd, Verdict *v);
+int pack_files(int dirfd, const char *name, const char *const *files, const char *check_file, const char *check_digest,
+               int out_fd, Verdict *v);

@@ -73,6 +73,7 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_INVALID_PATH] = "invalid-path",
         [REASON_NOT_SUPPORTED] = "not-supported",
         [REASON_UNVERIFIED_CODE] = "unverified-code",
+        [REASON_CONFIG_INVALID] = "config-invalid",
         [REASON_FAILED] = "failed",
 };
 

@@ -81,6 +81,7 @@ typedef enum Reason {
         REASON_INVALID_PATH,
         REASON_NOT_SUPPORTED,
         REASON_UNVERIFIED_CODE,
+        REASON_CONFIG_INVALID,
         REASON_FAILED,
         _REASON_MAX,
 } Reason;

@@ -97,6 +97,12 @@ void registry_notify_unloaded(Registry *reg, const char *id) {
         NOTIFY(reg, plugin_unloaded, id);
 }
 
+void registry_notify_policy_changed(Registry *reg) {
+        for (size_t i = 0; i < reg->n_listeners; i++)
+                if (reg->listeners[i].l->policy_changed)
+                        reg->listeners[i].l->policy_changed(reg->host, reg->listeners[i].userdata);
+}
+
 void registry_notify_event(Registry *reg, const char *plugin_id, const char *event, const char *payload_json) {
         NOTIFY(reg, plugin_event, plugin_id, event, payload_json);
 }

@@ -13,6 +13,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "names.h"
+#include "plugin-id.h"
 
 /* dbus-daemon's max_message_unix_fds default: a message we hold may carry
  * this many fds, whatever its signature says (sd-bus cannot show or close
@@ -189,6 +190,59 @@ static int method_install_plugin(sd_bus_message *msg, void *userdata, sd_bus_err
         return bus_request_submit(req, error);
 }
 
+/* HTTPS only: dc-mesh:// names a peer on the mesh, which the mesh front end
+ * (dc-plugin-hostctl --mesh install) reaches. */
+static int method_install_plugin_from_url(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusManager *m = userdata;
+        BusRequest *req;
+        const char *url;
+        int r = sd_bus_message_read(msg, "s", &url);
+        if (r < 0)
+                return r;
+        if (strncmp(url, DC_MESH_URL_SCHEME, strlen(DC_MESH_URL_SCHEME)) == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "dc-mesh:// URLs are fetched over the mesh: use dc-plugin-hostctl --mesh install");
+        if (strlen(url) > 4096 || !utf8_is_valid_text(url, 4096))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid URL");
+        r = bus_request_new(m, msg, OP_INSTALL, NULL, &req, error);
+        if (r < 0)
+                return r;
+        req->op.load = true;
+        req->op.install = (InstallRequest){ .source = INSTALL_SOURCE_URL, .fd = -1, .url = url, .name_hint = url };
+        req->reply = reply_installed;
+        r = read_install_options(msg, req, error);
+        if (r < 0) {
+                bus_request_free(req);
+                return r;
+        }
+        return bus_request_submit(req, error);
+}
+
+static int reply_reloaded(BusRequest *r, const OpResult *res) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int k = sd_bus_message_new_method_return(r->msg, &reply);
+        if (k >= 0)
+                k = sd_bus_message_append_strv(reply, (char **) res->unloaded);
+        if (k >= 0)
+                k = sd_bus_message_append_strv(reply, (char **) res->restart);
+        return k < 0 ? sd_bus_reply_method_errno(r->msg, k, NULL) : sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_reload_configuration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest *req;
+        uint64_t flags;
+        int r = sd_bus_message_read(msg, "t", &flags);
+        if (r < 0)
+                return r;
+        if ((r = bus_check_flags(flags, error)) < 0)
+                return r;
+        r = bus_request_new(userdata, msg, OP_RELOAD_CONFIG, NULL, &req, error);
+        if (r < 0)
+                return r;
+        req->reply = reply_reloaded;
+        return bus_request_submit(req, error);
+}
+
 static int append_artifact(sd_bus_message *m, const ArtifactRecord *a) {
         return sd_bus_message_append(m, "a{sv}", 7, "plugin_id", "s", a->plugin_id, "filename", "s", a->filename, "digest",
                                      "s", a->digest, "size", "t", a->size, "version", "s", a->version ? a->version : "",
@@ -331,8 +385,9 @@ const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_PROPERTY("PluginDirectories", "as", property_get_dirs, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "u", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* The policy is built once at start-up (a restart applies a new one). */
-        SD_BUS_PROPERTY("SignatureMode", "s", property_get_signature_mode, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("RequireSignatures", "b", property_get_require_signatures, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("SignatureMode", "s", property_get_signature_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RequireSignatures", "b", property_get_require_signatures, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListPlugins", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", plugins), method_list_plugins,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPlugin", SD_BUS_ARGS("s", plugin_id), SD_BUS_RESULT("o", plugin),
@@ -351,6 +406,11 @@ const sd_bus_vtable bus_manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("InstallPlugin", SD_BUS_ARGS("h", archive, "a{sv}", options), SD_BUS_RESULT("o", plugin),
                                 method_install_plugin, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("InstallPluginFromURL", SD_BUS_ARGS("s", url, "a{sv}", options),
+                                SD_BUS_RESULT("o", plugin), method_install_plugin_from_url, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReloadConfiguration", SD_BUS_ARGS("t", flags),
+                                SD_BUS_RESULT("as", unloaded_plugins, "as", restart_needed), method_reload_configuration,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemovePlugin", SD_BUS_ARGS("s", plugin_id, "t", flags), SD_BUS_NO_RESULT,
                                 method_remove_plugin, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("PublishArtifact", SD_BUS_ARGS("s", plugin_id, "s", version, "t", flags),
@@ -392,8 +452,15 @@ static void emit_event(Host *h, const char *plugin_id, const char *event, const 
                                   payload);
 }
 
+static void emit_policy_changed(Host *h, void *userdata) {
+        BusManager *m = userdata;
+        (void) sd_bus_emit_properties_changed(m->bus, DC_BUS_PATH_ROOT, DC_BUS_IFACE_MANAGER, "SignatureMode",
+                                              "RequireSignatures", NULL);
+}
+
 static const HostListener manager_listener = {
         .plugin_loaded = emit_loaded,
+        .policy_changed = emit_policy_changed,
         .plugin_unloaded = emit_unloaded,
         .plugin_event = emit_event,
 };

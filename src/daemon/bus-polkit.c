@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "names.h"
 
 #define POLKIT_SERVICE "org.freedesktop.PolicyKit1"
 #define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
@@ -82,8 +83,12 @@ static void pending_destroy(void *userdata) {
 PolkitQueue *polkit_queue_free(PolkitQueue *q) {
         if (!q)
                 return NULL;
-        while (q->pending)
+        /* Shutdown: every caller still waiting for polkit hears why. */
+        while (q->pending) {
+                (void) sd_bus_reply_method_errorf(q->pending->msg, DC_BUS_ERROR_SHUTTING_DOWN,
+                                                  "The plugin host is shutting down");
                 sd_bus_slot_unref(q->pending->slot); /* runs pending_destroy */
+        }
         for (unsigned i = 0; i < SENDER_CACHE; i++)
                 free(q->cache[i].name);
         sd_bus_unref(q->bus);

@@ -116,6 +116,11 @@ static int error_from_install(sd_bus_error *e, const OpResult *res) {
         switch (res->reason) {
         case REASON_ALREADY_EXISTS:
                 return sd_bus_error_set(e, DC_BUS_ERROR_ALREADY_EXISTS, msg);
+        case REASON_URL_INVALID:
+        case REASON_URL_NOT_ALLOWED:
+        case REASON_URL_INSECURE:
+        case REASON_DOWNLOAD_FAILED:
+                return sd_bus_error_setf(e, DC_BUS_ERROR_DOWNLOAD_FAILED, "%s: %s", code, msg);
         case REASON_READ_ONLY:
                 return sd_bus_error_set(e, DC_BUS_ERROR_READ_ONLY, msg);
         case REASON_NOT_FOUND:
@@ -186,6 +191,8 @@ int bus_error_from_result(sd_bus_error *e, const OpResult *res) {
                 return sd_bus_error_set(e, DC_BUS_ERROR_RATE_LIMITED, res->message);
         case REASON_LIMIT_EXCEEDED:
                 return sd_bus_error_set(e, SD_BUS_ERROR_LIMITS_EXCEEDED, res->message);
+        case REASON_CONFIG_INVALID:
+                return sd_bus_error_set(e, DC_BUS_ERROR_INVALID_CONFIGURATION, res->message);
         default:
                 break;
         }
@@ -242,6 +249,7 @@ static const char *const polkit_actions[_OP_MAX] = {
         [OP_UNLOAD] = DC_POLKIT_ACTION_MANAGE,   [OP_RELOAD] = DC_POLKIT_ACTION_MANAGE,
         [OP_RESCAN] = DC_POLKIT_ACTION_MANAGE,   [OP_INSTALL] = DC_POLKIT_ACTION_INSTALL,
         [OP_REMOVE] = DC_POLKIT_ACTION_INSTALL,  [OP_PUBLISH] = DC_POLKIT_ACTION_MANAGE,
+        [OP_RELOAD_CONFIG] = DC_POLKIT_ACTION_MANAGE,
 };
 
 int bus_request_submit(BusRequest *r, sd_bus_error *error) {

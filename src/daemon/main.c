@@ -219,6 +219,7 @@ static int build_config(const Args *a, HostConfig *c) {
                 c->allow_unverified = true;
         if (a->no_auto_load)
                 c->auto_load = false;
+        host_config_warn(c);
         return 0;
 }
 
@@ -254,6 +255,31 @@ static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error
         return sd_event_exit(userdata, -ECONNRESET);
 }
 
+static int read_config(HostConfig *fresh, void *userdata) {
+        return build_config(userdata, fresh);
+}
+
+static void on_sighup_reloaded(const OpResult *res, void *userdata) {
+        if (res->error < 0)
+                log_struct(LOG_ERR, res->error, NULL, LOG_FIELDS(LF("DC_REASON", reason_to_string(res->reason))),
+                           "Reloading the configuration failed: %s", res->message);
+        (void) sd_notify(false, "READY=1\nSTATUS=Processing requests");
+}
+
+/* SIGHUP (ExecReload=): as the ReloadConfiguration method. */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration...\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) ts.tv_sec * 1000000ull + (unsigned long long) ts.tv_nsec / 1000);
+        OpRequest req = {
+                .kind = OP_RELOAD_CONFIG,
+                .caller = { .front_end = "signal", .id = "SIGHUP", .share = "uid:0" },
+        };
+        ops_run(userdata, &req, on_sighup_reloaded, NULL);
+        return 0;
+}
+
 static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
@@ -285,6 +311,7 @@ static int run(int argc, char *argv[]) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_default(&event);
         if (r < 0) {
@@ -306,6 +333,7 @@ static int run(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to set up the plugin host: %m");
                 goto finish;
         }
+        ops_set_config_source(ops, &config, read_config, &a);
         if (a.check) {
                 r = host_check(host);
                 if (r < 0) {
@@ -322,6 +350,11 @@ static int run(int argc, char *argv[]) {
         r = sd_event_set_signal_exit(event, true);
         if (r < 0) {
                 log_error_errno(r, "Failed to install signal handlers: %m");
+                goto finish;
+        }
+        r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, ops);
+        if (r < 0) {
+                log_error_errno(r, "Failed to install the SIGHUP handler: %m");
                 goto finish;
         }
         if (a.timed_exit_usec > 0)
@@ -344,6 +377,10 @@ static int run(int argc, char *argv[]) {
                         r = bus_manager_new(bus, host, ops, &bs, &manager);
                 if (r >= 0)
                         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+                /* Not closed when the loop exits: the shutdown below still
+                 * answers what is pending, then flushes (the cleanup). */
+                if (r >= 0)
+                        r = sd_bus_set_close_on_exit(bus, false);
                 if (r < 0) {
                         log_error_errno(r, "Failed to set up the D-Bus API: %m");
                         goto finish;
@@ -405,6 +442,8 @@ finish:
                 ops_shutdown(ops);
         mesh = mesh_free(mesh);
         manager = bus_manager_free(manager);
+        if (bus)
+                (void) sd_bus_flush(bus); /* the answers above, before waiting for the plugins */
         host = host_free(host);
         ops = ops_free(ops);
         memory_trim_detach();

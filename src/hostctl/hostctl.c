@@ -48,6 +48,7 @@ static void help(void) {
                "  invoke ID FUNCTION [JSON]\n"
                "                          Call a plugin function (params: a JSON object)\n"
                "  rescan                  Re-read the plugin directories\n"
+               "  reload-config           Re-read the configuration, pins and trusted keys\n"
                "  install PATH            Install a plugin archive (.tar.gz, .tgz, .zip) or a\n"
                "                          plugin folder (packed here) into the plugin store\n"
                "  remove ID               Unload and delete a plugin from the plugin store\n"
@@ -219,6 +220,23 @@ static int verb_simple(sd_bus *bus, const char *method, const char *id, const ch
                         return log_oom();
                 return fail(label, &e, r);
         }
+        return 0;
+}
+
+static int verb_reload_config(sd_bus *bus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_strv_free_ char **unloaded = NULL, **restart = NULL;
+        int r = sd_bus_call_method(bus, DC_BUS_NAME, DC_BUS_PATH_ROOT, DC_BUS_IFACE_MANAGER, "ReloadConfiguration", &e,
+                                   &reply, "t", (uint64_t) 0);
+        if (r < 0)
+                return fail("Failed to reload the configuration", &e, r);
+        if ((r = sd_bus_message_read_strv(reply, &unloaded)) < 0 || (r = sd_bus_message_read_strv(reply, &restart)) < 0)
+                return log_error_errno(r, "Malformed reply: %m");
+        for (char **i = unloaded; i && *i; i++)
+                printf("Unloaded %s: the trust policy no longer allows it (see: dc-plugin-hostctl show %s)\n", *i, *i);
+        for (char **i = restart; i && *i; i++)
+                printf("%s= changed; it takes effect after a restart\n", *i);
         return 0;
 }
 
@@ -607,7 +625,7 @@ int main(int argc, char *argv[]) {
                 { "status", 0, 0, true }, { "list", 0, 0, true },   { "show", 1, 1, true },   { "load", 1, 1, true },
                 { "unload", 1, 1, true }, { "reload", 1, 1, true }, { "invoke", 2, 3, true }, { "rescan", 0, 0, true },
                 { "hash", 1, 1, false },  { "verify", 1, 1, false }, { "install", 1, 1, true }, { "remove", 1, 1, true },
-                { "publish", 1, 2, true }, { "artifacts", 0, 0, true },
+                { "publish", 1, 2, true }, { "artifacts", 0, 0, true }, { "reload-config", 0, 0, true },
         };
         size_t v;
         for (v = 0; v < ELEMENTSOF(verbs); v++)
@@ -668,6 +686,8 @@ int main(int argc, char *argv[]) {
                 r = verb_publish(bus, args[0], nargs > 1 ? args[1] : NULL);
         else if (streq(verb, "artifacts"))
                 r = verb_artifacts(bus);
+        else if (streq(verb, "reload-config"))
+                r = verb_reload_config(bus);
         else if (streq(verb, "hash"))
                 r = verb_hash(args[0]);
         else

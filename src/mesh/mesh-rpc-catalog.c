@@ -90,6 +90,7 @@ static const Param p_pid[] = { PID_REQ, {} };
 static const Param p_install[] = { { "source_path", P_STRING, true, NULL, "Folder below this host's import directory." },
                                    PID_OPT,
                                    DEPS,
+                                   DOWNGRADE,
                                    {} };
 static const Param p_url[] = {
         { "url", P_STRING, true, NULL, "HTTPS URL of a .tar.gz or .zip." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, DOWNGRADE, {}

@@ -221,6 +221,7 @@ int rpc_install_plugin(Req *r, struct json_object *p) {
                 .name_hint = last,
                 .plugin_id = json_get_string(p, "plugin_id"),
                 .format = PACKAGE_FORMAT_TAR_GZ,
+                .allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false),
         };
         return start_install(r, &req, true, false);
 }

@@ -86,3 +86,19 @@ char **strv_remove(char **l, const char *s) {
         *w = NULL;
         return l;
 }
+
+char *strv_join(char *const *l, const char *separator) {
+        size_t n = 1, k = strlen(separator);
+        for (char *const *i = l; i && *i; i++)
+                n += strlen(*i) + k;
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        for (char *const *i = l; i && *i; i++) {
+                if (i != l)
+                        o = stpcpy(o, separator);
+                o = stpcpy(o, *i);
+        }
+        *o = 0;
+        return out;
+}

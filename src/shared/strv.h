@@ -22,3 +22,5 @@ int strv_consume(char ***l, char *s);
 /* Split on any of the separator characters, dropping empty words. */
 char **strv_split(const char *s, const char *separators);
 char **strv_copy(char *const *l);
+/* "a, b" for separator ", "; "" for an empty or NULL list.  NULL only without memory. */
+char *strv_join(char *const *l, const char *separator);
