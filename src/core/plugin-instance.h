@@ -61,6 +61,7 @@ struct Plugin {
         size_t n_routines;
         struct dc_plugin_ctx *ctx;
         char *config_json;
+        char **strings; /* a worker's description: the texts the tables point to */
         void *data;
         bool thread_safe;
         bool initialized;
