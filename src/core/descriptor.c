@@ -179,6 +179,22 @@ int descriptor_check_metadata(const struct dc_plugin_descriptor *d, const char *
         return 0;
 }
 
+/* ---- lookups ---- */
+
+const PluginFunction *plugin_find_function(const Plugin *p, const char *name) {
+        for (size_t i = 0; i < p->n_functions; i++)
+                if (streq(p->functions[i].def.name, name))
+                        return &p->functions[i];
+        return NULL;
+}
+
+const PluginEvent *plugin_find_event(const Plugin *p, const char *name) {
+        for (size_t i = 0; i < p->n_events; i++)
+                if (streq(p->events[i].def.name, name))
+                        return &p->events[i];
+        return NULL;
+}
+
 /* ---- the description a worker sends ------------------------------------------ */
 
 static void add_string(struct json_object *o, const char *key, const char *value) {

@@ -81,26 +81,13 @@ Plugin *plugin_unref(Plugin *p) {
         free(p->routines);
         free(p->config_json);
         strv_free(p->strings);
+        plugin_output_unref(p->output);
         free(p->id);
         /* p->dl is never closed (RTLD_NODELETE); p->ctx belongs to the host. */
         free(p);
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Plugin *, plugin_unref);
-
-const PluginFunction *plugin_find_function(const Plugin *p, const char *name) {
-        for (size_t i = 0; i < p->n_functions; i++)
-                if (streq(p->functions[i].def.name, name))
-                        return &p->functions[i];
-        return NULL;
-}
-
-const PluginEvent *plugin_find_event(const Plugin *p, const char *name) {
-        for (size_t i = 0; i < p->n_events; i++)
-                if (streq(p->events[i].def.name, name))
-                        return &p->events[i];
-        return NULL;
-}
 
 void ctx_list_done(CtxList *l) {
         for (size_t i = 0; i < l->n; i++)
@@ -207,7 +194,8 @@ int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verd
         p->id = strdup(d->id);
         memcpy(p->digest, c->digest, sizeof p->digest);
         p->ctx = calloc(1, sizeof(struct dc_plugin_ctx));
-        if (!p->id || !p->ctx) {
+        p->output = plugin_output_new(d->id, lc->config);
+        if (!p->id || !p->ctx || !p->output) {
                 free(p->ctx);
                 p->ctx = NULL;
                 return -ENOMEM;
