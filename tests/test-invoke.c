@@ -188,7 +188,7 @@ static void test_concurrency_and_serialisation(TuHost *t, gconstpointer data) {
         g_autofree char *so = tu_test_plugin("good");
         tu_install(t->root, "good", so, NULL);
         Verdict v = {};
-        g_assert_cmpint(host_load(t->host, "good", &v), ==, 0);
+        g_assert_cmpint(tu_load(t, "good", &v), ==, 0);
 
         /* sensor (thread-safe): 4 × 400 ms on 4 workers overlap. */
         uint64_t start = now_ms();
@@ -282,7 +282,7 @@ static void test_events(void) {
         install_examples(&t);
         tu_host_create(&t);
         g_assert_cmpint(host_add_listener(t.host, &listener, &e), ==, 0);
-        g_assert_cmpint(host_start(t.host), ==, 0);
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
         g_assert_cmpuint(e.loaded->len, ==, 3);
 
         /* The counter's routine ticks every 200 ms and emits "tick". */
@@ -320,7 +320,7 @@ static void test_emit_from_handler(void) {
         tu_install(t.root, "good", so, NULL);
         tu_host_create(&t);
         g_assert_cmpint(host_add_listener(t.host, &listener, &e), ==, 0);
-        g_assert_cmpint(host_start(t.host), ==, 0);
+        g_assert_cmpint(tu_host_start(&t), ==, 0);
         g_autofree char *res = NULL;
         g_assert_cmpint(tu_invoke(&t, "good", "emit", "{\"level\":3}", &res, NULL), ==, 0);
         g_assert_cmpstr(res, ==, "{\"r\":0}");
@@ -336,6 +336,10 @@ static void test_emit_from_handler(void) {
         g_ptr_array_unref(e.plugins);
         g_ptr_array_unref(e.loaded);
         g_ptr_array_unref(e.unloaded);
+}
+
+static bool flag_true(void *userdata) {
+        return *(bool *) userdata;
 }
 
 /* Unload waits for calls in flight; their callers still get their answers. */
@@ -355,11 +359,12 @@ static void test_unload_waits_for_calls(TuHost *t, gconstpointer data) {
         g_autofree char *msg = NULL;
         g_assert_cmpint(tu_invoke(t, "sensor", "stats", "{}", NULL, &msg), ==, HOST_ERR_NOT_LOADED);
         Verdict v = {};
-        g_assert_cmpint(host_load(t->host, "sensor", &v), ==, -EBUSY);
+        g_assert_cmpint(tu_load(t, "sensor", &v), ==, -EBUSY);
         while (!c.done)
                 g_assert_cmpint(sd_event_run(t->event, 5000 * 1000), >=, 0);
         g_assert_cmpint(c.error, ==, 0);
-        g_assert_true(unload_done);
+        /* cleanup() runs on a thread of its own after the last call */
+        g_assert_true(tu_run_until(t->event, flag_true, &unload_done, 5000));
         g_assert_cmpint(host_find(t->host, "sensor")->state, ==, PLUGIN_STATE_AVAILABLE);
         tu_call_done(&c);
 }
@@ -372,6 +377,7 @@ static void test_shutdown_with_calls(TuHost *t, gconstpointer data) {
         g_assert_cmpint(tu_host_start(t), ==, 0);
         for (int i = 0; i < 3; i++)
                 g_assert_cmpint(tu_invoke_async(t, "sensor", "slow", "{\"ms\":200}", 0, &calls[i]), ==, 0);
+        g_assert_true(tu_host_stop(t, 5000));
         t->host = host_free(t->host);
         for (int i = 0; i < 3; i++) {
                 g_assert_true(calls[i].done);
@@ -489,7 +495,7 @@ static void test_direct_unload_waits(void) {
         /* and after a load it is direct again */
         Verdict v = {};
         g_autofree char *r = NULL;
-        g_assert_cmpint(host_load(t.host, "fast", &v), ==, 0);
+        g_assert_cmpint(tu_load(&t, "fast", &v), ==, 0);
         g_assert_cmpint(direct(&t, "fast", "fast_echo", "{}", &r, NULL), ==, 0);
         free(d.result);
         tu_host_done(&t);

@@ -232,7 +232,7 @@ static void test_scan_edge_cases(void) {
         assert_message(&t, "linked", "plugin rejected: not a regular file");
         assert_state(&t, "linkdir", PLUGIN_STATE_REJECTED, "not-regular-file");
         g_assert_false(tu_marker_has(&t, "ctor good"));
-        g_assert_true(tu_log_has(&t, "Loaded 0 external plugins (3 failed)"));
+        g_assert_true(tu_log_has(&t, "Starting 0 external plugins (3 failed)"));
         tu_host_done(&t);
 
         /* Missing root, empty root path: success, nothing loaded (Charon 17, 18). */
@@ -276,7 +276,7 @@ static void test_allowlist(void) {
         assert_message(&t, "good", "plugin not in allowlist: good");
         g_assert_cmpstr(find(&t, "good")->digest, ==, ""); /* never hashed */
         g_assert_false(tu_marker_has(&t, "ctor good"));
-        const TuLogEntry *e = tu_log_find(&t, "Failed to load plugin: good");
+        const TuLogEntry *e = tu_log_find(&t, "Failed to load plugin good");
         g_assert_nonnull(e);
         g_assert_cmpint(e->level, ==, LOG_WARNING);
         g_assert_cmpstr(e->message_id, ==, "c4e7099a3e674d55a7fdb039e8a02ef6");
@@ -291,7 +291,7 @@ static void test_allowlist(void) {
         g_autofree char *msg =
                 g_strdup_printf("plugin signature does not match allowlist: expected %s, got %s", ZEROS, digest);
         assert_message(&t, "good", msg);
-        e = tu_log_find(&t, "Failed to load plugin: good");
+        e = tu_log_find(&t, "Failed to load plugin good");
         g_assert_cmpstr(tu_log_field(e, "EXPECTED_DIGEST"), ==, ZEROS);
         g_assert_cmpstr(tu_log_field(e, "ACTUAL_DIGEST"), ==, digest);
         g_assert_false(tu_marker_has(&t, "ctor good"));
@@ -312,7 +312,7 @@ static void test_allowlist(void) {
         tu_write_file(file, "TAMPERED CONTENT", 0644);
         bool unchanged;
         Verdict v = {};
-        g_assert_cmpint(host_reload(t.host, "good", &unchanged, &v), ==, -EPERM);
+        g_assert_cmpint(tu_reload(&t, "good", &unchanged, &v), ==, -EPERM);
         g_assert_cmpint(v.reason, ==, REASON_DIGEST_MISMATCH);
         verdict_clear(&v);
         assert_state(&t, "good", PLUGIN_STATE_LOADED, "digest-mismatch");
@@ -379,10 +379,10 @@ static void test_every_path_uses_policy(TuHost *t, gconstpointer data) {
         tu_install(t->root, "good", so, NULL);
         g_assert_cmpint(host_rescan(t->host), ==, 0);
         assert_state(t, "good", PLUGIN_STATE_REJECTED, "not-in-allowlist");
-        g_assert_cmpint(host_load(t->host, "good", &v), ==, -EPERM);
+        g_assert_cmpint(tu_load(t, "good", &v), ==, -EPERM);
         g_assert_cmpint(v.reason, ==, REASON_NOT_IN_ALLOWLIST);
         verdict_clear(&v);
-        g_assert_cmpint(host_reload(t->host, "good", &unchanged, &v), ==, -EPERM);
+        g_assert_cmpint(tu_reload(t, "good", &unchanged, &v), ==, -EPERM);
         g_assert_cmpint(v.reason, ==, REASON_NOT_IN_ALLOWLIST);
         verdict_clear(&v);
         g_assert_false(tu_marker_has(t, "ctor good"));
@@ -563,7 +563,7 @@ static void test_descriptors(TuHost *t, gconstpointer data) {
         /* init() failed: not registered, and cleanup() of a never-initialised plugin is not called. */
         g_assert_true(tu_marker_has(t, "init init-fail"));
         g_assert_false(tu_marker_has(t, "cleanup init-fail"));
-        const TuLogEntry *e = tu_log_find(t, "Failed to load plugin: init-fail");
+        const TuLogEntry *e = tu_log_find(t, "Failed to load plugin init-fail");
         g_assert_cmpstr(e->message_id, ==, "ecdff17929904072b9de4445ee2dad1a"); /* failed, not rejected */
 }
 
@@ -743,7 +743,7 @@ static void test_reload(TuHost *t, gconstpointer data) {
         g_autofree char *res = NULL;
 
         /* Same digest: a no-op, never re-init or cleanup of the live instance. */
-        g_assert_cmpint(host_reload(t->host, "probe", &unchanged, &v), ==, 0);
+        g_assert_cmpint(tu_reload(t, "probe", &unchanged, &v), ==, 0);
         g_assert_true(unchanged);
         g_autofree char *marker = NULL;
         g_assert_true(g_file_get_contents(t->marker, &marker, NULL, NULL));
@@ -753,17 +753,18 @@ static void test_reload(TuHost *t, gconstpointer data) {
         g_autofree char *b = tu_test_plugin("probe-b");
         g_autofree char *file = plugin_file(t, "probe", "probe.so");
         tu_copy_file(b, file, 0644);
-        g_assert_cmpint(host_reload(t->host, "probe", &unchanged, &v), ==, 0);
+        g_assert_cmpint(tu_reload(t, "probe", &unchanged, &v), ==, 0);
         g_assert_false(unchanged);
         g_assert_cmpint(tu_invoke(t, "probe", "probe", "{}", &res, NULL), ==, 0);
         g_assert_cmpstr(res, ==, "{\"build\":\"B\"}");
+        g_assert_true(tu_marker_wait(t, "cleanup probe", 5000));
         g_clear_pointer(&marker, g_free);
         g_assert_true(g_file_get_contents(t->marker, &marker, NULL, NULL));
         g_assert_cmpstr(marker, ==, "ctor probe\ninit probe\nctor probe\ninit probe\ncleanup probe\n");
 
         /* A broken update keeps the running generation. */
         tu_write_file(file, "garbage", 0644);
-        g_assert_cmpint(host_reload(t->host, "probe", &unchanged, &v), <, 0);
+        g_assert_cmpint(tu_reload(t, "probe", &unchanged, &v), <, 0);
         g_assert_cmpint(v.reason, ==, REASON_ELF_INVALID);
         verdict_clear(&v);
         g_clear_pointer(&res, g_free);
@@ -802,11 +803,11 @@ static void test_unload(void) {
 
         /* Load again: the same id maps a fresh object and runs. */
         tu_marker_clear(&t);
-        g_assert_cmpint(host_load(t.host, "good", &v), ==, 0);
+        g_assert_cmpint(tu_load(&t, "good", &v), ==, 0);
         g_assert_true(tu_marker_has(&t, "init good"));
-        g_assert_cmpint(host_load(t.host, "good", &v), ==, -EALREADY);
-        g_assert_cmpint(host_load(t.host, "nope", &v), ==, -ENOENT);
-        g_assert_cmpint(host_load(t.host, "../x", &v), ==, -EINVAL);
+        g_assert_cmpint(tu_load(&t, "good", &v), ==, -EALREADY);
+        g_assert_cmpint(tu_load(&t, "nope", &v), ==, -ENOENT);
+        g_assert_cmpint(tu_load(&t, "../x", &v), ==, -EINVAL);
         verdict_clear(&v);
         tu_host_done(&t);
 
@@ -835,7 +836,7 @@ static void test_generations_run_own_code(TuHost *t, gconstpointer data) {
                 g_autofree char *so = tu_test_plugin(variant);
                 g_autofree char *file = plugin_file(t, "probe", "probe.so");
                 tu_copy_file(so, file, 0644);
-                g_assert_cmpint(host_load(t->host, "probe", &v), ==, 0);
+                g_assert_cmpint(tu_load(t, "probe", &v), ==, 0);
                 g_autofree char *res = NULL;
                 g_assert_cmpint(tu_invoke(t, "probe", "probe", "{}", &res, NULL), ==, 0);
                 g_assert_cmpstr(res, ==, round % 2 ? "{\"build\":\"A\"}" : "{\"build\":\"B\"}");
@@ -896,9 +897,10 @@ static void check_swap(Swap how) {
         }
         }
         CtxList ctxs = {};
-        LoaderContext lc = {.host = t.host, .ctxs = &ctxs};
+        LoaderContext lc = {.host = t.host, .config = &t.config};
         g_assert_cmpint(plugin_instantiate(&lc, &c, &p, &v), ==, 0);
         g_assert_cmpint(plugin_init(p, &host_api_table, &v), ==, 0);
+        g_assert_cmpint(ctx_list_add(&ctxs, p->ctx), ==, 0); /* as the host keeps it */
         /* Call the probe directly: the executed code is the hashed code (A). */
         struct dc_call call = {};
         g_assert_cmpint(plugin_find_function(p, "probe")->def.handler(p->ctx, &call, "{}"), ==, 0);
@@ -939,12 +941,12 @@ static void test_disabled(TuHost *t, gconstpointer data) {
         tu_install(t->root, "good", so, NULL);
         tu_host_create(t);
         g_assert_cmpint(host_set_disabled(t->host, "good", true), ==, 0);
-        g_assert_cmpint(host_start(t->host), ==, 0);
+        g_assert_cmpint(tu_host_start(t), ==, 0);
         assert_state(t, "good", PLUGIN_STATE_DISABLED, "disabled");
         g_assert_false(tu_marker_has(t, "ctor good"));
-        g_assert_true(tu_log_has(t, "Loaded 0 external plugins (0 failed)"));
+        g_assert_true(tu_log_has(t, "Starting 0 external plugins (0 failed)"));
         /* An explicit Load clears it. */
-        g_assert_cmpint(host_load(t->host, "good", &v), ==, 0);
+        g_assert_cmpint(tu_load(t, "good", &v), ==, 0);
         assert_state(t, "good", PLUGIN_STATE_LOADED, "");
         g_autofree char *marker = g_build_filename(t->state, "disabled.d", "good", NULL);
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
@@ -971,17 +973,17 @@ static void test_plugin_config(TuHost *t, gconstpointer data) {
         /* A world-writable (or symlinked) configuration is refused too. */
         tu_write_file(bad, "{}", 0666);
         Verdict v = {};
-        g_assert_cmpint(host_load(t->host, "probe", &v), <, 0);
+        g_assert_cmpint(tu_load(t, "probe", &v), <, 0);
         g_assert_nonnull(strstr(v.message, "is unsafe"));
         verdict_clear(&v);
         unlink(bad);
         g_assert_cmpint(symlink(cfg, bad), ==, 0);
-        g_assert_cmpint(host_load(t->host, "probe", &v), <, 0);
+        g_assert_cmpint(tu_load(t, "probe", &v), <, 0);
         g_assert_nonnull(strstr(v.message, "configuration"));
         verdict_clear(&v);
         unlink(bad);
         tu_write_file(bad, "{\"ok\":true}", 0644);
-        g_assert_cmpint(host_load(t->host, "probe", &v), ==, 0);
+        g_assert_cmpint(tu_load(t, "probe", &v), ==, 0);
         g_autofree char *res2 = NULL;
         g_assert_cmpint(tu_invoke(t, "probe", "config", "{}", &res2, NULL), ==, 0);
         g_assert_cmpstr(res2, ==, "{\"ok\":true}");
@@ -1008,7 +1010,8 @@ static void test_log_fields(void) {
         start_with(&t, "good", "good");
         const TuLogEntry *e = tu_log_find(&t, "Loaded plugin");
         g_assert_nonnull(e);
-        g_assert_cmpstr(e->message, ==, "Loaded plugin");
+        g_assert_cmpstr(e->message, ==, "Loaded plugin good 1.0.0 (in-process)");
+        g_assert_cmpstr(tu_log_field(e, "DC_ISOLATION"), ==, "in-process");
         g_assert_cmpstr(e->message_id, ==, "2502ad66dc07494c9d9b442d056a1a5d");
         g_assert_cmpstr(tu_log_field(e, "PLUGIN_ID"), ==, "good");
         g_assert_cmpstr(tu_log_field(e, "PLUGIN_NAME"), ==, "Test plugin good");
@@ -1025,7 +1028,7 @@ static void test_log_fields(void) {
         g_assert_nonnull(e);
         g_assert_cmpint(e->level, ==, LOG_WARNING);
         g_assert_true(g_str_has_suffix(e->message, " - may cause compatibility issues"));
-        g_assert_true(tu_log_has(&t, "Loaded 1 external plugins (0 failed)"));
+        g_assert_true(tu_log_has(&t, "Starting 1 external plugins (0 failed)"));
         tu_host_done(&t);
 }
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -43,6 +44,12 @@ static const char *scratch_base(void) {
 }
 
 void tu_init(void) {
+        /* Plugin worker processes are watched by sd-event child sources,
+         * which need SIGCHLD blocked before any thread exists. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
         const char *base = scratch_base();
         _cleanup_free_ char *inner = NULL;
         OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = geteuid(), .trusted_uid = geteuid() };
@@ -237,6 +244,11 @@ void tu_host_init(TuHost *t) {
         g_assert_cmpint(host_config_set(&t->config, "TrustedKeysDirectory", keys), ==, 0);
         g_assert_cmpint(host_config_set(&t->config, "PluginConfigDirectory", pconf), ==, 0);
         t->config.production = false;
+        /* The loader's tests run plugins in the test's process unless they
+         * ask for workers (test-isolation.c). */
+        g_assert_cmpint(host_config_set(&t->config, "DefaultIsolation", "in-process"), ==, 0);
+        if (g_getenv("DC_PLUGIN_WORKER"))
+                g_assert_cmpint(host_config_set(&t->config, "WorkerBinary", g_getenv("DC_PLUGIN_WORKER")), ==, 0);
         /* Unprivileged: the test's own files stand in for packaged ones. */
         if (geteuid() != 0)
                 t->config.trusted_uid = geteuid();
@@ -261,12 +273,77 @@ void tu_host_create(TuHost *t) {
                 g_assert_cmpint(host_new(t->event, &t->config, &t->host), ==, 0);
 }
 
+static bool no_starts(void *userdata) {
+        return host_n_starting(userdata) == 0;
+}
+
 int tu_host_start(TuHost *t) {
         tu_host_create(t);
-        return host_start(t->host);
+        int r = host_start(t->host);
+        if (r >= 0)
+                g_assert_true(tu_run_until(t->event, no_starts, t->host, 30000));
+        return r;
+}
+
+typedef struct Loaded {
+        bool done;
+        int error;
+        Verdict *v;
+} Loaded;
+
+static void on_loaded(Host *h, const char *id, int error, const Verdict *v, void *userdata) {
+        Loaded *l = userdata;
+        l->done = true;
+        l->error = error;
+        if (v && l->v) {
+                verdict_clear(l->v);
+                l->v->reason = v->reason;
+                l->v->message = v->message ? g_strdup(v->message) : NULL;
+        }
+}
+
+static bool loaded(void *userdata) {
+        return ((Loaded *) userdata)->done;
+}
+
+int tu_load(TuHost *t, const char *id, Verdict *v) {
+        Loaded l = { .v = v };
+        int r = host_load(t->host, id, v, on_loaded, &l);
+        if (r < 0)
+                return r;
+        g_assert_true(tu_run_until(t->event, loaded, &l, 30000));
+        return l.error;
+}
+
+int tu_reload(TuHost *t, const char *id, bool *unchanged, Verdict *v) {
+        Loaded l = { .v = v };
+        int r = host_reload(t->host, id, v, on_loaded, &l);
+        *unchanged = r > 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
+        g_assert_true(tu_run_until(t->event, loaded, &l, 30000));
+        return l.error;
+}
+
+static void on_stopped(Host *h, int error, void *userdata) {
+        *(bool *) userdata = true;
+}
+
+static bool flag_set(void *userdata) {
+        return *(bool *) userdata;
+}
+
+bool tu_host_stop(TuHost *t, unsigned timeout_ms) {
+        bool stopped = false;
+        if (!t->host)
+                return true;
+        host_shutdown(t->host, on_stopped, &stopped);
+        return tu_run_until(t->event, flag_set, &stopped, timeout_ms);
 }
 
 void tu_host_done(TuHost *t) {
+        if (t->host)
+                g_assert_true(tu_host_stop(t, 30000));
         t->host = host_free(t->host);
         /* Let the loop deliver what is left (nothing should be pending). */
         t->event = sd_event_unref(t->event);
@@ -300,6 +377,21 @@ static uint64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+typedef struct MarkerWait {
+        TuHost *t;
+        const char *line;
+} MarkerWait;
+
+static bool marker_there(void *userdata) {
+        MarkerWait *m = userdata;
+        return tu_marker_has(m->t, m->line);
+}
+
+bool tu_marker_wait(TuHost *t, const char *line, unsigned timeout_ms) {
+        MarkerWait m = { t, line };
+        return tu_run_until(t->event, marker_there, &m, timeout_ms);
 }
 
 bool tu_run_until(sd_event *e, bool (*cond)(void *userdata), void *userdata, unsigned timeout_ms) {

@@ -56,7 +56,12 @@ void tu_fixture_setup(TuHost *t, gconstpointer data);
 void tu_fixture_teardown(TuHost *t, gconstpointer data);
 void tu_host_create(TuHost *t);        /* host_new() with the config as it is now */
 int tu_host_start(TuHost *t);          /* tu_host_create() if needed, then host_start() */
-void tu_host_done(TuHost *t);
+void tu_host_done(TuHost *t);          /* tu_host_stop(), then host_free() */
+/* host_shutdown() and the loop until it finished; false past timeout_ms. */
+bool tu_host_stop(TuHost *t, unsigned timeout_ms);
+/* host_load()/host_reload() and the loop until the start finished: the outcome. */
+int tu_load(TuHost *t, const char *id, Verdict *v);
+int tu_reload(TuHost *t, const char *id, bool *unchanged, Verdict *v);
 void tu_set_signatures(TuHost *t, const char *json);
 
 /* Log capture (installed by tu_host_init). */
@@ -67,6 +72,8 @@ void tu_log_clear(TuHost *t);
 
 /* Marker lines written by the test plugins ("ctor <id>", "init <id>" …). */
 bool tu_marker_has(TuHost *t, const char *line);
+/* Runs the loop until the marker has line (cleanup() runs on a thread of its own). */
+bool tu_marker_wait(TuHost *t, const char *line, unsigned timeout_ms);
 void tu_marker_clear(TuHost *t);
 
 /* Run the loop until cond(userdata) or the timeout; returns cond's value. */

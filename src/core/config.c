@@ -9,6 +9,7 @@
 #include "build-config.h"
 #include "log.h"
 #include "names.h"
+#include "plugin-id.h"
 #include "strv.h"
 
 #define DEFAULT_ALLOWED_LIBRARIES "libc.so.6 libm.so.6"
@@ -68,6 +69,17 @@ int host_config_init(HostConfig *c) {
                 .max_plugin_size = 64ull * 1024 * 1024,
                 .max_loaded_plugins = 256,
                 .ops_per_minute = 120,
+                .init_timeout_usec = 10ull * 1000000,
+                .stop_timeout_usec = 5ull * 1000000,
+                .worker_memory_max = 1024ull * 1024 * 1024,
+                .worker_cpu_sec = 0,
+                .worker_max_files = 256,
+                .worker_max_threads = 64,
+                .worker_threads = 4,
+                .max_calls_per_plugin = 64,
+                .max_inprocess_loads = 1000,
+                .crash_limit = 5,
+                .crash_interval_usec = 60ull * 1000000,
                 .plugin_events_per_second = 200,
                 .plugin_log_lines_per_second = 100,
                 .max_archive_size = 10ull * 1024 * 1024,
@@ -99,8 +111,9 @@ int host_config_init(HostConfig *c) {
         c->signatures_file = strdup(PKG_CONF_DIR "/signatures.json");
         c->trusted_keys_dir = strdup(PKG_CONF_DIR "/trusted-keys.d");
         c->plugin_config_dir = strdup(PKG_CONF_DIR "/plugin-config");
+        c->worker_binary = strdup(LIBEXECDIR "/dc-plugin-worker");
         if (!c->plugin_dirs || !c->allowed_libraries || !c->state_dir || !c->store_dir || !c->config_dir ||
-            !c->signatures_file || !c->trusted_keys_dir || !c->plugin_config_dir)
+            !c->signatures_file || !c->trusted_keys_dir || !c->plugin_config_dir || !c->worker_binary)
                 return -ENOMEM;
         return 0;
 }
@@ -115,6 +128,9 @@ void host_config_done(HostConfig *c) {
         free(c->signatures_env);
         free(c->trusted_keys_dir);
         free(c->plugin_config_dir);
+        strv_free(c->plugin_isolation);
+        strv_free(c->plugin_network);
+        free(c->worker_binary);
         strv_free(c->install_url_allowlist);
         free(c->install_ca_file);
         free(c->install_proxy);
@@ -294,6 +310,49 @@ static int parse_subject_prefix(const Setting *s, const char *value, void *field
         return set_string(field, value);
 }
 
+static int parse_isolation(const Setting *s, const char *value, void *field, HostConfig *c) {
+        static const char *const names[] = {
+                [ISOLATION_DEFAULT_AUTO] = "auto",
+                [ISOLATION_DEFAULT_PROCESS] = "process",
+                [ISOLATION_DEFAULT_IN_PROCESS] = "in-process",
+        };
+        for (unsigned i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(value, names[i])) {
+                        *(unsigned *) field = i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* "hello-world:in-process counter:process" */
+static int parse_isolation_list(const Setting *s, const char *value, void *field, HostConfig *c) {
+        _cleanup_strv_free_ char **l = strv_split(value, " ");
+        if (!l)
+                return -ENOMEM;
+        for (char **i = l; *i; i++) {
+                const char *colon = strchr(*i, ':');
+                _cleanup_free_ char *id = colon ? strndup(*i, (size_t) (colon - *i)) : NULL;
+                if (!colon || !id || !plugin_id_is_valid(id) ||
+                    (!streq(colon + 1, "process") && !streq(colon + 1, "in-process")))
+                        return -EINVAL;
+        }
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(l);
+        return 0;
+}
+
+static int parse_id_list(const Setting *s, const char *value, void *field, HostConfig *c) {
+        _cleanup_strv_free_ char **l = strv_split(value, " ");
+        if (!l)
+                return -ENOMEM;
+        for (char **i = l; *i; i++)
+                if (!plugin_id_is_valid(*i))
+                        return -EINVAL;
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(l);
+        return 0;
+}
+
 /* ---- the settings, by who uses them (dc-plugin-host.conf(5)) ------------------------- */
 
 #define AT(member) offsetof(HostConfig, member)
@@ -324,6 +383,21 @@ static const Setting core_settings[] = {
         UNSIGNED("MaxLoadedPlugins", max_loaded_plugins, 1, 100000),
         UNSIGNED("OperationsPerMinute", ops_per_minute, 1, 1000000),
         UNSIGNED("MeshOperationsPerMinute", ops_per_minute, 1, 1000000), /* the older name */
+        { "DefaultIsolation", parse_isolation, AT(default_isolation) },
+        { "PluginIsolation", parse_isolation_list, AT(plugin_isolation) },
+        { "PluginNetwork", parse_id_list, AT(plugin_network) },
+        STRING("WorkerBinary", worker_binary),
+        SECONDS("InitTimeoutSec", init_timeout_usec, 1, 3600),
+        SECONDS("StopTimeoutSec", stop_timeout_usec, 1, 3600),
+        SIZE("WorkerMemoryMax", worker_memory_max),
+        UNSIGNED("WorkerCPUTimeSec", worker_cpu_sec, 0, 100000000),
+        UNSIGNED("WorkerMaxFiles", worker_max_files, 16, 1048576),
+        UNSIGNED("WorkerMaxThreads", worker_max_threads, 1, 100000),
+        UNSIGNED("WorkerThreads", worker_threads, 1, 64),
+        UNSIGNED("MaxCallsPerPlugin", max_calls_per_plugin, 1, 1000000),
+        UNSIGNED("MaxInProcessLoads", max_inprocess_loads, 1, 1000000),
+        UNSIGNED("CrashRestartLimit", crash_limit, 1, 64),
+        SECONDS("CrashRestartIntervalSec", crash_interval_usec, 1, 86400),
         UNSIGNED("PluginEventsPerSecond", plugin_events_per_second, 1, 1000000),
         UNSIGNED("PluginLogLinesPerSecond", plugin_log_lines_per_second, 1, 1000000),
 };
@@ -447,6 +521,9 @@ int host_config_load_env(HostConfig *c) {
         e = getenv(DC_ENV_SIGNATURES);
         if (e && set_string(&c->signatures_env, e) < 0)
                 return -ENOMEM;
+        e = getenv(DC_ENV_WORKER);
+        if (!isempty(e) && set_string(&c->worker_binary, e) < 0)
+                return -ENOMEM;
         e = getenv(DC_ENV_CAPABILITIES_DIR);
         if (!isempty(e) && set_string(&c->store_dir, e) < 0)
                 return -ENOMEM;
@@ -514,14 +591,14 @@ typedef enum { KIND_STRING, KIND_STRV, KIND_BOOL, KIND_UNSIGNED, KIND_UID, KIND_
 static SettingKind setting_kind(const Setting *s) {
         if (s->parse == parse_bool || s->parse == parse_verify_hostname)
                 return KIND_BOOL;
-        if (s->parse == parse_unsigned_field)
+        if (s->parse == parse_unsigned_field || s->parse == parse_isolation)
                 return KIND_UNSIGNED;
         if (s->parse == parse_uid_field)
                 return KIND_UID;
         if (s->parse == parse_seconds || s->parse == parse_size_field)
                 return KIND_U64;
         if (s->parse == parse_words || s->parse == parse_url_list || s->parse == parse_added_words ||
-            s->parse == parse_host_list)
+            s->parse == parse_host_list || s->parse == parse_isolation_list || s->parse == parse_id_list)
                 return KIND_STRV;
         if (s->parse == parse_state_dir)
                 return KIND_STATE_DIR;

@@ -19,6 +19,13 @@ typedef struct RetiredValue {
         bool strv;
 } RetiredValue;
 
+/* DefaultIsolation= */
+typedef enum IsolationDefault {
+        ISOLATION_DEFAULT_AUTO,       /* in a worker unless the trust policy verifies the code */
+        ISOLATION_DEFAULT_PROCESS,
+        ISOLATION_DEFAULT_IN_PROCESS,
+} IsolationDefault;
+
 typedef struct HostConfig {
         char **plugin_dirs;       /* read-only roots, scanned in order */
         char *state_dir;          /* /var/lib/dc-plugin-host */
@@ -45,6 +52,23 @@ typedef struct HostConfig {
         unsigned plugin_events_per_second;    /* per plugin (twice that as a burst) */
         unsigned plugin_log_lines_per_second; /* likewise */
         ImageMode image_mode;          /* tests only */
+
+        /* Plugin processes (docs/plugin-security.md, "Isolation") */
+        unsigned default_isolation;    /* IsolationDefault */
+        char **plugin_isolation;       /* "<id>:process" / "<id>:in-process": the administrator's word */
+        char **plugin_network;         /* ids whose worker may use IP sockets if the manifest asks */
+        char *worker_binary;           /* dc-plugin-worker */
+        uint64_t init_timeout_usec;    /* init() (and the mapping before it), in process or in a worker */
+        uint64_t stop_timeout_usec;    /* cleanup() and a worker's exit; shutdown waits at most this for calls */
+        uint64_t worker_memory_max;    /* RLIMIT_AS of a worker */
+        unsigned worker_cpu_sec;       /* RLIMIT_CPU of a worker (0: none) */
+        unsigned worker_max_files;     /* RLIMIT_NOFILE of a worker */
+        unsigned worker_max_threads;   /* threads a worker may add (RLIMIT_NPROC over the user's count) */
+        unsigned worker_threads;       /* call threads in the worker of a thread-safe plugin */
+        unsigned max_calls_per_plugin; /* calls of one plugin queued or running */
+        unsigned max_inprocess_loads;  /* in-process loads per daemon run (each keeps its code mapped) */
+        unsigned crash_limit;          /* crashes within crash_interval_usec before quarantine */
+        uint64_t crash_interval_usec;
 
         /* Installs (docs/plugin-security.md, "Installing plugins") */
         uint64_t max_archive_size;     /* compressed archive: $DC_PLUGIN_MAX_PLUGIN_BYTES, 10 MiB */

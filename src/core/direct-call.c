@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash-marker.h"
 #include "direct-call.h"
 #include "log.h"
 #include "macro.h"
@@ -149,7 +150,9 @@ int direct_table_call(DirectTable *t, const char *plugin_id, const char *functio
                 struct dc_call call = {};
                 const char *res = NULL, *msg = NULL;
                 uint64_t t0 = now_nsec();
+                crash_marker_enter(p->id, fn->def.name);
                 int hr = fn->def.handler(p->ctx, &call, params_text);
+                crash_marker_leave();
                 uint64_t took = now_nsec() - t0;
 
                 r = call_outcome(&call, hr, &res, &msg);

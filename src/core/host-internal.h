@@ -29,6 +29,16 @@ struct Host {
         RootKind *root_kinds;
         size_t n_roots;
         CtxList ctxs; /* every plugin context ever handed out */
+        unsigned n_plugin_threads; /* inprocess.c: init()/cleanup() threads not yet back */
+        unsigned n_generations;    /* plugin instances started and not yet drained */
+        unsigned n_starting;       /* starts in progress */
+        unsigned n_inprocess_loads; /* each keeps its code mapped: MaxInProcessLoads= */
+        char **crashed_in_process; /* ids the daemon died in during its previous run */
+        bool owns_crash_marker;
+        bool shutting_down;
+        host_done_cb shutdown_cb;
+        void *shutdown_userdata;
+        unsigned n_stuck_threads;  /* of those, past their time */
         bool dry_run; /* --check and refresh: verify, never run plugin code */
 };
 

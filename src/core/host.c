@@ -7,6 +7,8 @@
 
 #include "host-internal.h"
 #include "lifecycle.h"
+#include "strv.h"
+#include "crash-marker.h"
 #include "log.h"
 #include "names.h"
 #include "plugin-id.h"
@@ -119,8 +121,9 @@ int host_new(sd_event *e, const HostConfig *config, Host **ret) {
 Host *host_free(Host *h) {
         if (!h)
                 return NULL;
-        /* Stop timers and dispatch, let running handlers finish, then clean up
-         * every plugin on this thread. */
+        /* host_shutdown() ran and finished: nothing of a plugin is left but
+         * what failed to start (and unit tests that skip it: drain here). */
+        assert(!host_stuck(h));
         for (size_t i = 0; i < h->registry.n_records; i++) {
                 PluginRecord *r = h->registry.records[i];
                 if (r->plugin) {
@@ -136,6 +139,9 @@ Host *host_free(Host *h) {
         ctx_list_done(&h->ctxs);
         roots_done(h);
         policy_unref(h->policy);
+        strv_free(h->crashed_in_process);
+        if (h->owns_crash_marker)
+                crash_marker_close();
         sd_event_unref(h->event);
         free(h);
         return NULL;
@@ -153,6 +159,21 @@ int host_start(Host *h) {
         if (store >= 0) {
                 OwnerRule rule = host_rule_for(h, ROOT_STORE);
                 (void) store_clean_staging(h->roots[store], &rule);
+        }
+        /* Plugins the daemon died in last time run in a worker now. */
+        if (!h->owns_crash_marker) {
+                r = crash_marker_open(h->config->state_dir, &h->crashed_in_process);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot keep the in-process crash marker in %s: %m",
+                                          h->config->state_dir ? h->config->state_dir : "(none)");
+                else
+                        h->owns_crash_marker = true;
+                for (char **i = h->crashed_in_process; i && *i; i++)
+                        log_struct(LOG_ERR, 0, DC_MESSAGE_PLUGIN_CRASHED,
+                                   LOG_FIELDS(LF("PLUGIN_ID", *i), LF("DC_CAUSE", "previous run")),
+                                   "dc-plugin-hostd ended inside plugin %s's code during its previous run; the plugin "
+                                   "runs in a worker process from now on",
+                                   *i);
         }
         if (h->config->auto_load) {
                 r = scan_all(h);
@@ -184,7 +205,7 @@ int host_set_disabled(Host *h, const char *id, bool disabled) {
         return state_set_disabled(h->config->state_dir, id, disabled);
 }
 
-int host_load(Host *h, const char *id, Verdict *v) {
+int host_load(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata) {
         _cleanup_free_ char *error = NULL, *name = NULL;
         _cleanup_close_ int fd = -1;
         PluginLayout layout;
@@ -195,22 +216,29 @@ int host_load(Host *h, const char *id, Verdict *v) {
         if (!plugin_id_is_valid(id))
                 return verdict_set(v, -EINVAL, REASON_INVALID_ID, "invalid plugin id");
         r = registry_find(&h->registry, id);
-        if (r && r->draining)
+        if (r && (r->draining || r->starting))
                 return -EBUSY;
         if (r && r->plugin)
                 return -EALREADY;
+        if (h->shutting_down)
+                return -ESHUTDOWN;
         k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
         if (k == -ENOENT)
                 return -ENOENT;
         if (k < 0)
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        /* An explicit Load clears a persisted "disabled". */
+        /* An explicit Load clears a persisted "disabled" and a quarantine. */
         (void) host_set_disabled(h, id, false);
+        if (quarantine_clear(h->config->state_dir, id) >= 0)
+                (void) strv_remove(h->crashed_in_process, id);
+        if (r)
+                r->crashes = (CrashHistory){};
         registry_clear_seen(&h->registry);
-        return lifecycle_load_entry(h, idx, fd, name, layout, v);
+        k = lifecycle_load_entry(h, idx, fd, name, layout, v, cb, userdata);
+        return k > 0 ? 0 : k;
 }
 
-int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
+int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata) {
         _cleanup_free_ char *error = NULL, *name = NULL;
         _cleanup_close_ int fd = -1;
         PluginRecord *r = registry_find(&h->registry, id);
@@ -218,19 +246,20 @@ int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v) {
         size_t idx;
         int k;
 
-        *unchanged = false;
         if (!r)
                 return -ENOENT;
-        if (r->draining)
+        if (r->draining || r->starting)
                 return -EBUSY;
         if (!r->plugin)
-                return host_load(h, id, v);
+                return host_load(h, id, v, cb, userdata);
+        if (h->shutting_down)
+                return -ESHUTDOWN;
         k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
         if (k == -ENOENT)
                 return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
         if (k < 0)
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        return lifecycle_reload_entry(h, r, idx, fd, name, layout, unchanged, v);
+        return lifecycle_reload_entry(h, r, idx, fd, name, layout, v, cb, userdata);
 }
 
 int host_recheck(Host *h, const char *id, Verdict *v) {
@@ -264,7 +293,7 @@ int host_refresh(Host *h, const char *id) {
         size_t idx;
         int k;
 
-        if (rec && (rec->plugin || rec->draining))
+        if (rec && (rec->plugin || rec->draining || rec->starting))
                 return -EBUSY;
         k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
         if (k == -ENOENT) {
@@ -276,7 +305,7 @@ int host_refresh(Host *h, const char *id) {
                 return k;
         registry_clear_seen(&h->registry);
         h->dry_run = true;
-        k = lifecycle_load_entry(h, idx, fd, name, layout, &v);
+        k = lifecycle_load_entry(h, idx, fd, name, layout, &v, NULL, NULL);
         h->dry_run = false;
         verdict_clear(&v);
         return k == -ENOMEM ? k : 0;
@@ -294,6 +323,7 @@ static void unload_finished(Host *h, int error, void *userdata) {
 
         if (r && r->draining) {
                 r->draining = false;
+                r->isolation = NULL;
                 registry_set(&h->registry, r, PLUGIN_STATE_AVAILABLE, REASON_NONE, NULL, NULL);
         }
         registry_notify_unloaded(&h->registry, op->id);
@@ -309,7 +339,7 @@ int host_unload(Host *h, const char *id, host_done_cb cb, void *userdata) {
 
         if (!r)
                 return -ENOENT;
-        if (r->draining)
+        if (r->draining || r->starting)
                 return -EBUSY;
         if (!r->plugin)
                 return -ESRCH;

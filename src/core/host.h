@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fs-check.h"
 #include "policy.h"
+#include "quarantine.h"
 #include "digest.h"
 #include "reason.h"
 #include "verify.h"
@@ -31,6 +32,7 @@ typedef enum PluginState {
         PLUGIN_STATE_FAILED = 4,
         PLUGIN_STATE_DISABLED = 5,
         PLUGIN_STATE_REJECTED = 6,
+        PLUGIN_STATE_QUARANTINED = 7, /* crashed too often; an administrator's load lifts it */
         _PLUGIN_STATE_MAX,
 } PluginState;
 
@@ -49,6 +51,9 @@ typedef struct PluginRecord {
         Plugin *plugin;        /* the live instance when loaded */
         bool draining;         /* unload in progress (calls still running) */
         bool seen;             /* scan bookkeeping */
+        bool starting;         /* a generation is being started (init, worker) */
+        const char *isolation; /* "process", "in-process"; NULL when not loaded */
+        CrashHistory crashes;  /* of its worker processes (quarantine.c) */
 } PluginRecord;
 
 /* Change notifications, delivered on the event loop thread. */
@@ -96,16 +101,37 @@ int host_recheck(Host *h, const char *id, Verdict *v);
 int host_add_listener(Host *h, const HostListener *l, void *userdata);
 void host_remove_listener(Host *h, const HostListener *l, void *userdata);
 
-/* Operations: 0 or a negative errno; on a policy/load failure *v says why. */
-int host_load(Host *h, const char *id, Verdict *v);
+/* A load or reload finished: 0, or < 0 with *v (loop thread). */
+typedef void (*host_loaded_cb)(Host *h, const char *id, int error, const Verdict *v, void *userdata);
+
+/* Operations: 0 or a negative errno; on a policy/load failure *v says why.
+ * host_load: < 0 refused before anything ran (cb not called); 0 started,
+ * cb follows exactly once (possibly NULL).  An explicit load also lifts a
+ * quarantine and a persisted "disabled". */
+int host_load(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata);
 /* Stops dispatch, waits for running calls, calls cleanup(); cb runs once
  * done (possibly before this returns).  -ENOENT unknown id, -ESRCH not
  * loaded (nothing done), -EBUSY an unload is already in progress. */
 int host_unload(Host *h, const char *id, host_done_cb cb, void *userdata);
-/* Same digest: no-op (*unchanged = true).  Changed: new generation, the old
- * one is unloaded only after the new one passed init(). */
-int host_reload(Host *h, const char *id, bool *unchanged, Verdict *v);
-/* Re-read every root: load new or fixed plugins, forget vanished ones. */
+/* Same digest: 1, nothing done (cb not called).  Changed: 0, the new
+ * generation starts, the old one serves until it is ready (cb then).  Not
+ * loaded: a load. */
+int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata);
+/* Shutdown: unload every plugin (running calls finish, then cleanup() or
+ * the worker's stop; starts still in progress are unloaded when ready).
+ * done once nothing of any plugin runs; not at all if something is stuck
+ * (the caller's deadline decides).  Then host_free(), unless host_stuck(). */
+void host_shutdown(Host *h, host_done_cb done, void *userdata);
+/* Plugin code still running on threads the host cannot wait for (an init()
+ * or cleanup() past its time): freeing the host would pull the ground from
+ * under them; the daemon exits instead. */
+bool host_stuck(Host *h);
+/* No plugin starting, loaded or draining; no thread running plugin code. */
+bool host_idle(Host *h);
+/* "a, b": plugins still starting or draining (for the log). */
+char *host_busy_plugins(Host *h);
+/* Starts in progress (the initial scan's among them). */
+unsigned host_n_starting(Host *h);
 int host_rescan(Host *h);
 /* Persist "disabled" (honoured at startup) or clear it. */
 int host_set_disabled(Host *h, const char *id, bool disabled);

@@ -63,6 +63,10 @@ typedef struct InstallJob {
         char *job_name;
         char *id, *version;
         char archive_digest[DIGEST_STRING_MAX];
+
+        /* the commit half (loop), across the asynchronous load */
+        InstallResult res;
+        bool existed, was_loaded;
 } InstallJob;
 
 static void install_job_free(InstallJob *j) {
@@ -362,6 +366,42 @@ static int swap_back(InstallJob *j) {
         return renameat2(j->store_fd, j->id, j->job_fd, j->id, RENAME_EXCHANGE) < 0 ? -errno : 0;
 }
 
+/* The load step failed: a fresh install stays ("partial", as upstream); a
+ * replacement is all or nothing and the previous version comes back. */
+static int load_failed(InstallJob *j, int r, const Verdict *lv) {
+        InstallResult *res = &j->res;
+        if (!j->existed) {
+                res->load_error = r;
+                res->load_verdict.reason = lv->reason;
+                res->load_verdict.message = lv->message ? strdup(lv->message) : NULL;
+                return 0;
+        }
+        int k = swap_back(j);
+        if (k < 0)
+                log_struct(LOG_ERR, k, NULL, LOG_FIELDS(LF("PLUGIN_ID", j->id)),
+                           "Cannot restore the previous version of %s: %s", j->id, strerror(-k));
+        else
+                res->replaced = false;
+        if (!j->was_loaded)
+                (void) host_refresh(j->host, j->id);
+        return verdict_set(&j->verdict, r, lv->reason, "the new version failed to load, the previous version was kept: %s",
+                           lv->message ? lv->message : strerror(-r));
+}
+
+static void install_finish(InstallJob *j, int r);
+
+static void on_loaded(Host *h, const char *id, int error, const Verdict *v, void *userdata) {
+        InstallJob *j = userdata;
+        int r = 0;
+        if (error >= 0)
+                j->res.loaded = true;
+        else {
+                Verdict none = {};
+                r = load_failed(j, error, v ? v : &none);
+        }
+        install_finish(j, r);
+}
+
 static int commit(InstallJob *j, InstallResult *res) {
         Host *h = j->host;
         Verdict *v = &j->verdict;
@@ -401,48 +441,27 @@ static int commit(InstallJob *j, InstallResult *res) {
 
         /* A running plugin is always moved to the new code: its files were
          * just replaced, so keeping the old instance would be a mix. */
-        was_loaded = rec && rec->plugin;
+        j->existed = exists;
+        j->was_loaded = was_loaded = rec && rec->plugin;
         if (!was_loaded && !j->load) {
                 r = host_refresh(h, j->id);
                 return r < 0 ? verdict_set(v, r, REASON_NONE, "cannot register the plugin: %s", strerror(-r)) : 0;
         }
         Verdict lv = {};
-        bool unchanged;
-        r = was_loaded ? host_reload(h, j->id, &unchanged, &lv) : host_load(h, j->id, &lv);
-        if (r >= 0) {
-                res->loaded = true;
+        r = was_loaded ? host_reload(h, j->id, &lv, on_loaded, j) : host_load(h, j->id, &lv, on_loaded, j);
+        if (r == 0)
+                return 1; /* on_loaded finishes */
+        if (r > 0) {
+                res->loaded = true; /* the same bytes were running already */
                 return 0;
         }
-        if (!exists) {
-                /* A fresh install stays installed: "partial", as upstream. */
-                res->load_error = r;
-                res->load_verdict = lv;
-                return 0;
-        }
-        /* A replacement is all or nothing: restore the previous version. */
-        int k = swap_back(j);
-        if (k < 0)
-                log_struct(LOG_ERR, k, NULL, LOG_FIELDS(LF("PLUGIN_ID", j->id)),
-                           "Cannot restore the previous version of %s: %s", j->id, strerror(-k));
-        else
-                res->replaced = false;
-        if (!was_loaded)
-                (void) host_refresh(h, j->id);
-        r = verdict_set(v, r, lv.reason, "the new version failed to load, the previous version was kept: %s",
-                        lv.message ? lv.message : strerror(-r));
+        r = load_failed(j, r, &lv);
         verdict_clear(&lv);
         return r;
 }
 
-static void install_complete(Job *job) {
-        InstallJob *j = (InstallJob *) job;
-        InstallResult res = {};
-        int r = j->error;
-
-        if (!job->ran)
-                r = verdict_set(&j->verdict, -ESHUTDOWN, REASON_NONE, "the plugin host is shutting down");
-        if (r >= 0)
-                r = commit(j, &res);
+static void install_finish(InstallJob *j, int r) {
+        InstallResult *res = &j->res;
         j->error = r;
         /* The job directory holds nothing, a failed stage or the old version. */
         if (j->job_name && j->staging_fd >= 0) {
@@ -455,15 +474,29 @@ static void install_complete(Job *job) {
                 log_struct(LOG_INFO, 0, DC_MESSAGE_PLUGIN_INSTALLED,
                            LOG_FIELDS(LF("PLUGIN_ID", j->id), LF("PLUGIN_VERSION", j->version),
                                       LF("DC_OPERATION", "install"), LF("DC_ARCHIVE_DIGEST", j->archive_digest),
-                                      LF("DC_CALLER", j->caller), LF("DC_REPLACED", res.replaced ? "yes" : "no")),
-                           "%s plugin %s", res.replaced ? "Replaced" : "Installed", j->id);
-        res.plugin_id = j->id;
-        res.version = j->version;
-        snprintf(res.archive_digest, sizeof res.archive_digest, "%s", j->archive_digest);
-        j->cb(j->host, r, &j->verdict, &res, j->userdata);
-        free(res.installed_to);
-        verdict_clear(&res.load_verdict);
+                                      LF("DC_CALLER", j->caller), LF("DC_REPLACED", res->replaced ? "yes" : "no")),
+                           "%s plugin %s", res->replaced ? "Replaced" : "Installed", j->id);
+        res->plugin_id = j->id;
+        res->version = j->version;
+        snprintf(res->archive_digest, sizeof res->archive_digest, "%s", j->archive_digest);
+        j->cb(j->host, r, &j->verdict, res, j->userdata);
+        free(res->installed_to);
+        verdict_clear(&res->load_verdict);
         install_job_free(j);
+}
+
+static void install_complete(Job *job) {
+        InstallJob *j = (InstallJob *) job;
+        int r = j->error;
+
+        if (!job->ran)
+                r = verdict_set(&j->verdict, -ESHUTDOWN, REASON_NONE, "the plugin host is shutting down");
+        if (r >= 0) {
+                r = commit(j, &j->res);
+                if (r > 0)
+                        return; /* loading: on_loaded() finishes */
+        }
+        install_finish(j, r);
 }
 
 /* ---- public operations -------------------------------------------------------------- */

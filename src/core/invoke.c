@@ -4,9 +4,12 @@
  * the loop, and the answer back on the loop exactly once.
  */
 #include "call.h"
+#include "crash-marker.h"
 #include "host-internal.h"
 #include "json-util.h"
+#include "isolated.h"
 #include "lifecycle.h"
+#include "log.h"
 #include "plugin-id.h"
 
 typedef struct CallJob {
@@ -25,7 +28,9 @@ typedef struct CallJob {
 
 static void call_run(Job *j) {
         CallJob *cj = (CallJob *) j;
+        crash_marker_enter(cj->plugin->id, cj->fn->def.name);
         cj->handler_r = cj->fn->def.handler(cj->plugin->ctx, &cj->call, cj->params);
+        crash_marker_leave();
 }
 
 static void call_answer(CallJob *cj, int error, const char *result, const char *message) {
@@ -61,12 +66,34 @@ static int on_call_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         CallJob *cj = userdata;
         char msg[128];
 
-        /* The handler keeps its thread until it returns; the caller moves on. */
-        job_cancel(&cj->call.job);
+        /* The caller moves on.  A queued call leaves the queue; a running
+         * handler keeps its thread until it returns, and the pool starts
+         * another thread for everybody else. */
         snprintf(msg, sizeof msg, "plugin call timed out after %.3g s", (double) cj->timeout_usec / 1e6);
+        log_ratelimit_full(LOG_WARNING, "Plugin %s: call of %s timed out after %.3g s", cj->plugin->id,
+                           cj->fn->def.name, (double) cj->timeout_usec / 1e6);
         call_answer(cj, HOST_ERR_TIMEOUT, NULL, msg);
         cj->timeout = sd_event_source_disable_unref(cj->timeout);
+        worker_pool_abandon(cj->host->pool, &cj->call.job);
         return 0;
+}
+
+/* A call answered by an isolated plugin's worker: the same accounting as a pool job. */
+typedef struct IsolatedInvoke {
+        Plugin *plugin;
+        host_invoke_cb cb;
+        void *userdata;
+} IsolatedInvoke;
+
+static void on_isolated_reply(Host *h, int error, const char *result, const char *message, void *userdata) {
+        IsolatedInvoke *ii = userdata;
+        Plugin *p = ii->plugin;
+        ii->cb(h, error, result, message, ii->userdata);
+        assert(p->in_flight > 0);
+        p->in_flight--;
+        lifecycle_drain_check(p);
+        plugin_unref(p);
+        free(ii);
 }
 
 int host_call_direct(Host *h, const char *plugin_id, const char *function, struct json_object *params,
@@ -84,7 +111,8 @@ int host_invoke_here(Host *h, const char *plugin_id, const char *function, const
 
         assert(plugin_id && function);
         rec = registry_find(&h->registry, plugin_id);
-        if (!rec || !rec->plugin || !rec->plugin->thread_safe || !(fn = plugin_find_function(rec->plugin, function)) ||
+        if (!rec || !rec->plugin || rec->plugin->isolated || !rec->plugin->thread_safe ||
+            !(fn = plugin_find_function(rec->plugin, function)) ||
             !(fn->def.flags & DC_FUNCTION_FLAG_NONBLOCKING) || __atomic_load_n(&fn->demoted, __ATOMIC_RELAXED))
                 return -EAGAIN;
         const char *text = isempty(params_json) ? "{}" : params_json;
@@ -133,6 +161,29 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
         r = call_parse_params(fn, params_json, &params, error_message);
         if (r < 0)
                 return r;
+        /* One plugin's calls never fill the queue for the others. */
+        if (rec->plugin->in_flight >= h->config->max_calls_per_plugin) {
+                log_ratelimit_full(LOG_WARNING, "Plugin %s: call of %s refused, %u calls in progress (MaxCallsPerPlugin=)",
+                                   plugin_id, function, rec->plugin->in_flight);
+                return call_error(error_message, HOST_ERR_BUSY, "too many calls of plugin %s in progress (at most %u)",
+                                  plugin_id, h->config->max_calls_per_plugin);
+        }
+        if (rec->plugin->isolated) {
+                IsolatedInvoke *ii = calloc(1, sizeof *ii);
+                if (!ii)
+                        return call_error(error_message, -ENOMEM, "out of memory");
+                *ii = (IsolatedInvoke){ .plugin = plugin_ref(rec->plugin), .cb = cb, .userdata = userdata };
+                r = isolated_call(rec->plugin, fn, isempty(params_json) ? "{}" : params_json,
+                                  timeout_usec ? timeout_usec : h->config->call_timeout_usec, on_isolated_reply, ii,
+                                  error_message);
+                if (r < 0) {
+                        plugin_unref(ii->plugin);
+                        free(ii);
+                        return r;
+                }
+                rec->plugin->in_flight++;
+                return 0;
+        }
 
         cj = calloc(1, sizeof(CallJob));
         if (!cj || !(cj->params = strdup(isempty(params_json) ? "{}" : params_json))) {
@@ -142,6 +193,7 @@ int host_invoke(Host *h, const char *plugin_id, const char *function, const char
         cj->call.job.run = call_run;
         cj->call.job.complete = call_complete;
         cj->call.job.serial_key = rec->plugin->thread_safe ? NULL : rec->plugin;
+        cj->call.job.owner = rec->plugin;
         cj->host = h;
         cj->plugin = plugin_ref(rec->plugin);
         cj->fn = fn;

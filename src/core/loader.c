@@ -82,8 +82,13 @@ Plugin *plugin_unref(Plugin *p) {
         free(p->config_json);
         strv_free(p->strings);
         plugin_output_unref(p->output);
+        if (p->isolated)
+                p->isolated_free(p->isolated);
         free(p->id);
-        /* p->dl is never closed (RTLD_NODELETE); p->ctx belongs to the host. */
+        /* p->dl is never closed (RTLD_NODELETE).  Once init() had the
+         * context, the host keeps it (CtxList): the plugin may use it later. */
+        if (!p->ctx_handed_out)
+                free(p->ctx);
         free(p);
         return NULL;
 }
@@ -96,7 +101,7 @@ void ctx_list_done(CtxList *l) {
         *l = (CtxList){};
 }
 
-static int ctx_list_add(CtxList *l, struct dc_plugin_ctx *ctx) {
+int ctx_list_add(CtxList *l, struct dc_plugin_ctx *ctx) {
         struct dc_plugin_ctx **n = realloc(l->items, (l->n + 1) * sizeof(*n));
         if (!n)
                 return -ENOMEM;
@@ -106,17 +111,17 @@ static int ctx_list_add(CtxList *l, struct dc_plugin_ctx *ctx) {
 }
 
 /* <plugin-config dir>/<id>.json: handed to the plugin verbatim (validated). */
-static int read_plugin_config(const LoaderContext *lc, Plugin *p, Verdict *v) {
+int plugin_config_read(const LoaderContext *lc, const char *id, char **ret, Verdict *v) {
         const char *dir = lc->plugin_config_dir;
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ struct json_object *o = NULL;
         size_t len;
 
-        if (!dir || asprintf(&path, "%s/%s.json", dir, p->id) < 0)
+        if (!dir || asprintf(&path, "%s/%s.json", dir, id) < 0)
                 return dir ? -ENOMEM : 0;
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 && errno == ENOENT)
-                return (p->config_json = strdup("{}")) ? 0 : -ENOMEM;
+                return (*ret = strdup("{}")) ? 0 : -ENOMEM;
         /* Configuration steers plugin code: the same owner/mode rule as key files. */
         OwnerRule rule = lc->config_rule;
         struct stat st;
@@ -132,8 +137,8 @@ static int read_plugin_config(const LoaderContext *lc, Plugin *p, Verdict *v) {
             !json_object_is_type(o, json_type_object))
                 return verdict_set(v, -EBADMSG, REASON_LOAD_FAILED,
                                    "failed to load plugin: its configuration %s is not a readable JSON object", path);
-        p->config_json = strdup(json_to_string_compact(o));
-        return p->config_json ? 0 : -ENOMEM;
+        *ret = strdup(json_to_string_compact(o));
+        return *ret ? 0 : -ENOMEM;
 }
 
 int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verdict *v) {
@@ -201,16 +206,10 @@ int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verd
                 return -ENOMEM;
         }
         p->ctx->plugin = p;
-        r = ctx_list_add(lc->ctxs, p->ctx);
-        if (r < 0) {
-                free(p->ctx);
-                p->ctx = NULL;
-                return r;
-        }
         r = descriptor_check_tables(p, v);
         if (r < 0)
                 return r;
-        r = read_plugin_config(lc, p, v);
+        r = plugin_config_read(lc, p->id, &p->config_json, v);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
@@ -221,6 +220,7 @@ int plugin_init(Plugin *p, const dc_host_api *api, Verdict *v) {
         const char *error = NULL;
         int r;
 
+        p->ctx_handed_out = true;
         r = p->desc.init(p->ctx, api, &error);
         if (r < 0) {
                 __atomic_store_n(&p->ctx->dead, 1, __ATOMIC_RELEASE);

@@ -14,6 +14,7 @@ void manifest_done(Manifest *m) {
         free(m->description);
         free(m->entry_point);
         free(m->runtime);
+        free(m->isolation);
         free(m->json);
         *m = (Manifest){};
 }
@@ -115,6 +116,20 @@ int manifest_parse(const char *text, size_t len, const char *folder_id, unsigned
                                 "plugin interface version mismatch: plugin interface %" PRId64 ", host requires %u",
                                 m.api_level, host_api_level);
                 goto fail;
+        }
+        r = get_string(o, "isolation", &m.isolation, v);
+        if (r < 0)
+                goto fail;
+        if (m.isolation && !streq(m.isolation, "process") && !streq(m.isolation, "in-process")) {
+                r = INVALID("plugin rejected: manifest-invalid: \"isolation\" must be \"process\" or \"in-process\"");
+                goto fail;
+        }
+        if (json_object_object_get_ex(o, "network", &x)) {
+                if (!json_object_is_type(x, json_type_boolean)) {
+                        r = INVALID("plugin rejected: manifest-invalid: \"network\" must be true or false");
+                        goto fail;
+                }
+                m.network = json_object_get_boolean(x);
         }
         m.json = strdup(json_to_string_compact(o));
         if (!m.json) {

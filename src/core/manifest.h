@@ -2,6 +2,8 @@
 /* manifest.json of a plugin folder (docs/plugin-development.md). */
 #pragma once
 
+#include <stdbool.h>
+
 #include <stdint.h>
 
 #include "fs-check.h"
@@ -16,6 +18,8 @@ typedef struct Manifest {
         char *entry_point; /* "<id>.so" */
         char *runtime;     /* "c" */
         int64_t api_level;
+        char *isolation;   /* "process", "in-process" (a request; the administrator decides) or NULL */
+        bool network;      /* asks for IP sockets in its worker (the administrator decides) */
         char *json;        /* the manifest as compact JSON (for Describe/list_plugins) */
 } Manifest;
 

@@ -45,6 +45,7 @@ struct Ops {
         size_t n_buckets;
         OpCall *running;
         unsigned n_running;
+        bool shut;               /* ops_shutdown(): everything new is refused */
         HostConfig *live_config; /* == config, writable: OP_RELOAD_CONFIG */
         ops_config_reader read_config;
         void *read_config_userdata;
@@ -171,6 +172,7 @@ static void call_finish(OpCall *c, OpResult *res) {
 }
 
 void ops_shutdown(Ops *o) {
+        o->shut = true;
         for (OpCall *c = o->running; c; c = c->next) {
                 if (c->answered)
                         continue;
@@ -294,6 +296,12 @@ static void on_invoked(Host *h, int error, const char *result, const char *messa
         call_finish(userdata, &res);
 }
 
+static void on_loaded(Host *h, const char *id, int error, const Verdict *v, void *userdata) {
+        OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, v),
+                         .message = error < 0 ? (v && v->message ? v->message : strerror(-error)) : NULL };
+        call_finish(userdata, &res);
+}
+
 static void on_unloaded(Host *h, int error, void *userdata) {
         OpResult res = { .error = error < 0 ? error : 0, .reason = op_reason_for(error, NULL),
                          .message = error < 0 ? strerror(-error) : NULL };
@@ -336,6 +344,22 @@ static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userd
         case OP_INVOKE:
                 k = host_invoke(o->host, req->plugin_id, req->function, req->params_json, req->timeout_usec, on_invoked,
                                 c, &msg);
+                break;
+        case OP_LOAD:
+                k = host_load(o->host, req->plugin_id, &v, on_loaded, c);
+                break;
+        case OP_RELOAD:
+                k = host_reload(o->host, req->plugin_id, &v, on_loaded, c);
+                if (k > 0) {
+                        /* the same bytes: nothing started, answered here */
+                        OpResult res = { .kind = OP_RELOAD, .plugin_id = req->plugin_id, .unchanged = true };
+                        c->answered = true;
+                        done(&res, userdata);
+                        OpResult dummy = {};
+                        call_finish(c, &dummy);
+                        verdict_clear(&v);
+                        return;
+                }
                 break;
         case OP_UNLOAD:
                 k = host_unload(o->host, req->plugin_id, on_unloaded, c);
@@ -463,6 +487,12 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         int k;
 
         assert(o && req && done);
+        if (o->shut) {
+                release(req);
+                v.reason = REASON_SHUTTING_DOWN;
+                answer(done, userdata, req->kind, req->plugin_id, -ESHUTDOWN, &v, "the plugin host is shutting down");
+                return;
+        }
         if (!plugin_id_ok(req)) {
                 release(req);
                 v.reason = REASON_INVALID_ID;
@@ -484,20 +514,7 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         }
 
         switch (req->kind) {
-        case OP_LOAD:
-                k = host_load(o->host, req->plugin_id, &v);
-                answer(done, userdata, req->kind, req->plugin_id, k, &v, NULL);
-                break;
-        case OP_RELOAD: {
-                bool unchanged = false;
-                k = host_reload(o->host, req->plugin_id, &unchanged, &v);
-                if (k >= 0) {
-                        OpResult res = { .kind = OP_RELOAD, .plugin_id = req->plugin_id, .unchanged = unchanged };
-                        done(&res, userdata);
-                } else
-                        answer(done, userdata, req->kind, req->plugin_id, k, &v, NULL);
-                break;
-        }
+
         case OP_RESCAN:
                 k = host_rescan(o->host);
                 answer(done, userdata, req->kind, NULL, k, NULL, NULL);
@@ -519,6 +536,8 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
                 done(&res, userdata);
                 break;
         }
+        case OP_LOAD:
+        case OP_RELOAD:
         case OP_UNLOAD:
         case OP_INSTALL:
         case OP_REMOVE:

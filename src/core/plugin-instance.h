@@ -64,10 +64,16 @@ struct Plugin {
         char *config_json;
         char **strings; /* a worker's description: the texts the tables point to */
         PluginOutput *output; /* events and log lines: limits and counters */
+        /* In a worker process (isolated.c), else NULL; freed with the plugin. */
+        struct Isolated *isolated;
+        void (*isolated_free)(struct Isolated *i);
         void *data;
         bool thread_safe;
+        bool ctx_handed_out; /* init() had ctx: the host's CtxList keeps it */
         bool initialized;
         bool draining;
+        bool stopping; /* cleanup() or the worker's stop is under way */
+        bool counted;  /* in the host's n_generations */
         unsigned in_flight;
         unsigned direct_calls; /* direct-call.c, under its lock */
         bool direct_withdrawn; /* likewise */
@@ -83,6 +89,7 @@ typedef struct CtxList {
         size_t n;
 } CtxList;
 void ctx_list_done(CtxList *l);
+int ctx_list_add(CtxList *l, struct dc_plugin_ctx *ctx);
 
 /* What the loader needs from its caller (instead of calling back into it). */
 typedef struct LoaderContext {
@@ -90,14 +97,16 @@ typedef struct LoaderContext {
         const HostConfig *config;      /* the plugin output limits */
         const char *plugin_config_dir; /* <dir>/<id>.json is handed to the plugin */
         OwnerRule config_rule;         /* who may own that file */
-        CtxList *ctxs;
 } LoaderContext;
 
 /* Steps 15-22 of the load (docs/plugin-security.md): dlopen the verified
  * image and check the descriptor.  The image fd stays open for the life of
- * the process. */
+ * the process.  Any thread (a plugin's constructors run here). */
 int plugin_instantiate(const LoaderContext *lc, Candidate *c, Plugin **ret, Verdict *v);
-/* Step 23: init() with the services api.  On failure the plugin is not registered. */
+/* <plugin-config dir>/<id>.json (owner rule of key files), "{}" when absent. */
+int plugin_config_read(const LoaderContext *lc, const char *id, char **ret, Verdict *v);
+/* Step 23: init() with the services api.  On failure the plugin is not
+ * registered.  Either way the loop adds p->ctx to the host's CtxList after. */
 int plugin_init(Plugin *p, const dc_host_api *api, Verdict *v);
 Plugin *plugin_ref(Plugin *p);
 Plugin *plugin_unref(Plugin *p);

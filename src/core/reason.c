@@ -39,6 +39,7 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_DESCRIPTOR_INVALID] = "descriptor-invalid",
         [REASON_ABI_MISMATCH] = "abi-mismatch",
         [REASON_INIT_FAILED] = "init-failed",
+        [REASON_INIT_TIMEOUT] = "init-timeout",
         [REASON_READ_FAILED] = "read-failed",
         [REASON_ARCHIVE_INVALID] = "archive-invalid",
         [REASON_ARCHIVE_TOO_LARGE] = "archive-too-large",
@@ -74,6 +75,9 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_NOT_SUPPORTED] = "not-supported",
         [REASON_UNVERIFIED_CODE] = "unverified-code",
         [REASON_CONFIG_INVALID] = "config-invalid",
+        [REASON_PLUGIN_CRASHED] = "plugin-crashed",
+        [REASON_QUARANTINED] = "quarantined",
+        [REASON_ISOLATION_UNAVAILABLE] = "isolation-unavailable",
         [REASON_FAILED] = "failed",
 };
 
@@ -102,6 +106,7 @@ bool reason_is_rejection(Reason r) {
         case REASON_DISABLED:
         case REASON_LOAD_FAILED:
         case REASON_INIT_FAILED:
+        case REASON_INIT_TIMEOUT:
         case REASON_READ_FAILED:
                 return false;
         case REASON_ARCHIVE_INVALID ... REASON_NOT_FOUND:

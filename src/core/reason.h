@@ -45,6 +45,7 @@ typedef enum Reason {
         REASON_DESCRIPTOR_INVALID,
         REASON_ABI_MISMATCH,
         REASON_INIT_FAILED,
+        REASON_INIT_TIMEOUT,
         REASON_READ_FAILED,
         /* Installs (archive, digest, source and store problems). */
         REASON_ARCHIVE_INVALID,
@@ -82,6 +83,9 @@ typedef enum Reason {
         REASON_NOT_SUPPORTED,
         REASON_UNVERIFIED_CODE,
         REASON_CONFIG_INVALID,
+        REASON_PLUGIN_CRASHED,
+        REASON_QUARANTINED,
+        REASON_ISOLATION_UNAVAILABLE,
         REASON_FAILED,
         _REASON_MAX,
 } Reason;

@@ -9,7 +9,7 @@ static const char *const state_table[_PLUGIN_STATE_MAX] = {
         [PLUGIN_STATE_UNKNOWN] = "unknown",   [PLUGIN_STATE_AVAILABLE] = "available",
         [PLUGIN_STATE_LOADING] = "loading",   [PLUGIN_STATE_LOADED] = "loaded",
         [PLUGIN_STATE_FAILED] = "failed",     [PLUGIN_STATE_DISABLED] = "disabled",
-        [PLUGIN_STATE_REJECTED] = "rejected",
+        [PLUGIN_STATE_REJECTED] = "rejected", [PLUGIN_STATE_QUARANTINED] = "quarantined",
 };
 
 const char *plugin_state_to_string(PluginState s) {
@@ -25,6 +25,8 @@ uint64_t now_realtime_usec(void) {
 PluginState state_for_reason(Reason reason) {
         if (reason == REASON_DISABLED)
                 return PLUGIN_STATE_DISABLED;
+        if (reason == REASON_QUARANTINED)
+                return PLUGIN_STATE_QUARANTINED;
         return reason_is_rejection(reason) ? PLUGIN_STATE_REJECTED : PLUGIN_STATE_FAILED;
 }
 

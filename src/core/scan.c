@@ -120,11 +120,11 @@ static int scan_root(Host *h, size_t idx, unsigned *n_loaded, unsigned *n_failed
                 /* Live plugins stay as they are; Reload is the way to swap code. */
                 _cleanup_free_ char *id = layout == LAYOUT_FLAT ? strndup(*n, strlen(*n) - 3) : strdup(*n);
                 PluginRecord *rec = id ? registry_find(&h->registry, id) : NULL;
-                if (rec && (rec->plugin || rec->draining) && streq(rec->root, h->roots[idx])) {
+                if (rec && (rec->plugin || rec->draining || rec->starting) && streq(rec->root, h->roots[idx])) {
                         rec->seen = true;
                         continue;
                 }
-                int r = lifecycle_load_entry(h, idx, rootfd, *n, layout, &v);
+                int r = lifecycle_load_entry(h, idx, rootfd, *n, layout, &v, NULL, NULL);
                 if (r == -ENOMEM)
                         return r;
                 if (r >= 0)
@@ -155,10 +155,10 @@ int scan_all(Host *h) {
         Registry *reg = &h->registry;
         for (size_t i = reg->n_records; i > 0; i--) {
                 PluginRecord *r = reg->records[i - 1];
-                if (!r->seen && !r->plugin && !r->draining)
+                if (!r->seen && !r->plugin && !r->draining && !r->starting)
                         registry_remove(reg, r);
         }
-        log_info("%s %u external plugins (%u failed)", h->dry_run ? "Verified" : "Loaded", n_loaded, n_failed);
+        log_info("%s %u external plugins (%u failed)", h->dry_run ? "Verified" : "Starting", n_loaded, n_failed);
         return 0;
 }
 

@@ -15,9 +15,12 @@ struct WorkerPool {
         Job *queue_head, *queue_tail; /* FIFO of waiting jobs */
         LoopMailbox *done;            /* finished, to complete on the loop */
         unsigned n_queued, max_queued;
-        const void **running_keys;    /* serial keys currently running */
+        const void **running_keys;    /* per thread: the serial key of its job */
+        const void **running_owners;  /* per thread: the owner of its job */
+        Job **running_jobs;           /* per thread */
+        bool *abandoned;              /* per thread: its job was given up on */
         pthread_t *threads;
-        unsigned n_threads, n_threads_max;
+        unsigned n_threads, n_threads_max, n_threads_cap, n_abandoned;
         bool stop;
 };
 
@@ -36,11 +39,22 @@ static bool key_running(WorkerPool *p, const void *key) {
         return false;
 }
 
+/* One owner never holds more than half the threads (at least one). */
+static bool owner_at_limit(WorkerPool *p, const void *owner) {
+        unsigned n = 0, limit = MAX(p->n_threads_max / 2, 1u);
+        for (unsigned i = 0; i < p->n_threads; i++)
+                if (p->running_owners[i] == owner)
+                        n++;
+        return n >= limit;
+}
+
 /* First job whose plugin is free to run; called with the lock held. */
 static Job *take_runnable(WorkerPool *p) {
         Job *prev = NULL;
         for (Job *j = p->queue_head; j; prev = j, j = j->next) {
                 if (j->serial_key && key_running(p, j->serial_key))
+                        continue;
+                if (j->owner && owner_at_limit(p, j->owner))
                         continue;
                 if (prev)
                         prev->next = j->next;
@@ -88,6 +102,9 @@ static void *worker_main(void *arg) {
                 if (p->stop)
                         break;
                 p->running_keys[slot] = j->serial_key;
+                p->running_owners[slot] = j->owner;
+                p->running_jobs[slot] = j;
+                j->slot = slot;
                 pthread_mutex_unlock(&p->lock);
 
                 if (!job_is_cancelled(j)) {
@@ -97,9 +114,20 @@ static void *worker_main(void *arg) {
 
                 pthread_mutex_lock(&p->lock);
                 p->running_keys[slot] = NULL;
+                p->running_owners[slot] = NULL;
+                p->running_jobs[slot] = NULL;
                 push_done(p, j);
                 /* A serialised plugin just became free: others may now run. */
                 pthread_cond_broadcast(&p->cond);
+                if (p->abandoned[slot]) {
+                        /* Back after all: one thread too many now, unless another hangs. */
+                        p->abandoned[slot] = false;
+                        p->n_abandoned--;
+                        if (p->n_threads - p->n_abandoned > p->n_threads_max) {
+                                p->running_keys[slot] = p->running_owners[slot] = &p->stop; /* retired slot */
+                                break;
+                        }
+                }
         }
         pthread_mutex_unlock(&p->lock);
         return NULL;
@@ -117,9 +145,15 @@ int worker_pool_new(sd_event *e, unsigned n_threads, unsigned max_queued, Worker
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->cond, NULL);
         p->max_queued = max_queued;
-        p->threads = calloc(n_threads, sizeof(pthread_t));
-        p->running_keys = calloc(n_threads, sizeof(void *));
-        r = p->threads && p->running_keys ? loop_mailbox_new(e, "worker-pool", NULL, NULL, &p->done) : -ENOMEM;
+        p->n_threads_cap = MIN(n_threads * 4, 1024u);
+        p->threads = calloc(p->n_threads_cap, sizeof(pthread_t));
+        p->running_keys = calloc(p->n_threads_cap, sizeof(void *));
+        p->running_owners = calloc(p->n_threads_cap, sizeof(void *));
+        p->running_jobs = calloc(p->n_threads_cap, sizeof(Job *));
+        p->abandoned = calloc(p->n_threads_cap, sizeof(bool));
+        r = p->threads && p->running_keys && p->running_owners && p->running_jobs && p->abandoned
+                    ? loop_mailbox_new(e, "worker-pool", NULL, NULL, &p->done)
+                    : -ENOMEM;
         if (r < 0) {
                 worker_pool_free(p);
                 return r;
@@ -155,6 +189,9 @@ WorkerPool *worker_pool_free(WorkerPool *p) {
         p->done = loop_mailbox_free(p->done);
         free(p->threads);
         free(p->running_keys);
+        free(p->running_owners);
+        free(p->running_jobs);
+        free(p->abandoned);
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);
         free(p);
@@ -195,6 +232,41 @@ int worker_pool_submit(WorkerPool *p, Job *j) {
         pthread_cond_signal(&p->cond);
         pthread_mutex_unlock(&p->lock);
         return 0;
+}
+
+static int add_thread(WorkerPool *p) {
+        /* Called with the lock held; the new worker looks up its slot under it. */
+        if (p->n_threads >= p->n_threads_cap)
+                return -EAGAIN;
+        int r = -pthread_create(&p->threads[p->n_threads], NULL, worker_main, p);
+        if (r >= 0)
+                p->n_threads++;
+        return r;
+}
+
+void worker_pool_abandon(WorkerPool *p, Job *j) {
+        job_cancel(j);
+        pthread_mutex_lock(&p->lock);
+        /* Still queued: out of the queue now, so it holds no place there. */
+        for (Job **i = &p->queue_head, *prev = NULL; *i; prev = *i, i = &(*i)->next)
+                if (*i == j) {
+                        *i = j->next;
+                        if (p->queue_tail == j)
+                                p->queue_tail = prev;
+                        j->next = NULL;
+                        p->n_queued--;
+                        push_done(p, j);
+                        pthread_mutex_unlock(&p->lock);
+                        return;
+                }
+        /* Running: its thread may never come back. */
+        if (j->ran && j->slot < p->n_threads && p->running_jobs[j->slot] == j && !p->abandoned[j->slot]) {
+                p->abandoned[j->slot] = true;
+                p->n_abandoned++;
+                if (p->n_threads - p->n_abandoned < p->n_threads_max && add_thread(p) < 0)
+                        log_debug("Worker pool: no thread to replace one held by a call that timed out");
+        }
+        pthread_mutex_unlock(&p->lock);
 }
 
 unsigned worker_pool_queued(WorkerPool *p) {

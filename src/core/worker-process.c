@@ -16,6 +16,7 @@
 
 #include "host.h"
 #include "json-util.h"
+#include "log.h"
 #include "macro.h"
 #include "plugin-id.h"
 #include "worker-proto.h"
@@ -239,8 +240,10 @@ static int send_frame(WorkerProcess *w, uint16_t type, uint64_t id, const char *
         w->out_tail = o;
         w->out_bytes += o->len;
         int r = flush_output(w);
-        if (r < 0)
+        if (r < 0) {
+                log_debug("Worker of %s: cannot write to its control socket: %s", w->id, strerror(-r));
                 worker_process_kill(w, "its control socket failed");
+        }
         return 0;
 }
 
@@ -305,9 +308,13 @@ static bool handle_frame(WorkerProcess *w, const WorkerFrameHeader *h, char *pay
 static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         WorkerProcess *w = userdata;
 
-        if (revents & EPOLLOUT && flush_output(w) < 0) {
-                worker_process_kill(w, "its control socket failed");
-                return 0;
+        if (revents & EPOLLOUT) {
+                int r = flush_output(w);
+                if (r < 0) {
+                        log_debug("Worker of %s: cannot write to its control socket: %s", w->id, strerror(-r));
+                        worker_process_kill(w, "its control socket failed");
+                        return 0;
+                }
         }
         for (unsigned frames = 0; frames < FRAMES_PER_WAKE && !w->dead;) {
                 ssize_t k;
@@ -327,6 +334,7 @@ static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userda
                                         return 0;
                                 }
                                 w->payload_have = 0;
+                                continue;
                         }
                 } else {
                         size_t want = MIN((size_t) w->hdr.length - w->payload_have, (size_t) READ_CHUNK);
@@ -355,6 +363,7 @@ static int on_control(sd_event_source *s, int fd, uint32_t revents, void *userda
                 }
                 if (errno == EAGAIN || errno == EINTR)
                         break;
+                log_debug("Worker of %s: cannot read its control socket: %m", w->id);
                 worker_process_kill(w, "its control socket failed");
                 return 0;
         }

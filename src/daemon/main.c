@@ -280,9 +280,62 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-static int on_timed_exit(sd_event_source *s, uint64_t usec, void *userdata) {
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+/* ---- shutdown: answer callers, unload every plugin, bounded in time ---- */
+
+typedef struct Shutdown {
+        sd_event *event;
+        Host *host;
+        Ops *ops;
+        BusManager *manager;
+        sd_event_source *deadline;
+        bool begun, stuck;
+} Shutdown;
+
+static void on_host_stopped(Host *h, int error, void *userdata) {
+        Shutdown *s = userdata;
+        s->deadline = sd_event_source_disable_unref(s->deadline);
+        (void) sd_event_exit(s->event, 0);
 }
+
+/* Plugin code that does not return (a handler, init() or cleanup() of an
+ * in-process plugin) cannot hold up the stop: say which, and go. */
+static int on_stop_deadline(sd_event_source *src, uint64_t usec, void *userdata) {
+        Shutdown *s = userdata;
+        _cleanup_free_ char *busy = host_busy_plugins(s->host);
+        s->stuck = true;
+        s->deadline = sd_event_source_disable_unref(s->deadline);
+        log_struct(LOG_ERR, 0, NULL, LOG_FIELDS(LF("DC_PLUGINS", busy)),
+                   "Plugins did not stop in time (%s); exiting without waiting for them", isempty(busy) ? "?" : busy);
+        return sd_event_exit(s->event, 0);
+}
+
+static void begin_shutdown(Shutdown *s) {
+        if (s->begun)
+                return;
+        s->begun = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+        if (s->manager)
+                bus_manager_set_state(s->manager, MANAGER_STATE_STOPPING);
+        log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STOPPING, LOG_NO_FIELDS, "dc-plugin-hostd stopping");
+        /* Callers first (nothing new is accepted), then the plugins. */
+        ops_shutdown(s->ops);
+        uint64_t limit = host_config(s->host)->stop_timeout_usec + 2 * 1000 * 1000;
+        if (sd_event_add_time_relative(s->event, &s->deadline, CLOCK_MONOTONIC, limit, 0, on_stop_deadline, s) < 0)
+                s->stuck = true;
+        host_shutdown(s->host, on_host_stopped, s);
+}
+
+static int on_terminate(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        begin_shutdown(userdata);
+        return 0;
+}
+
+static int on_timed_exit(sd_event_source *src, uint64_t usec, void *userdata) {
+        begin_shutdown(userdata);
+        return 0;
+}
+
+static Shutdown shutdown_state;
 
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -312,6 +365,7 @@ static int run(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD); /* plugin worker processes (sd-event child sources) */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_default(&event);
         if (r < 0) {
@@ -347,7 +401,10 @@ static int run(int argc, char *argv[]) {
         log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STARTED, LOG_FIELDS(LF("DC_VERSION", PACKAGE_VERSION)),
                    "dc-plugin-hostd %s starting", PACKAGE_VERSION);
         (void) sd_event_set_watchdog(event, true);
-        r = sd_event_set_signal_exit(event, true);
+        shutdown_state = (Shutdown){ .event = event, .host = host, .ops = ops };
+        r = sd_event_add_signal(event, NULL, SIGTERM, on_terminate, &shutdown_state);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_terminate, &shutdown_state);
         if (r < 0) {
                 log_error_errno(r, "Failed to install signal handlers: %m");
                 goto finish;
@@ -358,7 +415,8 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
         if (a.timed_exit_usec > 0)
-                (void) sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, a.timed_exit_usec, 0, on_timed_exit, NULL);
+                (void) sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, a.timed_exit_usec, 0, on_timed_exit,
+                                                  &shutdown_state);
 
         if (!a.no_bus) {
                 r = sd_bus_open_system(&bus);
@@ -401,11 +459,24 @@ static int run(int argc, char *argv[]) {
         } else if (a.no_bus)
                 log_warning("Neither D-Bus nor a mesh server: nothing will reach this daemon");
 
+        shutdown_state.manager = manager;
         r = host_start(host);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the plugin system: %m");
                 goto finish;
         }
+        /* READY=1 once the initial plugins are started (in threads and
+         * workers, each bounded by InitTimeoutSec=); front ends answer meanwhile. */
+        while (host_n_starting(host) > 0 && sd_event_get_state(event) != SD_EVENT_FINISHED) {
+                r = sd_event_run(event, UINT64_MAX);
+                if (r < 0) {
+                        log_error_errno(r, "Event loop failed: %m");
+                        goto finish;
+                }
+        }
+        if (sd_event_get_state(event) == SD_EVENT_FINISHED)
+                goto finish; /* stopped while starting */
+        log_info("%zu plugin(s) loaded", host_n_loaded(host));
         if (mesh && !ops_policy_verifies_code(host_policy(host))) {
                 if (config.mesh.allow_unverified_installs)
                         log_warning("WARNING: the trust policy is permissive and AllowUnverifiedMeshInstalls=yes: "
@@ -429,10 +500,6 @@ static int run(int argc, char *argv[]) {
         (void) sd_notifyf(false, "READY=1\nSTATUS=Processing requests (%zu plugin(s) loaded%s%s)", host_n_loaded(host),
                           mesh ? ", mesh device " : "", mesh ? mesh_device_id(mesh) : "");
         r = sd_event_loop(event);
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
-        if (manager)
-                bus_manager_set_state(manager, MANAGER_STATE_STOPPING);
-        log_struct(LOG_INFO, 0, DC_MESSAGE_DAEMON_STOPPING, LOG_NO_FIELDS, "dc-plugin-hostd stopping");
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
@@ -444,6 +511,18 @@ finish:
         manager = bus_manager_free(manager);
         if (bus)
                 (void) sd_bus_flush(bus); /* the answers above, before waiting for the plugins */
+        /* An early exit (a start-up error) still stops the plugins in order. */
+        if (host && ops && !host_idle(host) && sd_event_get_state(event) != SD_EVENT_FINISHED) {
+                begin_shutdown(&shutdown_state);
+                while (!host_idle(host) && sd_event_get_state(event) != SD_EVENT_FINISHED)
+                        if (sd_event_run(event, UINT64_MAX) < 0)
+                                break;
+        }
+        if (host && (host_stuck(host) || shutdown_state.stuck || !host_idle(host))) {
+                /* Threads still in plugin code use the host: no freeing under them. */
+                log_flush();
+                _exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+        }
         host = host_free(host);
         ops = ops_free(ops);
         memory_trim_detach();

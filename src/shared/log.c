@@ -235,3 +235,9 @@ bool log_ratelimit_test(LogRatelimit *rl, unsigned burst, uint64_t interval_usec
         pthread_mutex_unlock(&ratelimit_lock);
         return ok;
 }
+
+void log_flush(void) {
+        pthread_mutex_lock(&log_lock);
+        fflush(stderr);
+        pthread_mutex_unlock(&log_lock);
+}

@@ -41,6 +41,8 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
+/* Everything logged so far is written (before _exit()). */
+void log_flush(void);
 void log_set_capture(log_capture_fn fn, void *userdata);
 
 /* Returns -abs(error) when error != 0, else 0, so callers can `return log_...`. */
