@@ -215,7 +215,9 @@ class ErrorNames(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon("CallTimeoutSec=1\nWorkers=1\nMaxQueuedCalls=1\n", test_plugins=("init-fail", "bad-abi"))
+        # the worker pool of in-process plugins (isolated ones: test-isolation.py)
+        cls.d = Daemon("CallTimeoutSec=1\nWorkers=1\nMaxQueuedCalls=1\nDefaultIsolation=in-process\n",
+                       test_plugins=("init-fail", "bad-abi"))
         cls.conn = connect()
 
     @classmethod

@@ -19,7 +19,7 @@ BUILD = os.environ["DC_BUILD_ROOT"]
 HOSTD = os.environ["DC_HOSTD"]
 HOSTCTL = os.environ["DC_HOSTCTL"]
 COMPLETION = os.path.join(SRC, "shell-completion/bash/dc-plugin-hostctl")
-MAN_PAGES = ["dc-plugin-hostd.8", "dc-plugin-hostctl.1", "dc-plugin-host.conf.5", "org.deviceconnect.PluginHost.5"]
+MAN_PAGES = ["dc-plugin-hostd.8", "dc-plugin-worker.8", "dc-plugin-hostctl.1", "dc-plugin-host.conf.5", "org.deviceconnect.PluginHost.5"]
 
 
 def run(*cmd, **kw):

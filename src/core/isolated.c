@@ -334,7 +334,7 @@ static void on_exited(WorkerProcess *w, const WorkerExit *how, void *userdata) {
         }
 
         /* A crash (or a kill for a hang) of a running plugin. */
-        PluginRecord *rec = host_find(i->h, i->id);
+        PluginRecord *rec = registry_find(&i->h->registry, i->id);
         free(i->last_exit);
         i->last_exit = strdup(what);
         bool hung = how->cause && strstr(how->cause, "timeout");

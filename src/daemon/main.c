@@ -474,8 +474,13 @@ static int run(int argc, char *argv[]) {
                         goto finish;
                 }
         }
-        if (sd_event_get_state(event) == SD_EVENT_FINISHED)
-                goto finish; /* stopped while starting */
+        if (sd_event_get_state(event) == SD_EVENT_FINISHED || shutdown_state.begun) {
+                /* stopped while starting (SIGTERM, or the bus went away) */
+                int code = 0;
+                if (sd_event_get_exit_code(event, &code) >= 0 && code < 0)
+                        r = code;
+                goto finish;
+        }
         log_info("%zu plugin(s) loaded", host_n_loaded(host));
         if (mesh && !ops_policy_verifies_code(host_policy(host))) {
                 if (config.mesh.allow_unverified_installs)

@@ -36,6 +36,10 @@ struct Mesh {
         char *tenant, *device_id;
         bool d2d;
         bool started; /* mesh_start() ran: listening to the host */
+        /* Requests that came before mesh_start(), while the plugins start:
+         * answered once they are loaded (as the first advertisement lists them). */
+        struct QueuedMsg *held_head, *held_tail;
+        unsigned n_held;
         char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe, *subj_own_prefix;
 
         natsOptions *opts;
@@ -109,6 +113,8 @@ void mesh_free_common(Mesh *m);
 int mesh_transport_open(Mesh *m);   /* mailbox, connect (or retry), subscribe */
 void mesh_transport_close(Mesh *m); /* no callback runs after this returns */
 void mesh_transport_free(Mesh *m);
+/* mesh_start(): the requests held until now are handled. */
+void mesh_transport_release_held(Mesh *m);
 /* Any thread; -EMSGSIZE over the server's max_payload. */
 int mesh_publish_text(natsConnection *nc, const char *subject, const char *text, size_t len);
 int mesh_publish_json_on(natsConnection *nc, const char *subject, struct json_object *o);

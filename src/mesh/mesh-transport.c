@@ -35,12 +35,26 @@ typedef struct QueuedMsg {
         MailboxItem item; /* first */
         Mesh *m;
         natsMsg *msg;
+        struct QueuedMsg *next_held;
 } QueuedMsg;
+
+/* Bounded: past it, requests before the start are dropped (their callers time out). */
+#define HELD_MAX 4096u
 
 static void queued_msg_run(MailboxItem *item, bool cancelled) {
         QueuedMsg *q = (QueuedMsg *) item;
         Mesh *m = q->m;
-        if (!cancelled) {
+        if (!cancelled && !m->started && m->n_held < HELD_MAX) {
+                q->next_held = NULL;
+                if (m->held_tail)
+                        m->held_tail->next_held = q;
+                else
+                        m->held_head = q;
+                m->held_tail = q;
+                m->n_held++;
+                return;
+        }
+        if (!cancelled && m->started) {
                 if (m->probe_sub && streq(natsMsg_GetSubject(q->msg), m->subj_probe))
                         m->handle_probe(m);
                 else
@@ -234,8 +248,27 @@ void mesh_transport_close(Mesh *m) {
         }
 }
 
+void mesh_transport_release_held(Mesh *m) {
+        while (m->held_head) {
+                QueuedMsg *q = m->held_head;
+                m->held_head = q->next_held;
+                if (!m->held_head)
+                        m->held_tail = NULL;
+                m->n_held--;
+                queued_msg_run(&q->item, false);
+        }
+}
+
 void mesh_transport_free(Mesh *m) {
-        /* Messages and tasks still posted: released, never run. */
+        /* Messages and tasks still posted or held: released, never run. */
+        while (m->held_head) {
+                QueuedMsg *q = m->held_head;
+                m->held_head = q->next_held;
+                natsMsg_Destroy(q->msg);
+                free(q);
+        }
+        m->held_tail = NULL;
+        m->n_held = 0;
         m->mailbox = loop_mailbox_free(m->mailbox);
         natsSubscription_Destroy(m->cmd_sub);
         natsSubscription_Destroy(m->probe_sub);

@@ -152,6 +152,7 @@ int mesh_start(Mesh *m) {
         log_struct(LOG_INFO, 0, NULL,
                    LOG_FIELDS(LF("DC_DEVICE_ID", m->device_id), LF("DC_TENANT", m->tenant), LF("DC_MESH_MODE", m->d2d ? "d2d" : "infra")),
                    "Serving the mesh as %s in tenant %s", m->device_id, m->tenant);
+        mesh_transport_release_held(m);
         return 0;
 }
 

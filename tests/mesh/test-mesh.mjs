@@ -35,7 +35,9 @@ function writeConfig() {
     `StateDirectory=${path.join(tmp, "state")}`,
     `SignaturesFile=${tmp}/none.json`, `TrustedKeysDirectory=${tmp}/none.d`, `PluginConfigDirectory=${tmp}/none`,
     `MeshURLs=nats://127.0.0.1:${natsPort}`, `Tenant=${TENANT}`, `DeviceId=${DEVICE}`, "MeshTTLSec=3", "Workers=4",
-    "AllowUnverifiedMeshInstalls=yes", "",
+    "AllowUnverifiedMeshInstalls=yes",
+    // the direct-call test needs its plugin in the daemon's own process
+    "PluginIsolation=fast:in-process", "",
   ].join("\n"));
   return conf;
 }
