@@ -40,8 +40,10 @@ class Daemon:
     """dc-plugin-hostd with the example plugins, as user dc-plugin-host.
     The install store is <tmp>/state/plugins (created by the first install)."""
 
-    def __init__(self, extra_conf="", test_plugins=(), examples=("hello-world", "counter", "sensor"), wrapper=()):
+    def __init__(self, extra_conf="", test_plugins=(), examples=("hello-world", "counter", "sensor"), wrapper=(),
+                 stalled_stderr=False):
         self.wrapper = list(wrapper)  # e.g. prlimit: a command prefix for the daemon
+        self.stalled_stderr = stalled_stderr  # console log into a pipe nobody reads
         base = "/run/dc-plugin-host-tests"
         os.makedirs(base, mode=0o755, exist_ok=True)
         self.tmp = tempfile.mkdtemp(dir=base)
@@ -75,9 +77,10 @@ class Daemon:
         self.start()
 
     def start(self):
+        out = subprocess.PIPE if self.stalled_stderr else self.log
         self.proc = subprocess.Popen(self.wrapper + ["setpriv", "--reuid=dc-plugin-host", "--regid=dc-plugin-host", "--clear-groups",
                                       HOSTD, "--config", self.conf, "--log-target=console"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=out, stderr=subprocess.STDOUT)
         r = subprocess.run(["gdbus", "wait", "--system", "--timeout", "10", NAME])
         if r.returncode != 0:
             self.stop()
@@ -105,9 +108,13 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                if self.stalled_stderr:
+                    self.proc.communicate(timeout=10)  # drain the pipe so that it can finish
+                else:
+                    self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
         rc = self.proc.returncode
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)

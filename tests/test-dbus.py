@@ -442,7 +442,7 @@ class ReloadConfiguration(unittest.TestCase):
             with open(sigfile, "w") as f:
                 json.dump({"hello-world": so_digest("hello-world")}, f)
             unloaded, restart = reload()
-            self.assertEqual(sorted(unloaded), ["counter", "sensor"])
+            self.assertEqual(sorted(unloaded), ["counter", "sensor"], d.output())
             self.assertEqual(restart, [])
             self.assertEqual(prop(ROOT, MGR, "SignatureMode"), "allowlist")
             wait_for(lambda: any(c[0] == MGR and c[1].get("SignatureMode") == "allowlist" for c in changed), 5,

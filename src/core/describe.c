@@ -2,6 +2,8 @@
 /* What front ends show of the registry: record details and Describe's JSON. */
 #include "build-config.h"
 #include "host-internal.h"
+#include "isolated.h"
+#include "sandbox-probe.h"
 #include "plugin-instance.h"
 
 #define PLUGIN_OR(r, fallback) \
@@ -67,6 +69,9 @@ struct json_object *host_record_to_json(Host *h, const PluginRecord *r) {
         add_str(o, "version", r->version);
         add_str(o, "description", r->description);
         json_object_object_add(o, "changed_usec", json_object_new_uint64(r->changed_usec));
+        add_str(o, "isolation", r->isolation);
+        if (r->plugin && r->plugin->isolated)
+                json_object_object_add(o, "worker", isolated_describe(r->plugin));
         fns = json_object_new_array();
         for (size_t i = 0; i < plugin_n_functions(r); i++) {
                 struct json_object *f = json_object_new_object(), *schema = NULL;
@@ -115,6 +120,7 @@ struct json_object *host_describe(Host *h) {
                 json_object_object_add(policy, "strict_elf", json_object_new_boolean(h->policy->strict_elf));
         }
         json_object_object_add(o, "policy", policy);
+        json_object_object_add(o, "sandbox", sandbox_probe(h->config));
         roots = json_object_new_array();
         for (size_t i = 0; i < h->n_roots; i++) {
                 struct json_object *r = json_object_new_object();

@@ -29,6 +29,14 @@ static void shutdown_check(Host *h) {
         cb(h, 0, h->shutdown_userdata);
 }
 
+/* A plugin unloaded at shutdown: its record no longer waits. */
+static void shutdown_drained(Host *h, int error, void *userdata) {
+        _cleanup_free_ char *id = userdata;
+        PluginRecord *r = registry_find(&h->registry, id);
+        if (r)
+                r->draining = false;
+}
+
 void host_shutdown(Host *h, host_done_cb done, void *userdata) {
         h->shutting_down = true;
         h->shutdown_cb = done;
@@ -38,7 +46,8 @@ void host_shutdown(Host *h, host_done_cb done, void *userdata) {
                 if (r->plugin && !r->draining) {
                         Plugin *p = TAKE_PTR(r->plugin);
                         r->draining = true;
-                        lifecycle_begin_drain(p, NULL, NULL);
+                        r->isolation = NULL;
+                        lifecycle_begin_drain(p, shutdown_drained, strdup(r->id));
                 }
         }
         shutdown_check(h);
@@ -398,6 +407,9 @@ static int decide(Host *h, PluginRecord *rec, const Candidate *c, PluginIsolatio
                 const char *w = "the daemon died in this plugin's code during its previous run, and "
                                 "PluginIsolation= keeps it in process";
                 (void) quarantine_set(cfg->state_dir, c->id, w);
+                log_struct(LOG_ERR, 0, DC_MESSAGE_PLUGIN_QUARANTINED,
+                           LOG_FIELDS(LF("PLUGIN_ID", c->id), LF("DC_REASON", "quarantined"), LF("DC_ERROR", w)),
+                           "Plugin %s quarantined: %s", c->id, w);
                 registry_set(&h->registry, rec, PLUGIN_STATE_QUARANTINED, REASON_QUARANTINED, w, c->digest);
                 return verdict_set(v, -EPERM, REASON_QUARANTINED, "plugin %s is quarantined (%s); an explicit load "
                                    "lifts it", c->id, w);

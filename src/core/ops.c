@@ -106,6 +106,8 @@ Reason op_reason_for(int error, const Verdict *v) {
                 return REASON_TIMEOUT;
         case HOST_ERR_HANDLER_FAILED:
                 return REASON_HANDLER_FAILED;
+        case HOST_ERR_CRASHED:
+                return REASON_PLUGIN_CRASHED;
         case -ESHUTDOWN:
                 return REASON_SHUTTING_DOWN;
         case -ENOMEM:

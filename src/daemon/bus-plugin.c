@@ -49,6 +49,7 @@ RECORD_STRING_PROPERTY(property_get_plugin_version, r->version)
 RECORD_STRING_PROPERTY(property_get_description, r->description)
 RECORD_STRING_PROPERTY(property_get_last_error, reason_to_string(r->reason))
 RECORD_STRING_PROPERTY(property_get_digest, r->digest)
+RECORD_STRING_PROPERTY(property_get_isolation, r->isolation)
 
 static int property_get_plugin_state(sd_bus *bus, const char *path, const char *iface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -156,6 +157,7 @@ const sd_bus_vtable bus_plugin_vtable[] = {
         SD_BUS_PROPERTY("Digest", "s", property_get_digest, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Functions", "as", property_get_functions, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Events", "as", property_get_events, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Isolation", "s", property_get_isolation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Load", SD_BUS_ARGS("t", flags), SD_BUS_NO_RESULT, method_plugin_load,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Unload", SD_BUS_ARGS("t", flags), SD_BUS_NO_RESULT, method_plugin_unload,
@@ -175,7 +177,8 @@ static void emit_changed(Host *h, const PluginRecord *r, void *userdata) {
         if (!path)
                 return;
         int k = sd_bus_emit_properties_changed(m->bus, path, DC_BUS_IFACE_PLUGIN, "Name", "Version", "Description",
-                                               "ApiLevel", "State", "LastError", "Digest", "Functions", "Events", NULL);
+                                               "ApiLevel", "State", "LastError", "Digest", "Functions", "Events",
+                                               "Isolation", NULL);
         if (k < 0)
                 log_debug("Failed to emit PropertiesChanged for %s: %s", r->id, strerror(-k));
 }

@@ -92,7 +92,9 @@ static int error_from_operation(sd_bus_error *e, const OpResult *res) {
         switch (res->reason) {
         case REASON_LOAD_FAILED:
         case REASON_INIT_FAILED:
+        case REASON_INIT_TIMEOUT:
         case REASON_READ_FAILED:
+        case REASON_ISOLATION_UNAVAILABLE:
                 return sd_bus_error_setf(e, DC_BUS_ERROR_LOAD_FAILED, "%s: %s", code, msg);
         case REASON_DISABLED:
                 return sd_bus_error_setf(e, DC_BUS_ERROR_REJECTED, "disabled: plugin '%s' is disabled", id);
@@ -172,6 +174,9 @@ static int error_from_invoke(sd_bus_error *e, const OpResult *res) {
                 break;
         case REASON_TIMEOUT:
                 name = DC_BUS_ERROR_TIMEOUT;
+                break;
+        case REASON_PLUGIN_CRASHED:
+                name = DC_BUS_ERROR_PLUGIN_CRASHED;
                 break;
         default:
                 name = DC_BUS_ERROR_INVOKE_FAILED;

@@ -357,6 +357,8 @@ static int run(int argc, char *argv[]) {
                 goto finish_args;
 
         umask(0022);
+        if (!a.check)
+                (void) log_writer_start();
         raise_nofile_limit();
         tune_malloc();
         /* Before any thread exists: the event loop takes these via signalfd. */
@@ -443,9 +445,6 @@ static int run(int argc, char *argv[]) {
                         log_error_errno(r, "Failed to set up the D-Bus API: %m");
                         goto finish;
                 }
-                r = bus_manager_request_name(manager);
-                if (r < 0)
-                        goto finish;
         }
 
         /* Connected before the plugins load, so the device shows up on the
@@ -482,6 +481,13 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
         log_info("%zu plugin(s) loaded", host_n_loaded(host));
+        /* The name last: a client that waits for it finds the plugins loaded
+         * (as systemd's D-Bus activation and BusName= expect). */
+        if (manager) {
+                r = bus_manager_request_name(manager);
+                if (r < 0)
+                        goto finish;
+        }
         if (mesh && !ops_policy_verifies_code(host_policy(host))) {
                 if (config.mesh.allow_unverified_installs)
                         log_warning("WARNING: the trust policy is permissive and AllowUnverifiedMeshInstalls=yes: "
@@ -532,6 +538,7 @@ finish:
         ops = ops_free(ops);
         memory_trim_detach();
         host_config_done(&config);
+        log_writer_stop();
 finish_args:
         strv_free(a.plugin_dirs);
         strv_free(a.settings);

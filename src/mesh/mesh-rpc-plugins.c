@@ -202,6 +202,12 @@ static void reply_call_error(natsConnection *nc, const char *reply, struct json_
         case REASON_BUSY:
                 mesh_reply_error(nc, reply, id, JSONRPC_SERVER_ERROR, "Error invoking %s: busy: too many calls queued", method);
                 break;
+        case REASON_PLUGIN_CRASHED:
+        case REASON_TIMEOUT:
+                /* the reason code first, as in D-Bus error messages */
+                mesh_reply_error(nc, reply, id, JSONRPC_SERVER_ERROR, "Error invoking %s: %s: %s", method,
+                                 reason_to_string(reason), message ? message : "");
+                break;
         default:
                 mesh_reply_error(nc, reply, id, JSONRPC_SERVER_ERROR, "Error invoking %s: %s", method,
                                  message ? message : reason_to_string(reason));

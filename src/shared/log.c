@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -142,6 +143,167 @@ static void write_console(int level, const LogField *fields, const char *message
         fputc('\n', stderr);
 }
 
+/* ---- the writer thread: logging never blocks the caller ------------------------------- */
+
+/* A slow journal or a stderr pipe nobody reads must not stop the event loop
+ * or a plugin's thread: entries go through a bounded queue to one writer
+ * thread; past LOG_QUEUE_MAX bytes they are dropped, and counted. */
+#define LOG_QUEUE_MAX (4u * 1024u * 1024u)
+
+typedef struct LogEntry {
+        struct LogEntry *next;
+        LogTarget target;
+        int level, error;
+        char *message_id, *message;
+        LogField *fields; /* copies, NULL-terminated */
+        size_t bytes;
+} LogEntry;
+
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static LogEntry *queue_head, *queue_tail;
+static size_t queue_bytes;
+static unsigned long queue_dropped;
+static bool writer_running, writer_stop, writer_busy;
+static pthread_t writer_thread;
+
+static void entry_free(LogEntry *e) {
+        for (LogField *f = e->fields; f && f->key; f++) {
+                free((char *) f->key);
+                free((char *) f->value);
+        }
+        free(e->fields);
+        free(e->message_id);
+        free(e->message);
+        free(e);
+}
+
+static void write_entry(LogTarget target, int level, int error, const char *message_id, const LogField *fields,
+                        const char *message);
+
+static void *writer_main(void *arg) {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+        pthread_mutex_lock(&queue_lock);
+        for (;;) {
+                while (!queue_head && !writer_stop)
+                        pthread_cond_wait(&queue_cond, &queue_lock);
+                if (!queue_head)
+                        break;
+                LogEntry *e = queue_head;
+                queue_head = e->next;
+                if (!queue_head)
+                        queue_tail = NULL;
+                queue_bytes -= e->bytes;
+                unsigned long dropped = queue_bytes == 0 ? queue_dropped : 0;
+                queue_dropped -= dropped;
+                writer_busy = true;
+                pthread_mutex_unlock(&queue_lock);
+
+                write_entry(e->target, e->level, e->error, e->message_id, e->fields, e->message);
+                if (dropped > 0) {
+                        char line[160];
+                        snprintf(line, sizeof line,
+                                 "%lu log message(s) dropped: they came faster than the log could take them", dropped);
+                        write_entry(e->target, LOG_WARNING, 0, NULL, LOG_NO_FIELDS, line);
+                }
+                entry_free(e);
+
+                pthread_mutex_lock(&queue_lock);
+                writer_busy = false;
+                pthread_cond_broadcast(&queue_cond);
+        }
+        pthread_mutex_unlock(&queue_lock);
+        return NULL;
+}
+
+int log_writer_start(void) {
+        pthread_mutex_lock(&queue_lock);
+        int r = writer_running ? 0 : -pthread_create(&writer_thread, NULL, writer_main, NULL);
+        if (r == 0)
+                writer_running = true;
+        pthread_mutex_unlock(&queue_lock);
+        return r;
+}
+
+void log_writer_stop(void) {
+        log_flush();
+        pthread_mutex_lock(&queue_lock);
+        bool running = writer_running;
+        writer_stop = true;
+        pthread_cond_broadcast(&queue_cond);
+        pthread_mutex_unlock(&queue_lock);
+        if (running)
+                pthread_join(writer_thread, NULL);
+        pthread_mutex_lock(&queue_lock);
+        writer_running = writer_stop = false;
+        pthread_mutex_unlock(&queue_lock);
+}
+
+/* false: not queued (no writer); the caller writes itself. */
+static bool enqueue(LogTarget target, int level, int error, const char *message_id, const LogField *fields,
+                    char **message) {
+        pthread_mutex_lock(&queue_lock);
+        bool running = writer_running && !writer_stop;
+        pthread_mutex_unlock(&queue_lock);
+        if (!running)
+                return false;
+
+        size_t n = 0, bytes = sizeof(LogEntry) + strlen(*message);
+        for (const LogField *f = fields; f->key; f++, n++)
+                bytes += strlen(f->key) + (f->value ? strlen(f->value) : 0) + sizeof(LogField);
+        pthread_mutex_lock(&queue_lock);
+        if (queue_bytes + bytes > LOG_QUEUE_MAX) {
+                queue_dropped++;
+                pthread_mutex_unlock(&queue_lock);
+                return true;
+        }
+        pthread_mutex_unlock(&queue_lock);
+
+        LogEntry *e = calloc(1, sizeof *e);
+        if (!e)
+                return true; /* dropped */
+        *e = (LogEntry){ .target = target, .level = level, .error = error, .bytes = bytes };
+        e->message = TAKE_PTR(*message);
+        e->message_id = message_id ? strdup(message_id) : NULL;
+        e->fields = calloc(n + 1, sizeof(LogField));
+        bool ok = e->message && (!message_id || e->message_id) && e->fields;
+        for (size_t i = 0; ok && i < n; i++) {
+                e->fields[i].key = strdup(fields[i].key);
+                e->fields[i].value = fields[i].value ? strdup(fields[i].value) : NULL;
+                ok = e->fields[i].key && (!fields[i].value || e->fields[i].value);
+        }
+        if (!ok) {
+                entry_free(e);
+                return true;
+        }
+        pthread_mutex_lock(&queue_lock);
+        if (queue_tail)
+                queue_tail->next = e;
+        else
+                queue_head = e;
+        queue_tail = e;
+        queue_bytes += bytes;
+        pthread_cond_signal(&queue_cond);
+        pthread_mutex_unlock(&queue_lock);
+        return true;
+}
+
+/* Output only: a write that blocks (a full pipe) must not hold log_lock,
+ * which every logging thread takes for the capture hook. */
+static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void write_entry(LogTarget target, int level, int error, const char *message_id, const LogField *fields,
+                        const char *message) {
+        pthread_mutex_lock(&output_lock);
+        if (target == LOG_TARGET_JOURNAL)
+                write_journal(level, error, message_id, fields, message);
+        else if (target == LOG_TARGET_CONSOLE)
+                write_console(level, fields, message);
+        pthread_mutex_unlock(&output_lock);
+}
+
 int log_struct_internal(int level, int error, const char *message_id, const LogField *fields,
                         const char *format, ...) {
         int saved_errno = errno;
@@ -193,19 +355,11 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
         pthread_mutex_lock(&log_lock);
         if (log_capture)
                 log_capture(level, message_id, fields, message, log_capture_userdata);
-        if (level <= log_max_level) {
-                switch (log_get_target()) {
-                case LOG_TARGET_JOURNAL:
-                        write_journal(level, abs(error), message_id, fields, message);
-                        break;
-                case LOG_TARGET_CONSOLE:
-                        write_console(level, fields, message);
-                        break;
-                default:
-                        break;
-                }
-        }
         pthread_mutex_unlock(&log_lock);
+        LogTarget target = log_get_target();
+        if (level <= log_max_level && (target == LOG_TARGET_JOURNAL || target == LOG_TARGET_CONSOLE) &&
+            !enqueue(target, level, abs(error), message_id, fields, &message))
+                write_entry(target, level, abs(error), message_id, fields, message);
         for (size_t i = 0; i < n_fields; i++)
                 free(owned[i]);
         errno = saved_errno;
@@ -237,7 +391,18 @@ bool log_ratelimit_test(LogRatelimit *rl, unsigned burst, uint64_t interval_usec
 }
 
 void log_flush(void) {
-        pthread_mutex_lock(&log_lock);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 2; /* a consumer that never reads does not hold the exit */
+        pthread_mutex_lock(&queue_lock);
+        while (writer_running && (queue_head || writer_busy))
+                if (pthread_cond_timedwait(&queue_cond, &queue_lock, &deadline) == ETIMEDOUT)
+                        break;
+        bool stuck = writer_running && (queue_head || writer_busy);
+        pthread_mutex_unlock(&queue_lock);
+        if (stuck)
+                return; /* the writer is blocked: so would fflush() be */
+        pthread_mutex_lock(&output_lock);
         fflush(stderr);
-        pthread_mutex_unlock(&log_lock);
+        pthread_mutex_unlock(&output_lock);
 }

@@ -41,8 +41,13 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
-/* Everything logged so far is written (before _exit()). */
+/* Everything logged so far is written (before _exit()); waits at most 2 s. */
 void log_flush(void);
+/* The daemon: from now on journal and console output is written by a thread
+ * of its own through a bounded queue (dropped and counted when full), so that
+ * logging never blocks the event loop or a plugin's thread.  Stop flushes. */
+int log_writer_start(void);
+void log_writer_stop(void);
 void log_set_capture(log_capture_fn fn, void *userdata);
 
 /* Returns -abs(error) when error != 0, else 0, so callers can `return log_...`. */

@@ -32,6 +32,7 @@
 #define DC_BUS_ERROR_RATE_LIMITED DC_BUS_ERROR_PREFIX "RateLimited"
 #define DC_BUS_ERROR_INVALID_CONFIGURATION DC_BUS_ERROR_PREFIX "InvalidConfiguration"
 #define DC_BUS_ERROR_DOWNLOAD_FAILED DC_BUS_ERROR_PREFIX "DownloadFailed"
+#define DC_BUS_ERROR_PLUGIN_CRASHED DC_BUS_ERROR_PREFIX "PluginCrashed"
 #define DC_BUS_PATH_LOG_CONTROL "/org/freedesktop/LogControl1"
 #define DC_BUS_IFACE_LOG_CONTROL "org.freedesktop.LogControl1"
 

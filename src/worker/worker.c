@@ -287,6 +287,10 @@ int main(int argc, char *argv[]) {
                 return 1;
         if (read_settings(&s) < 0)
                 _exit(1);
+        /* The plugin's own state directory is where it starts (and the only
+         * place it may write): relative paths land there. */
+        if (s.write_paths[0] && chdir(s.write_paths[0]) < 0)
+                _exit(1);
         if (sandbox_apply(&s, &st) < 0) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "the plugin sandbox could not be set up (%s): %s", st.error ? st.error : "?",
