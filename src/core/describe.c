@@ -103,6 +103,14 @@ struct json_object *host_record_to_json(Host *h, const PluginRecord *r) {
         return o;
 }
 
+struct json_object *host_plugin_worker_json(const PluginRecord *r) {
+        return r->plugin && r->plugin->isolated ? isolated_describe(r->plugin) : NULL;
+}
+
+struct json_object *host_sandbox_json(Host *h) {
+        return sandbox_probe(h->config);
+}
+
 struct json_object *host_describe(Host *h) {
         struct json_object *o = json_object_new_object(), *policy, *roots, *plugins, *shadowed;
         const Registry *reg = &h->registry;

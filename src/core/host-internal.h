@@ -34,6 +34,7 @@ struct Host {
         unsigned n_starting;       /* starts in progress */
         unsigned n_inprocess_loads; /* each keeps its code mapped: MaxInProcessLoads= */
         char **crashed_in_process; /* ids the daemon died in during its previous run */
+        char **sidecars;           /* ids moved into workers at runtime (deploy_sidecar) */
         bool owns_crash_marker;
         bool shutting_down;
         host_done_cb shutdown_cb;

@@ -140,6 +140,7 @@ Host *host_free(Host *h) {
         roots_done(h);
         policy_unref(h->policy);
         strv_free(h->crashed_in_process);
+        strv_free(h->sidecars);
         if (h->owns_crash_marker)
                 crash_marker_close();
         sd_event_unref(h->event);
@@ -259,7 +260,39 @@ int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *us
                 return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
         if (k < 0)
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        return lifecycle_reload_entry(h, r, idx, fd, name, layout, v, cb, userdata);
+        return lifecycle_reload_entry(h, r, idx, fd, name, layout, false, v, cb, userdata);
+}
+
+int host_set_isolated(Host *h, const char *id, bool isolated, Verdict *v, host_loaded_cb cb, void *userdata) {
+        _cleanup_free_ char *error = NULL, *name = NULL;
+        _cleanup_close_ int fd = -1;
+        PluginRecord *r = registry_find(&h->registry, id);
+        PluginLayout layout;
+        size_t idx;
+        int k;
+
+        if (!r)
+                return -ENOENT;
+        if (r->draining || r->starting)
+                return -EBUSY;
+        if (h->shutting_down)
+                return -ESHUTDOWN;
+        if (isolated) {
+                if (!strv_contains(h->sidecars, id) && strv_extend(&h->sidecars, id) < 0)
+                        return -ENOMEM;
+        } else
+                (void) strv_remove(h->sidecars, id);
+        if (!r->plugin)
+                return isolated ? host_load(h, id, v, cb, userdata) : 1;
+        bool in_worker = r->plugin->isolated != NULL;
+        if (in_worker == isolated && (isolated || !strv_contains(h->sidecars, id)))
+                return 1; /* already where it belongs */
+        k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
+        if (k == -ENOENT)
+                return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
+        if (k < 0)
+                return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
+        return lifecycle_reload_entry(h, r, idx, fd, name, layout, true, v, cb, userdata);
 }
 
 int host_recheck(Host *h, const char *id, Verdict *v) {

@@ -117,6 +117,12 @@ int host_unload(Host *h, const char *id, host_done_cb cb, void *userdata);
  * generation starts, the old one serves until it is ready (cb then).  Not
  * loaded: a load. */
 int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata);
+/* deploy_sidecar / undeploy_sidecar: run plugin id in a worker from now on
+ * (isolated), or where the configuration says (not).  A loaded plugin is
+ * started anew there (the old generation serves until the new one is
+ * ready); one not loaded is loaded (isolated only).  1: nothing to do (cb
+ * not called); 0: started, cb follows; < 0 refused. */
+int host_set_isolated(Host *h, const char *id, bool isolated, Verdict *v, host_loaded_cb cb, void *userdata);
 /* Shutdown: unload every plugin (running calls finish, then cleanup() or
  * the worker's stop; starts still in progress are unloaded when ready).
  * done once nothing of any plugin runs; not at all if something is stuck
@@ -210,3 +216,7 @@ const char *plugin_routine_name(const PluginRecord *r, size_t i);
 /* JSON descriptions for front ends (Describe, list_plugins, --check --json). */
 struct json_object *host_record_to_json(Host *h, const PluginRecord *r);
 struct json_object *host_describe(Host *h);
+/* An isolated plugin's worker: pid, sandbox layers, restarts; NULL otherwise. */
+struct json_object *host_plugin_worker_json(const PluginRecord *r);
+/* The sandbox this kernel offers workers (sandbox-probe.c). */
+struct json_object *host_sandbox_json(Host *h);

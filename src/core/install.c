@@ -621,7 +621,8 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
                 return r;
         if (type && streq(type, "docker"))
                 return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED,
-                                   "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1");
+                                   "Docker manifests are not supported: this host runs C plugins and isolates them "
+                                   "in sandboxed worker processes (deploy_sidecar)");
         if (type && !streq(type, "python"))
                 return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED, "unsupported manifest type: %s", type);
         if ((r = manifest_string(m, "bundle_b64", &req->bundle_b64, v)) < 0 ||

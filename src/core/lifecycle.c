@@ -400,8 +400,10 @@ static int decide(Host *h, PluginRecord *rec, const Candidate *c, PluginIsolatio
                                    "plugin %s is quarantined (%s); an explicit load lifts it", c->id, why);
         }
         bool crashed = strv_contains(h->crashed_in_process, c->id);
-        PluginIsolation iso = isolation_decide(cfg, h->policy, c->id, c->layout == LAYOUT_FOLDER ? &c->manifest : NULL,
-                                               crashed);
+        PluginIsolation iso = strv_contains(h->sidecars, c->id)
+                                      ? PLUGIN_ISOLATION_PROCESS /* deploy_sidecar: a worker, whatever else says */
+                                      : isolation_decide(cfg, h->policy, c->id,
+                                                         c->layout == LAYOUT_FOLDER ? &c->manifest : NULL, crashed);
         if (crashed && iso == PLUGIN_ISOLATION_IN_PROCESS) {
                 /* PluginIsolation= insists on the daemon's own process: not again. */
                 const char *w = "the daemon died in this plugin's code during its previous run, and "
@@ -511,7 +513,7 @@ fail:
 }
 
 int lifecycle_reload_entry(Host *h, PluginRecord *rec, size_t root_idx, int rootfd, const char *name,
-                           PluginLayout layout, Verdict *v, lifecycle_done_fn done, void *userdata) {
+                           PluginLayout layout, bool force, Verdict *v, lifecycle_done_fn done, void *userdata) {
         assert(rec->plugin && !rec->draining && !rec->starting);
 
         /* Verify the new bytes with the live instance set aside, so the
@@ -531,7 +533,7 @@ int lifecycle_reload_entry(Host *h, PluginRecord *rec, size_t root_idx, int root
         registry_clear_seen(&h->registry);
         int k = plugin_verify(&vc, rootfd, h->roots[root_idx], name, layout, &s->c, v);
         rec->plugin = old;
-        if (k >= 0 && streq(s->c.digest, old->digest)) {
+        if (k >= 0 && !force && streq(s->c.digest, old->digest)) {
                 /* Same bytes: never re-init or clean up a healthy live instance. */
                 candidate_done(&s->c);
                 free(s);

@@ -20,11 +20,12 @@ typedef void (*lifecycle_done_fn)(Host *h, const char *id, int error, const Verd
  * done follows exactly once (done may be NULL). */
 int lifecycle_load_entry(Host *h, size_t root_idx, int rootfd, const char *name, PluginLayout layout, Verdict *v,
                          lifecycle_done_fn done, void *userdata);
-/* Verify the entry again and, if its bytes changed, start the new
- * generation; the old one serves until the new one is ready, then drains.
- * 1: the same bytes, nothing to do (done is not called); otherwise as above. */
+/* Verify the entry again and, if its bytes changed (or force: where it runs
+ * may change), start the new generation; the old one serves until the new
+ * one is ready, then drains.  1: the same bytes, nothing to do (done is not
+ * called); otherwise as above. */
 int lifecycle_reload_entry(Host *h, PluginRecord *r, size_t root_idx, int rootfd, const char *name,
-                           PluginLayout layout, Verdict *v, lifecycle_done_fn done, void *userdata);
+                           PluginLayout layout, bool force, Verdict *v, lifecycle_done_fn done, void *userdata);
 /* Does the current policy still allow the running code of r?  1 yes, 0 no
  * (*v says why), < 0 error.  Nothing is started or stopped. */
 int lifecycle_recheck_entry(Host *h, PluginRecord *r, size_t root_idx, int rootfd, const char *name,

@@ -13,7 +13,7 @@
 static const char *const kind_table[_OP_MAX] = {
         [OP_INVOKE] = "invoke", [OP_LOAD] = "load",       [OP_UNLOAD] = "unload", [OP_RELOAD] = "reload",
         [OP_RESCAN] = "rescan", [OP_INSTALL] = "install", [OP_REMOVE] = "remove", [OP_PUBLISH] = "publish",
-        [OP_RELOAD_CONFIG] = "reload-config",
+        [OP_RELOAD_CONFIG] = "reload-config", [OP_ISOLATE] = "isolate",
 };
 
 const char *op_kind_to_string(OpKind k) {
@@ -194,7 +194,8 @@ static uint64_t now_usec(void) {
 }
 
 static bool kind_is_rate_limited(OpKind k) {
-        return k == OP_LOAD || k == OP_RELOAD || k == OP_INSTALL || k == OP_REMOVE || k == OP_PUBLISH;
+        return k == OP_LOAD || k == OP_RELOAD || k == OP_INSTALL || k == OP_REMOVE || k == OP_PUBLISH ||
+               k == OP_ISOLATE;
 }
 
 static RateBucket *bucket_for(Ops *o, const char *share, uint64_t now) {
@@ -351,10 +352,12 @@ static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userd
                 k = host_load(o->host, req->plugin_id, &v, on_loaded, c);
                 break;
         case OP_RELOAD:
-                k = host_reload(o->host, req->plugin_id, &v, on_loaded, c);
+        case OP_ISOLATE:
+                k = req->kind == OP_RELOAD ? host_reload(o->host, req->plugin_id, &v, on_loaded, c)
+                                           : host_set_isolated(o->host, req->plugin_id, req->isolate, &v, on_loaded, c);
                 if (k > 0) {
-                        /* the same bytes: nothing started, answered here */
-                        OpResult res = { .kind = OP_RELOAD, .plugin_id = req->plugin_id, .unchanged = true };
+                        /* nothing needed doing: nothing started, answered here */
+                        OpResult res = { .kind = req->kind, .plugin_id = req->plugin_id, .unchanged = true };
                         c->answered = true;
                         done(&res, userdata);
                         OpResult dummy = {};
@@ -540,6 +543,7 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
         }
         case OP_LOAD:
         case OP_RELOAD:
+        case OP_ISOLATE:
         case OP_UNLOAD:
         case OP_INSTALL:
         case OP_REMOVE:

@@ -25,6 +25,7 @@ typedef enum OpKind {
         OP_REMOVE,
         OP_PUBLISH,
         OP_RELOAD_CONFIG, /* configuration, pins and keys read again */
+        OP_ISOLATE,       /* move a plugin into a worker or back (the mesh's sidecar RPCs) */
         _OP_MAX,
 } OpKind;
 
@@ -48,6 +49,8 @@ typedef struct OpRequest {
         /* OP_INSTALL (plugin_id, caller and load are taken from here) */
         InstallRequest install;
         bool load;
+        /* OP_ISOLATE */
+        bool isolate;
         /* OP_PUBLISH */
         const char *version;
         const char *bundle_b64;
@@ -62,7 +65,7 @@ typedef struct OpResult {
         const char *message; /* why, for people (NULL on success) */
         const char *plugin_id;
         const char *result_json;          /* OP_INVOKE */
-        bool unchanged;                   /* OP_RELOAD: the same bytes, nothing done */
+        bool unchanged;                   /* OP_RELOAD, OP_ISOLATE: nothing needed doing */
         const InstallResult *install;     /* OP_INSTALL, also on failure */
         const ArtifactRecord *artifact;   /* OP_PUBLISH */
         char *const *unloaded;            /* OP_RELOAD_CONFIG: loaded plugins the new policy refuses */

@@ -7,7 +7,6 @@
 #include "mesh-internal.h"
 #include "strv.h"
 
-#define SIDECARS_DISABLED "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1"
 
 /* ---- authoring RPCs: C plugins ----------------------------------------------------- */
 
@@ -215,19 +214,66 @@ int rpc_examples(Req *r, struct json_object *p) {
         return 0;
 }
 
+/* install_plugin_from_docker: containers are not how this host isolates. */
 int rpc_sidecars_disabled(Req *r, struct json_object *p) {
         struct json_object *o = mesh_status_obj("error");
-        mesh_add_str(o, "message", SIDECARS_DISABLED);
-        mesh_add_str(o, "error", "sidecars-disabled");
+        mesh_add_str(o, "message", "Docker manifests are not supported: this host runs C plugins and isolates them in "
+                                   "sandboxed worker processes (deploy_sidecar)");
+        mesh_add_str(o, "error", "not-supported");
         mesh_req_finish(r, o);
         return 0;
+}
+
+/* deploy_sidecar / undeploy_sidecar: a plugin moves into a sandboxed worker
+ * process, or back to where the configuration puts it (docs/mesh.md,
+ * "Sidecars").  No container: image and port have no meaning here. */
+static void on_isolated(const OpResult *res, void *userdata) {
+        Req *r = userdata;
+        const PluginRecord *rec = host_find(r->m->host, r->plugin_id);
+        bool in_worker = rec && rec->plugin && rec->isolation && streq(rec->isolation, "process");
+        struct json_object *o;
+
+        if (res->error < 0) {
+                _cleanup_free_ char *msg = NULL;
+                if (res->reason == REASON_NOT_FOUND)
+                        (void) asprintf(&msg, "Capability not found: %s", r->plugin_id);
+                o = mesh_error_result(r->plugin_id, msg ? msg : res->message, reason_to_string(res->reason));
+        } else if (r->isolate) {
+                struct json_object *d = json_object_new_object();
+                o = mesh_status_obj("success");
+                mesh_add_str(d, "plugin_id", r->plugin_id);
+                mesh_add_str(d, "mode", "process");
+                json_object_object_add(d, "container", json_object_new_boolean(false));
+                json_object_object_add(d, "worker", rec ? host_plugin_worker_json(rec) : NULL);
+                json_object_object_add(o, "deployment", d);
+        } else {
+                o = mesh_status_obj("success");
+                mesh_add_str(o, "plugin_id", r->plugin_id);
+                /* stopped: its worker is gone, it runs in the daemon now */
+                json_object_object_add(o, "stopped", json_object_new_boolean(!in_worker && !res->unchanged));
+                mesh_add_str(o, "isolation", rec ? rec->isolation : NULL);
+        }
+        mesh_req_finish(r, o);
+}
+
+static int sidecar_op(Req *r, struct json_object *p, bool isolate) {
+        const char *id = json_get_string(p, "plugin_id");
+        if (!plugin_id_is_valid(id)) {
+                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
+                return 0;
+        }
+        if (!(r->plugin_id = strdup(id)))
+                return -ENOMEM;
+        r->isolate = isolate;
+        OpRequest req = { .kind = OP_ISOLATE, .caller = mesh_caller, .plugin_id = r->plugin_id, .isolate = isolate };
+        ops_run(r->m->ops, &req, on_isolated, r);
+        return 0;
+}
+
+int rpc_deploy_sidecar(Req *r, struct json_object *p) {
+        return sidecar_op(r, p, true);
 }
 
 int rpc_undeploy_sidecar(Req *r, struct json_object *p) {
-        struct json_object *o = mesh_status_obj("error");
-        mesh_add_str(o, "message", "Sidecars are not enabled on this host");
-        mesh_add_str(o, "error", "sidecars-disabled");
-        mesh_req_finish(r, o);
-        return 0;
+        return sidecar_op(r, p, false);
 }
-

@@ -96,6 +96,7 @@ typedef struct Req {
         struct json_object *id; /* echoed verbatim */
         char *method;
         char *plugin_id;
+        bool isolate; /* deploy_sidecar / undeploy_sidecar */
         char *url;
         bool load;
 } Req;
@@ -187,6 +188,7 @@ int rpc_template(Req *r, struct json_object *p);
 int rpc_examples(Req *r, struct json_object *p);
 int rpc_sidecars_disabled(Req *r, struct json_object *p);
 int rpc_undeploy_sidecar(Req *r, struct json_object *p);
+int rpc_deploy_sidecar(Req *r, struct json_object *p);
 /* A plugin function by qualified or bare name (loop path). */
 void mesh_invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct json_object *params);
 /* Delivery thread: answer a call of a non-blocking plugin function on the

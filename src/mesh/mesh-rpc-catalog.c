@@ -133,8 +133,8 @@ static const HostRpcInfo host_rpcs[] = {
         { "publish_plugin_artifact", "Publish a plugin archive to the local artifact store.", p_publish },
         { "list_plugin_artifacts", "List plugin archives in the local artifact store.", no_params },
         { "get_plugin_artifact_url", "Return download URL and digest for a published plugin artifact.", p_get_url },
-        { "deploy_sidecar", "Deploy a capability as an isolated container sidecar (requires docker extra).", p_deploy },
-        { "undeploy_sidecar", "Stop a sidecar container and remove proxied RPCs.", p_pid },
+        { "deploy_sidecar", "Move a loaded capability into a sandboxed worker process (no container).", p_deploy },
+        { "undeploy_sidecar", "Move a capability out of its worker process, back where the configuration puts it.", p_pid },
         /* ours: serves dc-mesh:// artifact URLs to other hosts of the tenant */
         { "read_plugin_artifact", "Read one chunk of a published plugin artifact (base64).", p_read },
 };

@@ -33,7 +33,7 @@ static const struct {
         { "publish_plugin_artifact", rpc_publish_artifact },
         { "list_plugin_artifacts", rpc_list_artifacts },
         { "get_plugin_artifact_url", rpc_get_artifact_url },
-        { "deploy_sidecar", rpc_sidecars_disabled },
+        { "deploy_sidecar", rpc_deploy_sidecar },
         { "undeploy_sidecar", rpc_undeploy_sidecar },
         { "read_plugin_artifact", rpc_read_artifact },
 };

@@ -42,6 +42,7 @@ struct json_object *mesh_plugin_info(const PluginRecord *r) {
         json_object_object_add(o, "functions", string_array(r, plugin_n_functions, plugin_function_name));
         json_object_object_add(o, "routines", string_array(r, plugin_n_routines, plugin_routine_name));
         json_object_object_add(o, "manifest", manifest_summary(r));
+        mesh_add_str(o, "isolation", r->isolation);
         return o;
 }
 
@@ -82,9 +83,19 @@ int rpc_get_status(Req *r, struct json_object *p) {
         mesh_add_str(o, "device_type", DC_MESH_DEVICE_TYPE);
         mesh_add_str(o, "capabilities_dir", store >= 0 ? host_roots(m->host)[store] : NULL);
         json_object_object_add(o, "auto_load", json_object_new_boolean(m->config->auto_load));
-        json_object_object_add(o, "enable_sidecars", json_object_new_boolean(false));
+        /* "Sidecars" here are plugins in sandboxed worker processes (docs/mesh.md). */
+        unsigned sidecars = 0;
+        for (size_t i = 0; i < host_n_records(m->host); i++) {
+                const PluginRecord *rec = host_record(m->host, i);
+                sidecars += rec->plugin && rec->isolation && streq(rec->isolation, "process");
+        }
+        struct json_object *sandbox = host_sandbox_json(m->host), *x;
+        json_object_object_add(o, "enable_sidecars",
+                               json_object_new_boolean(sandbox && json_object_object_get_ex(sandbox, "worker_available", &x) &&
+                                                       json_object_get_boolean(x)));
         json_object_object_add(o, "loaded_count", json_object_new_int((int) host_n_loaded(m->host)));
-        json_object_object_add(o, "sidecar_count", json_object_new_int(0));
+        json_object_object_add(o, "sidecar_count", json_object_new_int((int) sidecars));
+        json_object_object_add(o, "sandbox", sandbox);
         json_object_object_add(o, "loaded_plugins", loaded);
         json_object_object_add(o, "authoring", authoring_pointers());
         mesh_req_finish(r, o);
@@ -113,7 +124,14 @@ int rpc_list_plugins(Req *r, struct json_object *p) {
         }
         json_object_object_add(o, "loaded", loaded);
         json_object_object_add(o, "available", avail);
-        json_object_object_add(o, "sidecars", json_object_new_object());
+        struct json_object *sidecars = json_object_new_object();
+        for (size_t i = 0; i < host_n_records(h); i++) {
+                const PluginRecord *rec = host_record(h, i);
+                struct json_object *w = host_plugin_worker_json(rec);
+                if (w)
+                        json_object_object_add(sidecars, rec->id, w);
+        }
+        json_object_object_add(o, "sidecars", sidecars);
         mesh_add_str(o, "capabilities_dir", store >= 0 ? host_roots(h)[store] : NULL);
         mesh_req_finish(r, o);
         return 0;

@@ -240,13 +240,17 @@ test("host RPCs: result envelopes and the Python host's texts", async () => {
   assertShape(fixture("result-error-not-loaded.json").result, nl);
   assert.equal(nl.message, "Plugin 'demo' is not loaded");
   assert.equal(nl.error, "not-loaded");
+  // no containers: docker manifests are refused; "sidecars" are sandboxed worker processes
   for (const [m, p] of [["install_plugin_from_docker", { manifest: { id: "x", image: "y" } }],
-    ["deploy_sidecar", { plugin_id: "x" }], ["install_plugin_from_manifest", { manifest: { type: "docker" } }]]) {
+    ["install_plugin_from_manifest", { manifest: { type: "docker" } }]]) {
     const r = await result(m, p);
     assertShape(fixture("result-error-sidecars-disabled.json").result, r);
-    assert.equal(r.message, "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1");
+    assert.match(r.message, /^Docker manifests are not supported: this host runs C plugins and isolates them in sandboxed worker processes/);
   }
-  assert.equal((await result("undeploy_sidecar", { plugin_id: "x" })).message, "Sidecars are not enabled on this host");
+  for (const m of ["deploy_sidecar", "undeploy_sidecar"]) {
+    const r = await result(m, { plugin_id: "x" });
+    assert.deepEqual([r.status, r.error, r.message], ["error", "not-found", "Capability not found: x"]);
+  }
   const bad = await result("load_plugin", { plugin_id: "../x" });
   assert.deepEqual([bad.status, bad.error], ["error", "invalid-id"]);
   assert.equal((await result("load_plugin", { plugin_id: "missing" })).message, "Failed to load plugin 'missing'");
@@ -339,9 +343,43 @@ async function arrivalOrder(calls) {
   return order;
 }
 
+test("deploy_sidecar / undeploy_sidecar move a plugin into a sandboxed worker process and back", async () => {
+  // "fast" runs in process (PluginIsolation=fast:in-process in this daemon's configuration)
+  const d = path.join(tmp, "plugins", "fast");
+  if (!fs.existsSync(d)) {
+    fs.mkdirSync(d, { mode: 0o755 });
+    fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "fast.so"), path.join(d, "fast.so"));
+    fs.chmodSync(path.join(d, "fast.so"), 0o644);
+    fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id: "fast", version: "1.0.0", runtime: "c", api_level: 1 }));
+  }
+  const loaded = await result("load_plugin", { plugin_id: "fast" });
+  assert.ok(loaded.status === "success" || loaded.error === "already-loaded", JSON.stringify(loaded));
+  const before = await result("get_status");
+  assert.equal((await result("list_plugins")).loaded.fast.isolation, "in-process");
+  const dep = await result("deploy_sidecar", { plugin_id: "fast" });
+  assert.equal(dep.status, "success", JSON.stringify(dep));
+  assert.equal(dep.deployment.mode, "process");
+  assert.equal(dep.deployment.container, false);
+  assert.ok(dep.deployment.worker.pid > 0 && dep.deployment.worker.seccomp, JSON.stringify(dep.deployment.worker));
+  assert.deepEqual(await result("fast.fast_echo", { n: 7 }), { n: 7 });
+  const during = await result("get_status");
+  assert.equal(during.sidecar_count, before.sidecar_count + 1);
+  assert.equal(during.enable_sidecars, true);
+  assert.ok("landlock_abi" in during.sandbox);
+  const lp = await result("list_plugins");
+  assert.equal(lp.loaded.fast.isolation, "process");
+  assert.ok(lp.sidecars.fast.pid > 0);
+  const und = await result("undeploy_sidecar", { plugin_id: "fast" });
+  assert.deepEqual([und.status, und.plugin_id, und.stopped, und.isolation], ["success", "fast", true, "in-process"]);
+  assert.equal((await result("get_status")).sidecar_count, before.sidecar_count);
+  // a plugin the configuration isolates stays in its worker
+  const stays = await result("undeploy_sidecar", { plugin_id: "hello-world" });
+  assert.deepEqual([stays.status, stays.stopped, stays.isolation], ["success", false, "process"]);
+});
+
 test("non-blocking functions answer on the receiving thread; one that stalls moves to the pool", async () => {
   const d = path.join(tmp, "plugins", "fast");
-  fs.mkdirSync(d, { mode: 0o755 });
+  fs.mkdirSync(d, { recursive: true, mode: 0o755 }); // the sidecar test may have made it
   fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "fast.so"), path.join(d, "fast.so"));
   fs.chmodSync(path.join(d, "fast.so"), 0o644);
   fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id: "fast", version: "1.0.0", runtime: "c", api_level: 1 }));
