@@ -288,7 +288,7 @@ class ErrorNames(unittest.TestCase):
                 if p.endswith("hello_2dworld") and iface == PLUGIN:
                     props |= set(changed) | set(invalidated)
             self.assertEqual(props, {"Name", "Version", "Description", "ApiLevel", "State", "LastError", "Digest",
-                                     "Functions", "Events"})
+                                     "Functions", "Events", "Isolation"})
             call(self.conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("hello-world", 0)))
         finally:
             self.conn.signal_unsubscribe(sub)

@@ -564,7 +564,7 @@ static void test_manifest_dispatch(void) {
                 {"{\"id\":\"x\",\"bundle_b64\":\"QUJD\",\"url\":\"https://a/b.tgz\"}", 0, NULL, INSTALL_SOURCE_BASE64},
                 {"{\"type\":\"python\",\"url\":\"https://a/b.zip\",\"format\":\"weird\"}", 0, NULL, INSTALL_SOURCE_URL},
                 {"{\"type\":\"docker\",\"id\":\"x\",\"image\":\"i\"}", -EOPNOTSUPP,
-                 "Sidecars disabled. Restart with --enable-sidecars or DC_PLUGIN_ENABLE_SIDECARS=1", 0},
+                 "Docker manifests are not supported: this host runs C plugins and isolates them in sandboxed worker processes (deploy_sidecar)", 0},
                 {"{\"type\":\"wasm\"}", -EOPNOTSUPP, "unsupported manifest type: wasm", 0},
                 {"{\"id\":\"x\"}", -EINVAL, "python manifest requires bundle_b64 or url", 0},
                 {"{\"url\":7}", -EINVAL, "manifest url must be a string", 0},
