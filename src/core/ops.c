@@ -492,6 +492,10 @@ void ops_run(Ops *o, const OpRequest *req, op_done_fn done, void *userdata) {
                 bool unchanged = false;
                 k = host_reload(o->host, req->plugin_id, &unchanged, &v);
                 if (k >= 0) {
+                        /* The same bytes: nothing to do, but a reload still
+                         * counts as an unload and a load for subscribers. */
+                        if (unchanged)
+                                host_notify_loaded_again(o->host, req->plugin_id, true);
                         OpResult res = { .kind = OP_RELOAD, .plugin_id = req->plugin_id, .unchanged = unchanged };
                         done(&res, userdata);
                 } else

@@ -74,6 +74,7 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_NOT_SUPPORTED] = "not-supported",
         [REASON_UNVERIFIED_CODE] = "unverified-code",
         [REASON_CONFIG_INVALID] = "config-invalid",
+        [REASON_ADMIN_ONLY] = "admin-only",
         [REASON_FAILED] = "failed",
 };
 

@@ -82,6 +82,7 @@ typedef enum Reason {
         REASON_NOT_SUPPORTED,
         REASON_UNVERIFIED_CODE,
         REASON_CONFIG_INVALID,
+        REASON_ADMIN_ONLY, /* the mesh: an admin RPC on the cmd subject (MeshAdminRPCsOnCmd=no) */
         REASON_FAILED,
         _REASON_MAX,
 } Reason;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Host RPCs about plugins (status, list, load, unload, reload) and the
  * plugins' own functions, on the loop or right on the delivery thread. */
+#include "build-config.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh-internal.h"
@@ -80,6 +81,7 @@ int rpc_get_status(Req *r, struct json_object *p) {
                 json_object_array_add(loaded, json_object_new_string(*id));
         json_object_object_add(o, "connected", json_object_new_boolean(natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED));
         mesh_add_str(o, "device_type", DC_MESH_DEVICE_TYPE);
+        mesh_add_str(o, "version", PACKAGE_VERSION); /* ours: the daemon's */
         mesh_add_str(o, "capabilities_dir", store >= 0 ? host_roots(m->host)[store] : NULL);
         json_object_object_add(o, "auto_load", json_object_new_boolean(m->config->auto_load));
         json_object_object_add(o, "enable_sidecars", json_object_new_boolean(false));
@@ -124,8 +126,12 @@ int rpc_list_plugins(Req *r, struct json_object *p) {
 static void on_loaded(const OpResult *res, void *userdata) {
         Req *r = userdata;
         const char *what = res->kind == OP_RELOAD ? "reload" : "load";
-        /* already loaded: as upstream, report the plugin */
+        /* already loaded: as upstream, report the plugin, and announce the
+         * load (upstream loads it again) */
         bool ok = res->error >= 0 || res->reason == REASON_ALREADY_LOADED;
+        const PluginRecord *rec = res->reason == REASON_ALREADY_LOADED ? host_find(r->m->host, r->plugin_id) : NULL;
+        if (rec && rec->plugin)
+                mesh_event_plugin_loaded(r->m, rec);
         mesh_req_finish(r, ok ? mesh_load_success(r->m, r->plugin_id) : mesh_load_failure(r->plugin_id, what, res));
 }
 
@@ -169,6 +175,36 @@ static void on_unloaded(const OpResult *res, void *userdata) {
                 o = mesh_error_result(r->plugin_id, msg, reason_to_string(res->reason));
         }
         mesh_req_finish(r, o);
+}
+
+static void on_removed(const OpResult *res, void *userdata) {
+        Req *r = userdata;
+        _cleanup_free_ char *msg = NULL;
+        struct json_object *o;
+        if (res->error >= 0) {
+                o = mesh_status_obj("success");
+                mesh_add_str(o, "plugin_id", r->plugin_id);
+                json_object_object_add(o, "removed", json_object_new_boolean(true));
+        } else {
+                if (res->reason == REASON_NOT_FOUND)
+                        (void) asprintf(&msg, "Plugin '%s' is not installed", r->plugin_id);
+                o = mesh_error_result(r->plugin_id, msg ? msg : res->message, reason_to_string(res->reason));
+        }
+        mesh_req_finish(r, o);
+}
+
+/* remove_plugin (ours): dc-plugin-hostctl remove on a remote host. */
+int rpc_remove_plugin(Req *r, struct json_object *p) {
+        const char *id = json_get_string(p, "plugin_id");
+        if (!plugin_id_is_valid(id)) {
+                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
+                return 0;
+        }
+        if (!(r->plugin_id = strdup(id)))
+                return -ENOMEM;
+        OpRequest req = { .kind = OP_REMOVE, .caller = mesh_caller, .plugin_id = r->plugin_id };
+        ops_run(r->m->ops, &req, on_removed, r);
+        return 0;
 }
 
 int rpc_unload_plugin(Req *r, struct json_object *p) {
