@@ -9,4 +9,4 @@ command -v nats-server >/dev/null || { echo "SKIP: nats-server missing" >&2; exi
 [ -d "$SRC/tests/mesh/node_modules/nats" ] || { echo "SKIP: run tools/install-deps.sh (npm nats)" >&2; exit 77; }
 export DC_FIXTURES_DIR=${DC_FIXTURES_DIR:-$SRC/tests/fixtures/device-connect}
 cd "$SRC/tests/mesh"
-exec node --test --test-reporter=spec --test-concurrency=1 --test-timeout=60000 test-mesh.mjs test-mesh-wire.mjs test-mesh-auth.mjs test-mesh-scale.mjs test-mesh-hostile.mjs
+exec node --test --test-reporter=spec --test-concurrency=1 --test-timeout=60000 test-mesh.mjs test-mesh-wire.mjs test-mesh-fleet.mjs test-mesh-auth.mjs test-mesh-scale.mjs test-mesh-hostile.mjs

@@ -2,6 +2,7 @@
 /* Host RPCs about plugins (status, list, load, unload, reload) and the
  * plugins' own functions, on the loop or right on the delivery thread. */
 #include "build-config.h"
+#include "dc-plugin-host/plugin.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh-internal.h"
@@ -64,6 +65,20 @@ struct json_object *mesh_load_failure(const char *id, const char *what, const Op
 
 /* ---- status and lists ---- */
 
+/* Ours, beside upstream's keys: what `dc-plugin-hostctl list` shows
+ * locally (state, reason, digest of the code, version, description, and
+ * the signer and isolation where the record has them). */
+static void add_record_state(Host *h, const PluginRecord *rec, struct json_object *e) {
+        static const char *const keys[] = { "state", "reason", "message", "digest", "version", "description", "signer",
+                                            "isolation" };
+        _cleanup_json_ struct json_object *full = host_record_to_json(h, rec);
+        struct json_object *v;
+        for (size_t i = 0; full && i < ELEMENTSOF(keys); i++)
+                if (json_object_object_get_ex(full, keys[i], &v) && v &&
+                    !(json_object_is_type(v, json_type_string) && !*json_object_get_string(v)))
+                        json_object_object_add(e, keys[i], json_object_get(v));
+}
+
 static struct json_object *authoring_pointers(void) {
         struct json_object *a = json_object_new_object();
         mesh_add_str(a, "guide_rpc", "get_plugin_authoring_guide");
@@ -81,7 +96,11 @@ int rpc_get_status(Req *r, struct json_object *p) {
                 json_object_array_add(loaded, json_object_new_string(*id));
         json_object_object_add(o, "connected", json_object_new_boolean(natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED));
         mesh_add_str(o, "device_type", DC_MESH_DEVICE_TYPE);
-        mesh_add_str(o, "version", PACKAGE_VERSION); /* ours: the daemon's */
+        /* ours: the daemon's version and trust policy, for fleet tools */
+        mesh_add_str(o, "version", PACKAGE_VERSION);
+        json_object_object_add(o, "api_level", json_object_new_int(DC_PLUGIN_ABI_MAJOR));
+        const Policy *pol = host_policy(m->host);
+        mesh_add_str(o, "signature_mode", pol ? signature_mode_to_string(pol->mode) : NULL);
         mesh_add_str(o, "capabilities_dir", store >= 0 ? host_roots(m->host)[store] : NULL);
         json_object_object_add(o, "auto_load", json_object_new_boolean(m->config->auto_load));
         json_object_object_add(o, "enable_sidecars", json_object_new_boolean(false));
@@ -111,6 +130,7 @@ int rpc_list_plugins(Req *r, struct json_object *p) {
                         json_object_object_add(e, "manifest", man);
                 else
                         mesh_add_str(e, "manifest_error", rec->message ? rec->message : "missing manifest.json");
+                add_record_state(h, rec, e);
                 json_object_array_add(avail, e);
         }
         json_object_object_add(o, "loaded", loaded);

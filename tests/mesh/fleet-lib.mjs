@@ -166,3 +166,20 @@ export async function upstreamCall(nc, subject, method, params = {}, timeout = 1
   if (reply.id !== id) throw new Error(`reply id ${reply.id} for ${id}`);
   return reply;
 }
+
+// dc-plugin-hostctl, asynchronously (a fake registry in this process must
+// keep answering while it runs): {status, stdout, stderr, ms}.
+export function hostctl(args, { env = {}, timeoutMs = 120000 } = {}) {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(HOSTCTL, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("close", (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status: signal ? signal : status, stdout, stderr, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    });
+  });
+}
