@@ -10,6 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { StringCodec } from "nats";
 
+export { connect } from "nats";
+
 export const sc = StringCodec();
 export const HOSTD = process.env.DC_HOSTD;
 export const HOSTCTL = process.env.DC_HOSTCTL;
@@ -112,6 +114,7 @@ export class FakeRegistry {
   }
 
   register(m) {
+    this.registrationBytes = (this.registrationBytes ?? 0) + m.data.length;
     const req = JSON.parse(sc.decode(m.data));
     const p = req.params;
     this.registrations++;
@@ -169,17 +172,65 @@ export async function upstreamCall(nc, subject, method, params = {}, timeout = 1
 
 // dc-plugin-hostctl, asynchronously (a fake registry in this process must
 // keep answering while it runs): {status, stdout, stderr, ms}.
-export function hostctl(args, { env = {}, timeoutMs = 120000 } = {}) {
+export function hostctl(args, { env = {}, timeoutMs = 120000, onStderr = null } = {}) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const p = spawn(HOSTCTL, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
+    p.stderr.on("data", (d) => {
+      stderr += d;
+      if (onStderr) onStderr(stderr);
+    });
     const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
     p.on("close", (status, signal) => {
       clearTimeout(timer);
       resolve({ status: signal ? signal : status, stdout, stderr, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
     });
   });
+}
+
+// A fleet of n daemons (one process each), "<prefix>000"…: hello-world in
+// a shared read-only root and fleet 1.0.0 (about 100 KB) in each store,
+// plus "<prefix>src" with fleet 2.0.0 loaded: what `rollout fleet
+// --from=<prefix>src --all` moves to 2.0.0.  urls(i) lists the servers of
+// daemon i (i = -1: the source).
+export function spawnFleet(dir, n, { urls, tenant = "lab", prefix = "fleet-", lines = [] }) {
+  const ro = path.join(dir, "ro");
+  if (!fs.existsSync(ro)) examplePlugin(ro, "hello-world");
+  const v1 = fs.readFileSync(path.join(PLUGINS, "fleet-1.so")), v2 = fs.readFileSync(path.join(PLUGINS, "fleet-2.so"));
+  const spawnOne = (name, version, so, serverList) => {
+    const d = path.join(dir, name);
+    fs.mkdirSync(path.join(d, "state", "plugins"), { recursive: true, mode: 0o755 });
+    fs.chmodSync(path.join(d, "state"), 0o700);
+    pluginFolder(path.join(d, "state", "plugins"), "fleet", null, { version, so: bulkify(so) });
+    return startDaemon(d, [`MeshURLs=${serverList.join(",")}`, `Tenant=${tenant}`, `DeviceId=${name}`, `PluginDirectories=${ro}`,
+      "Workers=1", ...lines]);
+  };
+  const daemons = [spawnOne(prefix + "src", "2.0.0", v2, urls(-1))];
+  for (let i = 0; i < n; i++) daemons.push(spawnOne(prefix + String(i).padStart(3, "0"), "1.0.0", v1, urls(i)));
+  return daemons;
+}
+
+export async function stopFleet(daemons) {
+  const rcs = await Promise.all(daemons.map((p) => stopDaemon(p)));
+  return rcs.filter((rc) => rc !== 0).length;
+}
+
+// get_status of every device at once: the replies, in order.
+export function statusOfAll(nc, tenant, ids, timeout = 10000) {
+  return Promise.all(ids.map((id) => nc.request(`device-connect.${tenant}.${id}.cmd`,
+    sc.encode(JSON.stringify({ jsonrpc: "2.0", id: "s-" + id, method: "get_status", params: {} })), { timeout })
+    .then((m) => JSON.parse(sc.decode(m.data)).result, (e) => ({ error: String(e) }))));
+}
+
+// waitFor() for a condition that needs a round trip: awaited, then again
+// (each try is itself bounded), until it holds or timeoutMs passed.
+export async function waitForAsync(cond, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
