@@ -72,8 +72,11 @@ await withFleet([], async ({ url, nc, registry, fleet, prefix, t0 }) => {
   await waitFor(() => registry.registered(prefix) === N + 1, 120000, "registrations");
   const regMs = Date.now() - t0;
   const rss = fleet.map((p) => Number(fs.readFileSync(`/proc/${p.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]));
+  const st = await nc.request(`device-connect.${TENANT}.${prefix}000.cmd`,
+    sc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "get_status", params: {} })), { timeout: 5000 });
   out({ what: "registration", ms: regMs, registration_bytes_avg: Math.round(registry.registrationBytes / registry.registrations),
-    registrations: registry.registrations, rss_kib_avg: Math.round(rss.reduce((a, b) => a + b) / rss.length) });
+    registrations: registry.registrations, rss_kib_avg: Math.round(rss.reduce((a, b) => a + b) / rss.length),
+    get_status_reply_bytes: st.data.length });
   const hosts = [];
   for (let i = 0; i < 5; i++) {
     const r = await ctl(url, "hosts", "--json");
@@ -118,12 +121,13 @@ await withFleet(["MeshDiscoveryMode=d2d"], async ({ nc, t0 }) => {
   const seen = [];
   nc.subscribe(`device-connect.${TENANT}.*.presence`, { callback: (e, m) => seen.push([Date.now(), m.data.length + m.subject.length]) });
   await nc.flush();
-  await new Promise((r) => setTimeout(r, 25000)); // the burst and three steady periods
+  await new Promise((r) => setTimeout(r, 36000)); // the burst and four steady periods
   const rate = (from, to) => {
     const w = seen.filter(([t]) => t >= t0 + from && t < t0 + to), s = (to - from) / 1000, per1000 = 1000 / (N + 1);
     return { msgs_per_s_per_1000: +(w.length / s * per1000).toFixed(1), bytes_per_s_per_1000: Math.round(w.reduce((a, [, b]) => a + b, 0) / s * per1000) };
   };
-  out({ what: "traffic", kind: "presence-burst", window_s: "2-10", ...rate(2000, 10000) });
-  out({ what: "traffic", kind: "presence-steady", window_s: "12-25", ...rate(12000, 25000),
+  // the daemons start within ~2.5 s: from 3 s to 9 s every one is in its burst, from 15 s none is
+  out({ what: "traffic", kind: "presence-burst", window_s: "3-9", ...rate(3000, 9000) });
+  out({ what: "traffic", kind: "presence-steady", window_s: "15-35", ...rate(15000, 35000),
     presence_bytes_avg: Math.round(seen.slice(-N).reduce((a, [, b]) => a + b, 0) / Math.min(N, seen.length)) });
 });

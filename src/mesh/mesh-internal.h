@@ -4,7 +4,9 @@
  * only downwards (docs/architecture.md):
  *
  *   mesh.c          lifecycle, host listener, wiring of the callbacks below
+ *   mesh-events.c   plugin_loaded, plugin_unloaded and plugin events
  *   mesh-advert.c   registration, heartbeat, presence
+ *   mesh-client.c, mesh-discover.c   dc-plugin-hostctl --mesh: requests, hosts
  *   mesh-rpc-dispatch.c → mesh-rpc-{plugins,install,artifacts}.c, mesh-authoring.c
  *   mesh-fetch.c    dc-mesh:// downloads       mesh-names.c  bare function names
  *   mesh-request.c  a request's life and reply  mesh-rpc-catalog.c  host RPC table
