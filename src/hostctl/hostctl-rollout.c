@@ -110,7 +110,7 @@ static int take_artifact(Rollout *ro, struct json_object *res) {
 static int resolve_artifact(Rollout *ro) {
         _cleanup_free_ char *error = NULL;
         _cleanup_json_ struct json_object *list = NULL, *found = NULL, *pub = NULL;
-        struct json_object *loaded, *p, *man;
+        struct json_object *loaded = NULL, *p = NULL, *man = NULL;
         const char *running = NULL;
 
         list = call(ro, ro->source, "list_plugins", NULL, 0, &error);
