@@ -16,7 +16,7 @@
 #include "mesh.h"
 #include "names.h"
 
-bool hostctl_is_url(const char *s) {
+bool hostctl_mesh_is_url(const char *s) {
         return startswith(s, "https://") || startswith(s, "http://") || startswith(s, DC_MESH_URL_SCHEME);
 }
 

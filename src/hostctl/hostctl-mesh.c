@@ -75,7 +75,7 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
                         json_object_put(params);
                         return log_error_errno(EINVAL, "Parameters must be a JSON object: %s", text);
                 }
-        } else if (streq(verb, "install") && hostctl_is_url(args[0])) {
+        } else if (streq(verb, "install") && hostctl_mesh_is_url(args[0])) {
                 method = strdup("install_plugin_from_url"); /* params need the mesh: below */
                 from_url = true;
         }

@@ -33,7 +33,7 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
  * dc-mesh:// URL's digest asked from its publisher). */
 int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a);
 int hostctl_fleet_url_params(Mesh *m, const MeshCliArgs *a, const char *url, struct json_object **ret);
-bool hostctl_is_url(const char *s);
+bool hostctl_mesh_is_url(const char *s);
 
 /* The fleet options (hostctl.c's ARG_FROM … ARG_DRY_RUN, in order). */
 int hostctl_fleet_option(MeshCliArgs *a, int which, const char *value);
