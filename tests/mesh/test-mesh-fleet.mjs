@@ -208,3 +208,30 @@ test("rollout stops at the first failure unless --keep-going", async () => {
   assert.equal(sum.hosts[1].attempts, 3, "no answer: tried again");
   assert.equal((await probe("d2d")).version, "2.0.0");
 });
+
+test("hosts without a registry and without D2D: found by their heartbeats", async () => {
+  const lone = await startNats();
+  const url = `nats://127.0.0.1:${lone.port}`;
+  const ps = ["hb1", "hb2"].map((name) => {
+    const dir = path.join(tmp, name);
+    examplePlugin(path.join(dir, "plugins"), "hello-world");
+    // no registry answers: the registrar keeps retrying in the background
+    return startDaemon(dir, [`MeshURLs=${url}`, `Tenant=${TENANT}`, `DeviceId=${name}`, "MeshTTLSec=3"]);
+  });
+  try {
+    const watcher = await connect({ servers: url });
+    let beats = 0;
+    watcher.subscribe(`device-connect.${TENANT}.*.heartbeat`, { callback: () => beats++ });
+    await watcher.flush();
+    await waitFor(() => beats >= 2, 10000, "heartbeats");
+    await watcher.close();
+    const r = await hostctl(["--mesh", `--nats-url=${url}`, `--tenant=${TENANT}`, "--json", "hosts"]);
+    assert.equal(r.status, 0, r.stderr);
+    const list = JSON.parse(r.stdout);
+    assert.deepEqual(list.map((h) => [h.device_id, h.sources, h.answered]), [["hb1", ["heartbeat"], true], ["hb2", ["heartbeat"], true]]);
+    assert.equal(typeof list[0].last_seen, "number");
+  } finally {
+    for (const p of ps) assert.equal(await stopDaemon(p), 0);
+    lone.kill();
+  }
+});
