@@ -13,7 +13,7 @@ import path from "node:path";
 import { connect } from "nats";
 import { startNats, waitFor } from "./helpers.mjs";
 import { FakeRegistry, PLUGINS, examplePlugin, packFolder, pluginFolder, scratch, sc, sha256, startDaemon, stopDaemon,
-  upstreamCall } from "./fleet-lib.mjs";
+  upstreamCall, waitForAsync } from "./fleet-lib.mjs";
 
 const TENANT = "lab", DEVICE = "wire-host";
 const CMD = `device-connect.${TENANT}.${DEVICE}.cmd`;
@@ -199,16 +199,26 @@ test("host RPCs keep a reserve: 300 slow plugin calls never lock out get_status 
   assert.equal((await call("load_plugin", { plugin_id: "sensor" })).status, "success");
 });
 
-test("admin RPCs on …<device>.admin; MeshAdminRPCsOnCmd=no refuses them on cmd", async () => {
+test("admin RPCs on …<device>.admin; MeshAdminRPCsOnCmd=no (a configuration reload) refuses them on cmd", async () => {
   const dir = path.join(tmp, "strict");
   examplePlugin(path.join(dir, "plugins"), "hello-world");
-  const p = startDaemon(dir, [`MeshURLs=nats://127.0.0.1:${nats.port}`, `Tenant=${TENANT}`, "DeviceId=strict-host",
-    "MeshAdminRPCsOnCmd=no"]);
+  const lines = [`MeshURLs=nats://127.0.0.1:${nats.port}`, `Tenant=${TENANT}`, "DeviceId=strict-host"];
+  const p = startDaemon(dir, lines);
   try {
     await waitFor(() => registry.devices.has("strict-host"), 10000, "the strict host to register");
     const cmd = "device-connect.lab.strict-host.cmd", admin = "device-connect.lab.strict-host.admin";
     const a = probeArchive("probe-a");
+    // the default, as upstream: installs on cmd
     let r = (await upstreamCall(nc, cmd, "install_plugin_from_bundle", a)).result;
+    assert.equal(r.status, "success");
+    assert.equal((await upstreamCall(nc, cmd, "remove_plugin", { plugin_id: "probe" })).result.status, "success");
+    // MeshAdminRPCsOnCmd=no takes effect at a configuration reload (SIGHUP)
+    const conf = fs.readFileSync(path.join(dir, "hostd.conf"), "utf8");
+    fs.writeFileSync(path.join(dir, "hostd.conf"), conf + "MeshAdminRPCsOnCmd=no\n");
+    p.kill("SIGHUP");
+    await waitForAsync(async () => (await upstreamCall(nc, cmd, "load_plugin", { plugin_id: "hello-world" })).result.error === "admin-only",
+      10000, "the reloaded setting");
+    r = (await upstreamCall(nc, cmd, "install_plugin_from_bundle", a)).result;
     assert.deepEqual([r.status, r.error], ["error", "admin-only"]);
     assert.equal(r.message, `install_plugin_from_bundle is served on ${admin} only (MeshAdminRPCsOnCmd=no)`);
     assert.ok(!fs.existsSync(path.join(dir, "state", "plugins", "probe")));
