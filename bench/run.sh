@@ -23,6 +23,14 @@ chmod 0755 "$WORK"
 "$B/bench/bench-install" "$WORK/install" "$B/examples/hello-world" 2500 9
 "$B/bench/bench-mesh" "$PWD/$B/src/daemon/dc-plugin-hostd" "$WORK/mesh" "$B/examples" "$B/bench/bench-plugin.so" 5000
 "$B/bench/bench-coldstart" "$B/src/daemon/dc-plugin-hostd" "$B/bench/bench-dlopen" "$B/bench/bench-plugin.so" "$WORK/cold" 100 9
+# 200 daemons, hostctl --mesh hosts and rollout (nats.js from tests/mesh/node_modules)
+if [ -d tests/mesh/node_modules/nats ]; then
+        DC_HOSTD="$PWD/$B/src/daemon/dc-plugin-hostd" DC_HOSTCTL="$PWD/$B/src/hostctl/dc-plugin-hostctl" \
+        DC_TEST_PLUGINS_DIR="$PWD/$B/bench" DC_EXAMPLES_DIR="$PWD/$B/examples" \
+                node bench/bench-fleet.mjs "$WORK/fleet" 200 3
+else
+        echo "bench: skipping bench-fleet (cd tests/mesh && npm ci)" >&2
+fi
 
 # D-Bus: a private system-like bus with the project's policy and the real
 # polkitd; the service user exists only inside the fixture.

@@ -333,6 +333,17 @@ class Install(unittest.TestCase):
         call(self.conn, path, PLUGIN, "Load", GLib.Variant("(t)", (0,)))
         self.assertEqual(invoke(self.conn, "probe", "probe"), {"build": "A"})
 
+    def test_replace_without_load_keeps_the_running_code(self):
+        path = install(self.conn, tgz(plugin_members()))
+        digest_a = prop(self.conn, path, "Digest")
+        install(self.conn, tgz(plugin_members(variant="probe-b")), replace=True, load=False)
+        # installing is not loading: A runs until the plugin is reloaded
+        self.assertEqual(invoke(self.conn, "probe", "probe"), {"build": "A"})
+        self.assertEqual((prop(self.conn, path, "State"), prop(self.conn, path, "Digest")), (3, digest_a))
+        call(self.conn, path, PLUGIN, "Reload", GLib.Variant("(t)", (0,)))
+        self.assertEqual(invoke(self.conn, "probe", "probe"), {"build": "B"})
+        self.assertEqual(prop(self.conn, path, "Digest"), "sha256:" + sha(so("probe-b")))
+
     def test_exists_replace_and_rollback(self):
         install(self.conn, tgz(plugin_members()))
         before = snapshot(self.d.store)

@@ -97,6 +97,7 @@ int host_config_init(HostConfig *c) {
                 .mesh = {
                         .ttl_sec = 15,
                         .max_in_flight = 256,
+                        .admin_rpcs_on_cmd = true,
                         .download_budget = 64ull * 1024 * 1024,
                 },
         };
@@ -444,6 +445,7 @@ static const Setting mesh_settings[] = {
         { "MeshReplyPrefix", parse_subject_prefix, AT(mesh.reply_prefix) },
         SIZE("MeshDownloadBudget", mesh.download_budget),
         BOOL("AllowUnverifiedMeshInstalls", mesh.allow_unverified_installs, WHEN_RUNTIME),
+        BOOL("MeshAdminRPCsOnCmd", mesh.admin_rpcs_on_cmd, WHEN_RUNTIME),
 };
 
 /* The core's settings are read where they are used and change on reload

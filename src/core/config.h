@@ -110,6 +110,7 @@ typedef struct HostConfig {
                 char *reply_prefix;         /* reply subjects we publish on; NULL = "_INBOX." */
                 uint64_t download_budget;   /* bytes all dc-mesh:// downloads in progress may reserve */
                 bool allow_unverified_installs; /* installs and loads from the mesh under a permissive policy */
+                bool admin_rpcs_on_cmd;     /* admin RPCs on cmd too (not only on …<device>.admin) */
         } mesh;
 
         RetiredValue *retired;

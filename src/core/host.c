@@ -389,6 +389,12 @@ int host_unload(Host *h, const char *id, host_done_cb cb, void *userdata) {
         return 0;
 }
 
+void host_notify_loaded_again(Host *h, const char *id, bool reloaded) {
+        PluginRecord *r = registry_find(&h->registry, id);
+        if (r && r->plugin)
+                registry_notify_loaded_again(&h->registry, r, reloaded);
+}
+
 /* ---- accessors ------------------------------------------------------------------ */
 
 int host_add_listener(Host *h, const HostListener *l, void *userdata) {

@@ -66,6 +66,12 @@ typedef struct HostListener {
         void (*plugin_event)(Host *h, const char *plugin_id, const char *event, const char *payload_json,
                              void *userdata);
         void (*policy_changed)(Host *h, void *userdata); /* host_reload_policy() */
+        /* A loaded plugin was loaded again and its code did not change: a
+         * reload of the same bytes (reloaded: it counts as an unload and a
+         * load), or an install that brought the same bytes (a load).  Events
+         * follow every load and unload (docs/mesh.md, "Events"); a new
+         * generation replacing a loaded one comes as plugin_loaded. */
+        void (*plugin_loaded_again)(Host *h, const PluginRecord *r, bool reloaded, void *userdata);
 } HostListener;
 
 /* Errors of invoke beyond the obvious errnos. */
@@ -138,6 +144,10 @@ bool host_idle(Host *h);
 char *host_busy_plugins(Host *h);
 /* Starts in progress (the initial scan's among them). */
 unsigned host_n_starting(Host *h);
+/* Tell the listeners that loaded plugin id was loaded again without a
+ * change of code (HostListener.plugin_loaded_again). */
+void host_notify_loaded_again(Host *h, const char *id, bool reloaded);
+/* Re-read every root: load new or fixed plugins, forget vanished ones. */
 int host_rescan(Host *h);
 /* Persist "disabled" (honoured at startup) or clear it. */
 int host_set_disabled(Host *h, const char *id, bool disabled);

@@ -67,6 +67,7 @@ typedef struct InstallJob {
         /* the commit half (loop), across the asynchronous load */
         InstallResult res;
         bool existed, was_loaded;
+        char plugin_digest[DIGEST_STRING_MAX]; /* of the verified <id>.so */
 } InstallJob;
 
 static void install_job_free(InstallJob *j) {
@@ -322,6 +323,8 @@ static int stage(InstallJob *j) {
         r = plugin_verify(&ctx, j->job_fd, job_path, j->id, LAYOUT_FOLDER, &c, v);
         if (r >= 0 && c.manifest.version && !(j->version = strdup(c.manifest.version)))
                 r = -ENOMEM;
+        if (r >= 0)
+                snprintf(j->plugin_digest, sizeof j->plugin_digest, "%s", c.digest);
         candidate_done(&c);
         if (r < 0)
                 return r;
@@ -439,11 +442,17 @@ static int commit(InstallJob *j, InstallResult *res) {
                                    "Cannot record the version floor of %s: %s", j->id, strerror(-r));
         }
 
-        /* A running plugin is always moved to the new code: its files were
-         * just replaced, so keeping the old instance would be a mix. */
         j->existed = exists;
         j->was_loaded = was_loaded = rec && rec->plugin;
-        if (!was_loaded && !j->load) {
+        if (!j->load) {
+                /* Installing is not loading: a loaded plugin keeps running
+                 * the code it was verified and loaded with until it is
+                 * reloaded (as upstream); its record describes that code. */
+                if (was_loaded) {
+                        res->running = true;
+                        res->reload_pending = !streq(rec->digest, j->plugin_digest);
+                        return 0;
+                }
                 r = host_refresh(h, j->id);
                 return r < 0 ? verdict_set(v, r, REASON_NONE, "cannot register the plugin: %s", strerror(-r)) : 0;
         }
@@ -452,7 +461,9 @@ static int commit(InstallJob *j, InstallResult *res) {
         if (r == 0)
                 return 1; /* on_loaded finishes */
         if (r > 0) {
-                res->loaded = true; /* the same bytes were running already */
+                res->loaded = true;
+                /* The same bytes again: nothing changed, but it was a load. */
+                host_notify_loaded_again(h, j->id, false);
                 return 0;
         }
         r = load_failed(j, r, &lv);
@@ -611,6 +622,16 @@ static int manifest_string(struct json_object *m, const char *key, const char **
         return 0;
 }
 
+static int manifest_bool(struct json_object *m, const char *key, bool *ret, Verdict *v) {
+        struct json_object *x;
+        if (!json_object_object_get_ex(m, key, &x) || json_object_is_type(x, json_type_null))
+                return 0;
+        if (!json_object_is_type(x, json_type_boolean))
+                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "manifest %s must be a boolean", key);
+        *ret = json_object_get_boolean(x);
+        return 0;
+}
+
 int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v) {
         const char *type, *format;
         int r;
@@ -623,8 +644,13 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
                 return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED,
                                    "Docker manifests are not supported: this host runs C plugins and isolates them "
                                    "in sandboxed worker processes (deploy_sidecar)");
-        if (type && !streq(type, "python"))
+        /* "python" is upstream's name for an archive's metadata (the plugin
+         * itself must still be a C plugin); "c" says what it is. */
+        if (type && !streq(type, "python") && !streq(type, "c"))
                 return verdict_set(v, -EOPNOTSUPP, REASON_RUNTIME_UNSUPPORTED, "unsupported manifest type: %s", type);
+        if ((r = manifest_bool(m, "replace", &req->replace, v)) < 0 ||
+            (r = manifest_bool(m, "allow_downgrade", &req->allow_downgrade, v)) < 0)
+                return r;
         if ((r = manifest_string(m, "bundle_b64", &req->bundle_b64, v)) < 0 ||
             (r = manifest_string(m, "url", &req->url, v)) < 0 ||
             (r = manifest_string(m, "id", &req->plugin_id, v)) < 0 ||
@@ -636,7 +662,8 @@ int install_request_from_manifest(struct json_object *m, InstallRequest *req, Ve
         else if (req->url)
                 req->source = INSTALL_SOURCE_URL;
         else
-                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "python manifest requires bundle_b64 or url");
+                return verdict_set(v, -EINVAL, REASON_MANIFEST_INVALID, "%s manifest requires bundle_b64 or url",
+                                   type ? type : "python");
         if (req->source == INSTALL_SOURCE_BASE64)
                 req->url = NULL;
         req->fd = -1;

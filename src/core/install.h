@@ -50,6 +50,8 @@ typedef struct InstallResult {
         char archive_digest[DIGEST_STRING_MAX];
         bool replaced;
         bool loaded;    /* the load step succeeded */
+        bool running;   /* load false: a previous version of the plugin stays loaded */
+        bool reload_pending; /* running, and its code differs from what was installed */
         int load_error; /* < 0: installed, but the load step failed ("partial") */
         Verdict load_verdict;
 } InstallResult;
@@ -65,10 +67,11 @@ typedef void (*host_install_cb)(Host *h, int error, const Verdict *v, const Inst
 int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *userdata, Verdict *v);
 
 /*
- * install_plugin_from_manifest (docs/mesh.md, "Host RPCs"): {"type": "python" (default),
- * "id", "bundle_b64" (preferred) or "url", "digest", "format"}.  Fills req
- * with pointers into m (valid while m lives).  "docker" and unknown types
- * are refused with the Python host's texts.
+ * install_plugin_from_manifest (docs/mesh.md, "Host RPCs"): {"type": "python"
+ * (default) or "c", "id", "bundle_b64" (preferred) or "url", "digest",
+ * "format", "replace", "allow_downgrade"}.  Fills req with pointers into m
+ * (valid while m lives).  "docker" and unknown types are refused with the
+ * Python host's texts.
  */
 int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v);
 

@@ -356,7 +356,10 @@ static void run_async(Ops *o, const OpRequest *req, op_done_fn done, void *userd
                 k = req->kind == OP_RELOAD ? host_reload(o->host, req->plugin_id, &v, on_loaded, c)
                                            : host_set_isolated(o->host, req->plugin_id, req->isolate, &v, on_loaded, c);
                 if (k > 0) {
-                        /* nothing needed doing: nothing started, answered here */
+                        /* nothing needed doing: nothing started, answered here; a
+                         * reload still counts as an unload and a load for subscribers */
+                        if (req->kind == OP_RELOAD)
+                                host_notify_loaded_again(o->host, req->plugin_id, true);
                         OpResult res = { .kind = req->kind, .plugin_id = req->plugin_id, .unchanged = true };
                         c->answered = true;
                         done(&res, userdata);

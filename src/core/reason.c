@@ -78,6 +78,7 @@ static const char *const reason_table[_REASON_MAX] = {
         [REASON_PLUGIN_CRASHED] = "plugin-crashed",
         [REASON_QUARANTINED] = "quarantined",
         [REASON_ISOLATION_UNAVAILABLE] = "isolation-unavailable",
+        [REASON_ADMIN_ONLY] = "admin-only",
         [REASON_FAILED] = "failed",
 };
 

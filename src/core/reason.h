@@ -86,6 +86,7 @@ typedef enum Reason {
         REASON_PLUGIN_CRASHED,
         REASON_QUARANTINED,
         REASON_ISOLATION_UNAVAILABLE,
+        REASON_ADMIN_ONLY, /* the mesh: an admin RPC on the cmd subject (MeshAdminRPCsOnCmd=no) */
         REASON_FAILED,
         _REASON_MAX,
 } Reason;

@@ -99,6 +99,10 @@ void registry_notify_unloaded(Registry *reg, const char *id) {
         NOTIFY(reg, plugin_unloaded, id);
 }
 
+void registry_notify_loaded_again(Registry *reg, const PluginRecord *r, bool reloaded) {
+        NOTIFY(reg, plugin_loaded_again, r, reloaded);
+}
+
 void registry_notify_policy_changed(Registry *reg) {
         for (size_t i = 0; i < reg->n_listeners; i++)
                 if (reg->listeners[i].l->policy_changed)

@@ -51,6 +51,7 @@ int registry_add_listener(Registry *reg, const HostListener *l, void *userdata);
 void registry_remove_listener(Registry *reg, const HostListener *l, void *userdata);
 void registry_notify_loaded(Registry *reg, const PluginRecord *r);
 void registry_notify_unloaded(Registry *reg, const char *id);
+void registry_notify_loaded_again(Registry *reg, const PluginRecord *r, bool reloaded);
 void registry_notify_policy_changed(Registry *reg);
 void registry_notify_event(Registry *reg, const char *plugin_id, const char *event, const char *payload_json);
 

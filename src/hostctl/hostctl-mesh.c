@@ -9,36 +9,10 @@
 
 #include "base64.h"
 #include "digest.h"
-#include "escape.h"
 #include "image.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh.h"
-
-/* The reply comes from a peer: every member is type-checked before use. */
-static int print_result(struct json_object *reply, const char *what) {
-        struct json_object *res, *err;
-        const char *msg = NULL, *status = NULL;
-        if (json_member_object(reply, "error", &err) >= 0) {
-                (void) json_member_string(err, "message", &msg);
-                _cleanup_free_ char *safe = escape_untrusted(msg ? msg : "error", 1024);
-                log_error("Failed to %s: %s", what, safe ? safe : "error");
-                return -EIO;
-        }
-        if (!json_object_object_get_ex(reply, "result", &res))
-                return log_error_errno(EBADMSG, "Failed to %s: malformed reply", what);
-        puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
-        /* host RPCs report failures as results (docs/mesh.md) */
-        if (json_member_string(res, "status", &status) == -EBADMSG)
-                return log_error_errno(EBADMSG, "Failed to %s: malformed reply (status)", what);
-        if (status && !streq(status, "success")) {
-                (void) json_member_string(res, "message", &msg);
-                _cleanup_free_ char *safe = escape_untrusted(msg ? msg : status, 1024);
-                log_error("Failed to %s: %s", what, safe ? safe : status);
-                return -EIO;
-        }
-        return 0;
-}
 
 static struct json_object *obj(const char *key, const char *value) {
         struct json_object *o = json_object_new_object();
@@ -82,14 +56,14 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
         Mesh *m = NULL;
         struct json_object *params = NULL, *reply = NULL;
         _cleanup_free_ char *method = NULL;
-        const char *what = verb;
+        bool from_url = false;
         int r;
 
         if (streq(verb, "status"))
                 method = strdup("get_status");
         else if (streq(verb, "list") || streq(verb, "show"))
                 method = strdup("list_plugins");
-        else if (streq(verb, "load") || streq(verb, "unload") || streq(verb, "reload")) {
+        else if (streq(verb, "load") || streq(verb, "unload") || streq(verb, "reload") || streq(verb, "remove")) {
                 if (asprintf(&method, "%s_plugin", verb) < 0)
                         return log_oom();
                 params = obj("plugin_id", args[0]);
@@ -101,7 +75,11 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
                         json_object_put(params);
                         return log_error_errno(EINVAL, "Parameters must be a JSON object: %s", text);
                 }
-        } else if (streq(verb, "install")) {
+        } else if (streq(verb, "install") && hostctl_mesh_is_url(args[0])) {
+                method = strdup("install_plugin_from_url"); /* params need the mesh: below */
+                from_url = true;
+        }
+        else if (streq(verb, "install")) {
                 int fd = open_archive(args[0]);
                 if (fd < 0)
                         return fd;
@@ -117,23 +95,24 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
                         json_object_object_add(params, "version", json_object_new_string(args[1]));
         } else if (streq(verb, "artifacts"))
                 method = strdup("list_plugin_artifacts");
-        else
+        else if (!streq(verb, "hosts") && !streq(verb, "rollout"))
                 return log_error_errno(EOPNOTSUPP, "\"%s\" is not available over the mesh", verb);
-        if (!method)
+        if (!method && !streq(verb, "hosts") && !streq(verb, "rollout"))
                 return log_oom();
 
         r = mesh_client_open(c, &m);
-        if (r >= 0)
-                r = mesh_client_request(m, method, params, a->timeout_usec, &reply);
-        if (r >= 0 && streq(verb, "show")) {
-                struct json_object *res, *loaded, *p;
-                if (json_member_object(reply, "result", &res) >= 0 && json_member_object(res, "loaded", &loaded) >= 0 &&
-                    json_member_object(loaded, args[0], &p) >= 0)
-                        puts(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
-                else
-                        r = log_error_errno(ENOENT, "No loaded plugin '%s' on %s", args[0], mesh_device_id(m));
-        } else if (r >= 0)
-                r = print_result(reply, what);
+        if (r >= 0 && streq(verb, "hosts"))
+                r = hostctl_fleet_hosts(m, a);
+        else if (r >= 0 && streq(verb, "rollout"))
+                r = hostctl_rollout(m, a, args[0]);
+        else {
+                if (r >= 0 && from_url)
+                        r = hostctl_fleet_url_params(m, a, args[0], &params);
+                if (r >= 0)
+                        r = mesh_client_request(m, method, params, a->timeout_usec, &reply);
+                if (r >= 0)
+                        r = hostctl_mesh_print(verb, args, reply, a, mesh_device_id(m), mesh_client_tenant(m));
+        }
         json_object_put(params);
         json_object_put(reply);
         mesh_client_close(m);

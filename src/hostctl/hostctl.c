@@ -34,6 +34,7 @@ static const char *arg_device, *arg_tenant, *arg_creds, *arg_nats_url;
 static uint64_t arg_timeout_usec = 60ull * 1000000;
 static bool arg_ask_password = true;
 static const char *arg_config;
+static MeshCliArgs arg_fleet; /* --from, --to, --all, --parallel, --keep-going, --dry-run */
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
@@ -54,6 +55,9 @@ static void help(void) {
                "  remove ID               Unload and delete a plugin from the plugin store\n"
                "  publish ID [VERSION]    Pack an installed plugin into the artifact store\n"
                "  artifacts               List the artifact store\n"
+               "  hosts                   --mesh: list the plugin hosts of the tenant\n"
+               "  rollout PLUGIN[@VERSION] --from=HOST --to=HOST,...|--all\n"
+               "                          --mesh: publish on one host, install on the others\n"
                "  hash FILE               Print sha256:<hex> of FILE (for the allowlist)\n"
                "  verify PATH             Run every static check on a plugin folder or .so\n"
                "                          without running plugin code (no daemon needed)\n\n"
@@ -62,7 +66,7 @@ static void help(void) {
                "     --version            Show the version\n"
                "     --json               Print JSON\n"
                "     --no-ask-password    Do not ask for a password (polkit)\n"
-               "     --config=FILE        verify: read FILE instead of the default configuration\n"
+               "     --config=FILE        verify, --mesh: read FILE instead of the default configuration\n"
                "     --plugin-id=ID       install: the plugin id (default: the manifest's)\n"
                "     --digest=SHA256      install: required sha256 of the archive (sha256:<hex>)\n"
                "     --format=FORMAT      install: auto, tar.gz, tgz, tar or zip\n"
@@ -75,6 +79,12 @@ static void help(void) {
                "     --creds=FILE         --mesh: .creds.json or .creds (default: $MESSAGING_CREDENTIALS_FILE)\n"
                "     --nats-url=URL       --mesh: server (default: $MESSAGING_URLS, $NATS_URL, the credentials)\n"
                "     --timeout=SEC        --mesh: reply timeout (default 60)\n"
+               "     --from=HOST          rollout: the host that has the plugin\n"
+               "     --to=HOST,...        rollout: the hosts to install it on\n"
+               "     --all                rollout: every plugin host of the tenant\n"
+               "     --parallel=N         rollout: hosts installing at once (default 16)\n"
+               "     --keep-going         rollout: go on after a host failed\n"
+               "     --dry-run            rollout: show what would be done\n"
                "\nThe system bus is $DBUS_SYSTEM_BUS_ADDRESS if set.  See dc-plugin-hostctl(1).\n",
                program_invocation_short_name);
 }
@@ -523,7 +533,8 @@ static int verb_artifacts(sd_bus *bus) {
 
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_ASK, ARG_CONFIG, ARG_PLUGIN_ID, ARG_DIGEST, ARG_FORMAT, ARG_NO_LOAD,
-               ARG_REPLACE, ARG_MESH, ARG_DEVICE, ARG_TENANT, ARG_CREDS, ARG_NATS_URL, ARG_TIMEOUT };
+               ARG_REPLACE, ARG_MESH, ARG_DEVICE, ARG_TENANT, ARG_CREDS, ARG_NATS_URL, ARG_TIMEOUT, ARG_FROM, ARG_TO,
+               ARG_ALL, ARG_PARALLEL, ARG_KEEP_GOING, ARG_DRY_RUN };
         static const struct option options[] = {
                 { "plugin-id", required_argument, NULL, ARG_PLUGIN_ID },
                 { "digest", required_argument, NULL, ARG_DIGEST },
@@ -536,6 +547,12 @@ int main(int argc, char *argv[]) {
                 { "creds", required_argument, NULL, ARG_CREDS },
                 { "nats-url", required_argument, NULL, ARG_NATS_URL },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "from", required_argument, NULL, ARG_FROM },
+                { "to", required_argument, NULL, ARG_TO },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "parallel", required_argument, NULL, ARG_PARALLEL },
+                { "keep-going", no_argument, NULL, ARG_KEEP_GOING },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json", no_argument, NULL, ARG_JSON },
@@ -610,6 +627,10 @@ int main(int argc, char *argv[]) {
                         arg_timeout_usec = (uint64_t) sec * 1000000;
                         break;
                 }
+                case ARG_FROM ... ARG_DRY_RUN:
+                        if (hostctl_fleet_option(&arg_fleet, c - ARG_FROM, optarg) < 0)
+                                return 1;
+                        break;
                 default:
                         return 1;
                 }
@@ -626,6 +647,7 @@ int main(int argc, char *argv[]) {
                 { "unload", 1, 1, true }, { "reload", 1, 1, true }, { "invoke", 2, 3, true }, { "rescan", 0, 0, true },
                 { "hash", 1, 1, false },  { "verify", 1, 1, false }, { "install", 1, 1, true }, { "remove", 1, 1, true },
                 { "publish", 1, 2, true }, { "artifacts", 0, 0, true }, { "reload-config", 0, 0, true },
+                { "hosts", 0, 0, true }, { "rollout", 1, 1, true },
         };
         size_t v;
         for (v = 0; v < ELEMENTSOF(verbs); v++)
@@ -640,11 +662,16 @@ int main(int argc, char *argv[]) {
                           verbs[v].min == verbs[v].max ? "" : "up to ", verbs[v].max);
                 return 1;
         }
+        if (!arg_mesh && (streq(verb, "hosts") || streq(verb, "rollout"))) {
+                log_error("\"%s\" works on the mesh: add --mesh.", verb);
+                return 1;
+        }
         if (arg_mesh) {
                 HostConfig mc;
-                MeshCliArgs ma = { .plugin_id = arg_plugin_id, .digest = arg_digest, .format = arg_format,
-                                   .load = arg_load, .replace = arg_replace, .timeout_usec = arg_timeout_usec };
-                if (host_config_init(&mc) < 0 || host_config_load_env(&mc) < 0)
+                MeshCliArgs ma = arg_fleet;
+                ma.plugin_id = arg_plugin_id, ma.digest = arg_digest, ma.format = arg_format, ma.load = arg_load;
+                ma.replace = arg_replace, ma.timeout_usec = arg_timeout_usec, ma.json = arg_json;
+                if (host_config_init(&mc) < 0 || hostctl_mesh_config_file(&mc, arg_config) < 0 || host_config_load_env(&mc) < 0)
                         return 1;
                 if ((arg_device && host_config_set(&mc, "DeviceId", arg_device) < 0) ||
                     (arg_tenant && host_config_set(&mc, "Tenant", arg_tenant) < 0) ||

@@ -8,6 +8,8 @@
  */
 #include <time.h>
 
+#include "build-config.h"
+
 #include "json-util.h"
 #include "log.h"
 #include "mesh-internal.h"
@@ -111,6 +113,8 @@ static struct json_object *identity(Mesh *m) {
         json_object_object_add(o, "device_type", json_object_new_string(DC_MESH_DEVICE_TYPE));
         json_object_object_add(o, "manufacturer", json_object_new_string("Device Connect"));
         json_object_object_add(o, "model", json_object_new_string(model));
+        /* the registry keeps it: fleet tools read the host's version there */
+        json_object_object_add(o, "firmware_version", json_object_new_string(PACKAGE_VERSION));
         json_object_object_add(o, "description",
                                json_object_new_string("Dynamic plugin host: verified C plugins, in-process, behind a trust policy"));
         return o;

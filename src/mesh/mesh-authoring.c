@@ -20,6 +20,13 @@ static struct json_object *doc_url(const char *path) {
         return asprintf(&u, "%s/%s", docs_base(), path) < 0 ? NULL : json_object_new_string(u);
 }
 
+static struct json_object *string_list(const char *const *items) {
+        struct json_object *a = json_object_new_array();
+        for (; a && *items; items++)
+                json_object_array_add(a, json_object_new_string(*items));
+        return a;
+}
+
 int rpc_authoring_guide(Req *r, struct json_object *p) {
         struct json_object *o = mesh_status_obj("success"), *x, *y;
         mesh_add_str(o, "version", "1");
@@ -82,8 +89,12 @@ int rpc_authoring_guide(Req *r, struct json_object *p) {
         json_object_object_add(o, "install_methods", x);
         x = json_object_new_object();
         mesh_add_str(x, "constructor", "DC_PLUGIN_DEFINE(...) declares the one descriptor; no work in ELF constructors");
-        mesh_add_str(x, "decorators", "functions, events and routines are tables in the descriptor, each with a JSON schema");
-        mesh_add_str(x, "lifecycle", "init() after every check passed; cleanup() after the last call drained");
+        /* lists, as upstream: what declares a function, an event, a routine */
+        json_object_object_add(x, "decorators", string_list((const char *const[]){
+                "dc_plugin_function { name, handler, params_schema }", "dc_plugin_event { name, payload_schema }",
+                "dc_plugin_routine { name, interval_ms, run }", NULL }));
+        json_object_object_add(x, "lifecycle", string_list((const char *const[]){
+                "init(ctx, host, &error) after every check passed", "cleanup(ctx) after the last call drained", NULL }));
         mesh_add_str(x, "naming", "plugin id ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$; functions ^[A-Za-z_][A-Za-z0-9_]{0,63}$");
         json_object_object_add(o, "capability_conventions", x);
         mesh_req_finish(r, o);

@@ -170,6 +170,7 @@ int mesh_configure(Mesh *m) {
         m->d2d = c->mesh.discovery_mode && streq(c->mesh.discovery_mode, "d2d");
         if (!m->device_id || !m->tenant ||
             asprintf(&m->subj_cmd, DC_MESH_SUBJECT_CMD_FMT, ten, dev) < 0 ||
+            asprintf(&m->subj_admin, DC_MESH_SUBJECT_ADMIN_FMT, ten, dev) < 0 ||
             asprintf(&m->subj_registry, DC_MESH_SUBJECT_REGISTRY_FMT, ten) < 0 ||
             asprintf(&m->subj_heartbeat, DC_MESH_SUBJECT_HEARTBEAT_FMT, ten, dev) < 0 ||
             asprintf(&m->subj_presence, DC_MESH_SUBJECT_PRESENCE_FMT, ten, dev) < 0 ||
@@ -239,6 +240,7 @@ void mesh_free_common(Mesh *m) {
         free(m->tenant);
         free(m->device_id);
         free(m->subj_cmd);
+        free(m->subj_admin);
         free(m->subj_registry);
         free(m->subj_heartbeat);
         free(m->subj_presence);

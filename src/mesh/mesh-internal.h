@@ -4,7 +4,9 @@
  * only downwards (docs/architecture.md):
  *
  *   mesh.c          lifecycle, host listener, wiring of the callbacks below
+ *   mesh-events.c   plugin_loaded, plugin_unloaded and plugin events
  *   mesh-advert.c   registration, heartbeat, presence
+ *   mesh-client.c, mesh-discover.c   dc-plugin-hostctl --mesh: requests, hosts
  *   mesh-rpc-dispatch.c → mesh-rpc-{plugins,install,artifacts}.c, mesh-authoring.c
  *   mesh-fetch.c    dc-mesh:// downloads       mesh-names.c  bare function names
  *   mesh-request.c  a request's life and reply  mesh-rpc-catalog.c  host RPC table
@@ -40,14 +42,14 @@ struct Mesh {
          * answered once they are loaded (as the first advertisement lists them). */
         struct QueuedMsg *held_head, *held_tail;
         unsigned n_held;
-        char *subj_cmd, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe, *subj_own_prefix;
+        char *subj_cmd, *subj_admin, *subj_registry, *subj_heartbeat, *subj_presence, *subj_probe, *subj_own_prefix;
 
         natsOptions *opts;
         natsConnection *nc;
-        natsSubscription *cmd_sub, *probe_sub;
+        natsSubscription *cmd_sub, *admin_sub, *probe_sub;
         struct {
                 natsConnection *nc;
-                natsSubscription *cmd, *probe;
+                natsSubscription *cmd, *admin, *probe;
         } stale[8]; /* connections nats.c closed for good */
         size_t n_stale;
         char *jwt, *seed; /* from a .creds.json (nats.c has no in-memory credentials call) */
@@ -74,7 +76,8 @@ struct Mesh {
 
         sd_event_source *heartbeat, *refresh, *presence, *retry;
         unsigned presence_burst; /* fast presence ticks left */
-        unsigned in_flight;
+        unsigned in_flight;       /* requests being served (Req) */
+        unsigned in_flight_calls; /* of which plugin calls: they leave the host RPCs a reserve */
         char **load_order; /* loaded plugin ids, oldest first (bare-name ownership) */
         unsigned n_fetchers;     /* artifact fetch threads alive, under lock */
         uint64_t fetch_reserved; /* bytes their downloads may still take, under lock */
@@ -99,6 +102,7 @@ typedef struct Req {
         bool isolate; /* deploy_sidecar / undeploy_sidecar */
         char *url;
         bool load;
+        bool plugin_call; /* counted in in_flight_calls */
 } Req;
 
 /* The mesh's identity as an operation caller (ops.h). */
@@ -126,6 +130,8 @@ int mesh_post(Mesh *m, void (*fn)(Mesh *m, void *userdata, bool cancelled), void
 /* ---- mesh-request.c ---- */
 Req *mesh_req_new(Mesh *m, const char *reply, struct json_object *id, const char *method);
 void mesh_req_free(Req *r);
+/* The request is a plugin call (its slot is not one of the host RPCs' reserve). */
+void mesh_req_count_call(Req *r);
 /* Reply with a result (taken) / a JSON-RPC error, and free the request. */
 void mesh_req_finish(Req *r, struct json_object *result);
 void mesh_req_fail(Req *r, int code, const char *message);
@@ -149,6 +155,12 @@ void mesh_update_names(Mesh *m);
 void mesh_names_clear(Mesh *m); /* no delivery thread left */
 /* Delivery thread: the owner of a bare name per the snapshot. */
 bool mesh_lookup_owner(Mesh *m, const char *fn, char owner[static PLUGIN_ID_MAX + 1]);
+
+/* ---- mesh-events.c ---- */
+/* Publish an event (params taken) with event_id, ts and _trace_id. */
+void mesh_publish_event(Mesh *m, const char *name, struct json_object *params);
+void mesh_event_plugin_loaded(Mesh *m, const PluginRecord *r);
+void mesh_event_plugin_unloaded(Mesh *m, const char *id);
 
 /* ---- mesh-advert.c ---- */
 struct json_object *mesh_registration_params(Mesh *m);
@@ -189,6 +201,7 @@ int rpc_examples(Req *r, struct json_object *p);
 int rpc_sidecars_disabled(Req *r, struct json_object *p);
 int rpc_undeploy_sidecar(Req *r, struct json_object *p);
 int rpc_deploy_sidecar(Req *r, struct json_object *p);
+int rpc_remove_plugin(Req *r, struct json_object *p);
 /* A plugin function by qualified or bare name (loop path). */
 void mesh_invoke_plugin(Req *r, const char *plugin_id, const char *fn, struct json_object *params);
 /* Delivery thread: answer a call of a non-blocking plugin function on the
@@ -202,5 +215,7 @@ struct json_object *mesh_load_failure(const char *id, const char *what, const Op
 
 /* ---- mesh-rpc-dispatch.c ---- */
 void mesh_handle_request(Mesh *m, natsMsg *msg);
+/* Slots of max_in_flight that plugin calls leave to host RPCs. */
+unsigned mesh_host_rpc_reserve(unsigned max_in_flight);
 /* Every host RPC of the catalog has a handler (checked at start-up). */
 bool mesh_rpc_dispatch_complete(void);

@@ -38,11 +38,21 @@ bool mesh_reply_subject_ok(Mesh *m, const char *reply) {
         return false;
 }
 
+void mesh_req_count_call(Req *r) {
+        assert(!r->plugin_call);
+        r->plugin_call = true;
+        r->m->in_flight_calls++;
+}
+
 void mesh_req_free(Req *r) {
         if (!r)
                 return;
         assert(r->m->in_flight > 0);
         r->m->in_flight--;
+        if (r->plugin_call) {
+                assert(r->m->in_flight_calls > 0);
+                r->m->in_flight_calls--;
+        }
         free(r->reply);
         json_object_put(r->id);
         free(r->method);

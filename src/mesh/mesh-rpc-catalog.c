@@ -99,7 +99,11 @@ static const Param p_bundle[] = {
         { "bundle_b64", P_STRING, true, NULL, "The archive, base64." }, PID_OPT, DIGEST, FORMAT, LOAD, DEPS, REPLACE, DOWNGRADE, {}
 };
 static const Param p_docker[] = { { "manifest", P_OBJECT, true, NULL, "Docker manifest." }, LOAD, {} };
-static const Param p_manifest[] = { { "manifest", P_OBJECT, true, NULL, "Delivery manifest: bundle_b64 or url." }, LOAD, DOWNGRADE, {} };
+static const Param p_manifest[] = { { "manifest", P_OBJECT, true, NULL, "Delivery manifest: bundle_b64 or url." },
+                                    LOAD,
+                                    REPLACE,
+                                    DOWNGRADE,
+                                    {} };
 static const Param p_publish[] = { { "plugin_id", P_STRING_OR_NULL, false, "null", "Installed plugin to pack." },
                                    { "bundle_b64", P_STRING_OR_NULL, false, "null", "An archive to store as is." },
                                    { "version", P_STRING_OR_NULL, false, "null", "Version; default: the manifest's." },
@@ -121,22 +125,30 @@ static const HostRpcInfo host_rpcs[] = {
         { "get_plugin_template", "Render manifest.json, C source and meson.build for a new plugin.", p_template },
         { "list_plugin_examples", "List bundled plugin examples and template locations for agents.", no_params },
         { "list_plugins", "List loaded plugins and available plugin directories on disk.", no_params },
-        { "load_plugin", "Load a plugin by id (verified by the trust policy first).", p_load },
-        { "unload_plugin", "Unload a previously loaded plugin.", p_pid },
-        { "reload_plugin", "Unload and reload a plugin (picks up code changes on disk).", p_pid },
-        { "install_plugin", "Copy a plugin directory from the import directory into the store and load it.", p_install },
-        { "install_plugin_from_url", "Download a plugin archive from HTTPS and install it on this host.", p_url },
-        { "install_plugin_from_bundle", "Install a plugin from a base64-encoded archive (.tar.gz or .zip).", p_bundle },
+        { "load_plugin", "Load a plugin by id (verified by the trust policy first).", p_load, true },
+        { "unload_plugin", "Unload a previously loaded plugin.", p_pid, true },
+        { "reload_plugin", "Unload and reload a plugin (picks up code changes on disk).", p_pid, true },
+        { "install_plugin", "Copy a plugin directory from the import directory into the store and load it.", p_install,
+          true },
+        { "install_plugin_from_url", "Download a plugin archive from HTTPS and install it on this host.", p_url, true },
+        { "install_plugin_from_bundle", "Install a plugin from a base64-encoded archive (.tar.gz or .zip).", p_bundle,
+          true },
         { "install_plugin_from_docker", "Deploy a container plugin from a docker manifest (sidecar proxied on this host).",
-          p_docker },
-        { "install_plugin_from_manifest", "Install a plugin from a typed manifest (bundle metadata or docker).", p_manifest },
-        { "publish_plugin_artifact", "Publish a plugin archive to the local artifact store.", p_publish },
+          p_docker, true },
+        { "install_plugin_from_manifest", "Install a plugin from a typed manifest (bundle metadata or docker).", p_manifest,
+          true },
+        { "publish_plugin_artifact", "Publish a plugin archive to the local artifact store.", p_publish, true },
         { "list_plugin_artifacts", "List plugin archives in the local artifact store.", no_params },
         { "get_plugin_artifact_url", "Return download URL and digest for a published plugin artifact.", p_get_url },
-        { "deploy_sidecar", "Move a loaded capability into a sandboxed worker process (no container).", p_deploy },
-        { "undeploy_sidecar", "Move a capability out of its worker process, back where the configuration puts it.", p_pid },
+        { "deploy_sidecar", "Move a loaded capability into a sandboxed worker process (no container).", p_deploy,
+          true },
+        { "undeploy_sidecar", "Move a capability out of its worker process, back where the configuration puts it.",
+          p_pid, true },
         /* ours: serves dc-mesh:// artifact URLs to other hosts of the tenant */
         { "read_plugin_artifact", "Read one chunk of a published plugin artifact (base64).", p_read },
+        /* ours: the remote counterpart of dc-plugin-hostctl remove */
+        { "remove_plugin", "Unload a plugin (waiting for running calls) and delete it from the plugin store.", p_pid,
+          true },
 };
 
 size_t mesh_n_host_rpcs(void) {

@@ -34,6 +34,7 @@ typedef struct HostRpcInfo {
         const char *name;
         const char *description;
         const Param *params; /* ends with a { NULL } entry */
+        bool admin;          /* brings, changes or removes code: also served on the admin subject */
 } HostRpcInfo;
 
 size_t mesh_n_host_rpcs(void);

@@ -36,6 +36,7 @@ static const struct {
         { "deploy_sidecar", rpc_deploy_sidecar },
         { "undeploy_sidecar", rpc_undeploy_sidecar },
         { "read_plugin_artifact", rpc_read_artifact },
+        { "remove_plugin", rpc_remove_plugin },
 };
 
 static rpc_handler_fn find_handler(const char *name) {
@@ -50,6 +51,27 @@ bool mesh_rpc_dispatch_complete(void) {
                 if (!find_handler(mesh_host_rpc(i)->name))
                         return false;
         return ELEMENTSOF(handlers) == mesh_n_host_rpcs();
+}
+
+/* Slots of MeshMaxInFlight= kept for host RPCs: slow plugin calls never
+ * lock out get_status, unload_plugin or an install (an eighth, 1 to 64). */
+unsigned mesh_host_rpc_reserve(unsigned max_in_flight) {
+        if (max_in_flight < 2)
+                return 0;
+        unsigned r = max_in_flight / 8;
+        return r < 1 ? 1 : r > 64 ? 64 : r;
+}
+
+static bool admitted(Mesh *m, bool host_rpc) {
+        unsigned max = m->config->mesh.max_in_flight;
+        if (m->in_flight >= max)
+                return false;
+        return host_rpc || m->in_flight_calls < max - mesh_host_rpc_reserve(max);
+}
+
+/* An admin RPC that came on cmd while MeshAdminRPCsOnCmd=no. */
+static bool refused_on_cmd(Mesh *m, const HostRpcInfo *rpc, natsMsg *msg) {
+        return rpc->admin && !m->config->mesh.admin_rpcs_on_cmd && !streq(natsMsg_GetSubject(msg), m->subj_admin);
 }
 
 void mesh_handle_request(Mesh *m, natsMsg *msg) {
@@ -68,7 +90,8 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
                 goto finish; /* a notification */
 
         const char *name = req.method;
-        if (m->in_flight >= m->config->mesh.max_in_flight) {
+        const HostRpcInfo *rpc = mesh_host_rpc_find(name);
+        if (!admitted(m, rpc || streq(name, "requestRegistration"))) {
                 mesh_reply_error(m->nc, reply, req.id, JSONRPC_SERVER_ERROR, "Error invoking %s: busy: %u requests in flight",
                                  name, m->in_flight);
                 goto finish;
@@ -81,11 +104,18 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
                 mesh_req_finish(r, m->registration_params(m));
                 goto finish;
         }
-        const HostRpcInfo *rpc = mesh_host_rpc_find(name);
         if (rpc) {
                 _cleanup_free_ char *bad = mesh_check_params(rpc->params, req.params);
                 if (bad) {
                         mesh_req_fail(r, JSONRPC_INVALID_PARAMS, bad);
+                        goto finish;
+                }
+                if (refused_on_cmd(m, rpc, msg)) {
+                        _cleanup_free_ char *text = NULL;
+                        if (asprintf(&text, "%s is served on %s only (MeshAdminRPCsOnCmd=no)", name, m->subj_admin) < 0)
+                                text = NULL;
+                        mesh_req_finish(r, mesh_error_result(json_get_string(req.params, "plugin_id"), text ? text : name,
+                                                             reason_to_string(REASON_ADMIN_ONLY)));
                         goto finish;
                 }
                 if (find_handler(name)(r, req.params) < 0)
@@ -97,12 +127,14 @@ void mesh_handle_request(Mesh *m, natsMsg *msg) {
                 char pid[PLUGIN_ID_MAX + 1];
                 const char *fn;
                 if (jsonrpc_split_qualified(name, pid, &fn)) {
+                        mesh_req_count_call(r);
                         mesh_invoke_plugin(r, pid, fn, req.params);
                         goto finish;
                 }
         } else {
                 const PluginRecord *owner = mesh_bare_owner(m, name);
                 if (owner) {
+                        mesh_req_count_call(r);
                         mesh_invoke_plugin(r, owner->id, name, req.params);
                         goto finish;
                 }

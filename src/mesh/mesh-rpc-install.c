@@ -29,9 +29,13 @@ static void on_installed(const OpResult *res, void *userdata) {
         o = mesh_status_obj(partial ? "partial" : "success");
         mesh_add_str(o, "plugin_id", ir->plugin_id);
         mesh_add_str(o, "installed_to", ir->installed_to);
-        if (!r->load)
-                json_object_object_add(o, "loaded", json_object_new_boolean(false));
-        else if (ir->loaded)
+        if (!r->load) {
+                /* "loaded" says what runs: a loaded plugin keeps its code
+                 * until reload_plugin (docs/mesh.md, "install_plugin_from_*"). */
+                json_object_object_add(o, "loaded", json_object_new_boolean(ir->running));
+                if (ir->running)
+                        json_object_object_add(o, "reload_required", json_object_new_boolean(ir->reload_pending));
+        } else if (ir->loaded)
                 json_object_object_add(o, "load_result", mesh_load_success(r->m, ir->plugin_id));
         else {
                 OpResult lr = { .kind = OP_LOAD, .error = ir->load_error, .reason = op_reason_for(ir->load_error, &ir->load_verdict),
@@ -162,7 +166,8 @@ int rpc_install_from_manifest(Req *r, struct json_object *p) {
                 verdict_clear(&v);
                 return 0;
         }
-        req.allow_downgrade = mesh_arg_bool(p, "allow_downgrade", false);
+        req.allow_downgrade = req.allow_downgrade || mesh_arg_bool(p, "allow_downgrade", false);
+        req.replace = req.replace || mesh_arg_bool(p, "replace", false);
         return start_install(r, &req, mesh_arg_bool(p, "load", true), false);
 }
 

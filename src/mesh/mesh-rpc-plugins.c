@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Host RPCs about plugins (status, list, load, unload, reload) and the
  * plugins' own functions, on the loop or right on the delivery thread. */
+#include "build-config.h"
+#include "dc-plugin-host/plugin.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh-internal.h"
@@ -64,6 +66,20 @@ struct json_object *mesh_load_failure(const char *id, const char *what, const Op
 
 /* ---- status and lists ---- */
 
+/* Ours, beside upstream's keys: what `dc-plugin-hostctl list` shows
+ * locally (state, reason, digest of the code, version, description, and
+ * the signer and isolation where the record has them). */
+static void add_record_state(Host *h, const PluginRecord *rec, struct json_object *e) {
+        static const char *const keys[] = { "state", "reason", "message", "digest", "version", "description", "signer",
+                                            "isolation" };
+        _cleanup_json_ struct json_object *full = host_record_to_json(h, rec);
+        struct json_object *v;
+        for (size_t i = 0; full && i < ELEMENTSOF(keys); i++)
+                if (json_object_object_get_ex(full, keys[i], &v) && v &&
+                    !(json_object_is_type(v, json_type_string) && !*json_object_get_string(v)))
+                        json_object_object_add(e, keys[i], json_object_get(v));
+}
+
 static struct json_object *authoring_pointers(void) {
         struct json_object *a = json_object_new_object();
         mesh_add_str(a, "guide_rpc", "get_plugin_authoring_guide");
@@ -81,6 +97,11 @@ int rpc_get_status(Req *r, struct json_object *p) {
                 json_object_array_add(loaded, json_object_new_string(*id));
         json_object_object_add(o, "connected", json_object_new_boolean(natsConnection_Status(m->nc) == NATS_CONN_STATUS_CONNECTED));
         mesh_add_str(o, "device_type", DC_MESH_DEVICE_TYPE);
+        /* ours: the daemon's version and trust policy, for fleet tools */
+        mesh_add_str(o, "version", PACKAGE_VERSION);
+        json_object_object_add(o, "api_level", json_object_new_int(DC_PLUGIN_ABI_MAJOR));
+        const Policy *pol = host_policy(m->host);
+        mesh_add_str(o, "signature_mode", pol ? signature_mode_to_string(pol->mode) : NULL);
         mesh_add_str(o, "capabilities_dir", store >= 0 ? host_roots(m->host)[store] : NULL);
         json_object_object_add(o, "auto_load", json_object_new_boolean(m->config->auto_load));
         /* "Sidecars" here are plugins in sandboxed worker processes (docs/mesh.md). */
@@ -120,6 +141,7 @@ int rpc_list_plugins(Req *r, struct json_object *p) {
                         json_object_object_add(e, "manifest", man);
                 else
                         mesh_add_str(e, "manifest_error", rec->message ? rec->message : "missing manifest.json");
+                add_record_state(h, rec, e);
                 json_object_array_add(avail, e);
         }
         json_object_object_add(o, "loaded", loaded);
@@ -142,8 +164,12 @@ int rpc_list_plugins(Req *r, struct json_object *p) {
 static void on_loaded(const OpResult *res, void *userdata) {
         Req *r = userdata;
         const char *what = res->kind == OP_RELOAD ? "reload" : "load";
-        /* already loaded: as upstream, report the plugin */
+        /* already loaded: as upstream, report the plugin, and announce the
+         * load (upstream loads it again) */
         bool ok = res->error >= 0 || res->reason == REASON_ALREADY_LOADED;
+        const PluginRecord *rec = res->reason == REASON_ALREADY_LOADED ? host_find(r->m->host, r->plugin_id) : NULL;
+        if (rec && rec->plugin)
+                mesh_event_plugin_loaded(r->m, rec);
         mesh_req_finish(r, ok ? mesh_load_success(r->m, r->plugin_id) : mesh_load_failure(r->plugin_id, what, res));
 }
 
@@ -187,6 +213,36 @@ static void on_unloaded(const OpResult *res, void *userdata) {
                 o = mesh_error_result(r->plugin_id, msg, reason_to_string(res->reason));
         }
         mesh_req_finish(r, o);
+}
+
+static void on_removed(const OpResult *res, void *userdata) {
+        Req *r = userdata;
+        _cleanup_free_ char *msg = NULL;
+        struct json_object *o;
+        if (res->error >= 0) {
+                o = mesh_status_obj("success");
+                mesh_add_str(o, "plugin_id", r->plugin_id);
+                json_object_object_add(o, "removed", json_object_new_boolean(true));
+        } else {
+                if (res->reason == REASON_NOT_FOUND)
+                        (void) asprintf(&msg, "Plugin '%s' is not installed", r->plugin_id);
+                o = mesh_error_result(r->plugin_id, msg ? msg : res->message, reason_to_string(res->reason));
+        }
+        mesh_req_finish(r, o);
+}
+
+/* remove_plugin (ours): dc-plugin-hostctl remove on a remote host. */
+int rpc_remove_plugin(Req *r, struct json_object *p) {
+        const char *id = json_get_string(p, "plugin_id");
+        if (!plugin_id_is_valid(id)) {
+                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
+                return 0;
+        }
+        if (!(r->plugin_id = strdup(id)))
+                return -ENOMEM;
+        OpRequest req = { .kind = OP_REMOVE, .caller = mesh_caller, .plugin_id = r->plugin_id };
+        ops_run(r->m->ops, &req, on_removed, r);
+        return 0;
 }
 
 int rpc_unload_plugin(Req *r, struct json_object *p) {

@@ -114,7 +114,7 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         pthread_mutex_unlock(&m->lock);
 
         /* Most calls end here: no hand-off to the loop and a worker. */
-        if (streq(natsMsg_GetSubject(msg), m->subj_cmd))
+        if (streq(natsMsg_GetSubject(msg), m->subj_cmd) || streq(natsMsg_GetSubject(msg), m->subj_admin))
                 done = m->try_direct(m, nc, msg);
         if (done)
                 natsMsg_Destroy(msg);
@@ -163,14 +163,16 @@ static int connect_now(Mesh *m) {
                 log_warning("Mesh server not reachable yet; retrying in the background");
         if (natsConnection_Subscribe(&m->cmd_sub, nc, m->subj_cmd, on_message, m) != NATS_OK ||
             natsSubscription_SetPendingLimits(m->cmd_sub, 100000, 256 * 1024 * 1024) != NATS_OK ||
+            natsConnection_Subscribe(&m->admin_sub, nc, m->subj_admin, on_message, m) != NATS_OK ||
             (m->d2d && natsConnection_Subscribe(&m->probe_sub, nc, m->subj_probe, on_message, m) != NATS_OK)) {
                 /* nats.c gave up meanwhile (e.g. the TLS handshake failed) */
                 bool closed = natsConnection_IsClosed(nc);
                 log_warning("Cannot subscribe to %s: %s%s", m->subj_cmd, nats_GetLastError(NULL),
                             closed ? "; retrying every 5 s" : "");
                 natsSubscription_Destroy(m->cmd_sub);
+                natsSubscription_Destroy(m->admin_sub);
                 natsSubscription_Destroy(m->probe_sub);
-                m->cmd_sub = m->probe_sub = NULL;
+                m->cmd_sub = m->admin_sub = m->probe_sub = NULL;
                 natsConnection_Destroy(nc);
                 return closed ? -EAGAIN : -ENOMEM;
         }
@@ -195,10 +197,11 @@ static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (m->n_stale < ELEMENTSOF(m->stale)) {
                         m->stale[m->n_stale].nc = m->nc;
                         m->stale[m->n_stale].cmd = m->cmd_sub;
+                        m->stale[m->n_stale].admin = m->admin_sub;
                         m->stale[m->n_stale++].probe = m->probe_sub;
                 }
                 m->nc = NULL;
-                m->cmd_sub = m->probe_sub = NULL;
+                m->cmd_sub = m->admin_sub = m->probe_sub = NULL;
                 pthread_mutex_unlock(&m->lock);
         }
         if (m->nc || connect_now(m) < 0)
@@ -234,6 +237,8 @@ int mesh_transport_open(Mesh *m) {
 void mesh_transport_close(Mesh *m) {
         if (m->cmd_sub)
                 natsSubscription_Unsubscribe(m->cmd_sub);
+        if (m->admin_sub)
+                natsSubscription_Unsubscribe(m->admin_sub);
         if (m->probe_sub)
                 natsSubscription_Unsubscribe(m->probe_sub);
         /* No callback may touch the host after this returns. */
@@ -271,10 +276,12 @@ void mesh_transport_free(Mesh *m) {
         m->n_held = 0;
         m->mailbox = loop_mailbox_free(m->mailbox);
         natsSubscription_Destroy(m->cmd_sub);
+        natsSubscription_Destroy(m->admin_sub);
         natsSubscription_Destroy(m->probe_sub);
         natsConnection_Destroy(m->nc);
         for (size_t i = 0; i < m->n_stale; i++) {
                 natsSubscription_Destroy(m->stale[i].cmd);
+                natsSubscription_Destroy(m->stale[i].admin);
                 natsSubscription_Destroy(m->stale[i].probe);
                 natsConnection_Destroy(m->stale[i].nc);
         }

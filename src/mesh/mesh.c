@@ -25,56 +25,33 @@ const char *mesh_tenant(const Mesh *m) {
 
 /* ---- host listener: events ---------------------------------------------------------- */
 
-static void publish_event(Mesh *m, const char *name, struct json_object *params) {
-        _cleanup_free_ char *subject = NULL, *ts = mesh_iso_now();
-        char event_id[9], trace[17];
-
-        if (asprintf(&subject, DC_MESH_SUBJECT_EVENT_FMT, m->tenant, m->device_id, name) < 0) {
-                json_object_put(params);
-                return;
-        }
-        mesh_random_hex(event_id, 8);
-        mesh_random_hex(trace, 16);
-        json_object_object_add(params, "event_id", json_object_new_string(event_id));
-        json_object_object_add(params, "ts", json_object_new_string(ts ? ts : ""));
-        json_object_object_add(params, "_trace_id", json_object_new_string(trace));
-        _cleanup_json_ struct json_object *o = jsonrpc_envelope(NULL, "method", json_object_new_string(name));
-        if (!o) {
-                json_object_put(params);
-                return;
-        }
-        json_object_object_add(o, "params", params);
-        (void) mesh_publish_json(m, subject, o);
-}
-
+/* Every load and unload is announced (docs/mesh.md, "Events"). */
 static void on_plugin_loaded(Host *h, const PluginRecord *r, void *userdata) {
         Mesh *m = userdata;
-        struct json_object *p = json_object_new_object(), *fns = json_object_new_array();
-        if (!strv_contains(m->load_order, r->id))
+        if (strv_contains(m->load_order, r->id))
+                /* A new generation replaced the loaded one (reload, replacing
+                 * install): the old one is unloaded.  It keeps its place. */
+                mesh_event_plugin_unloaded(m, r->id);
+        else
                 (void) strv_extend(&m->load_order, r->id);
-        for (size_t i = 0; fns && i < plugin_n_functions(r); i++)
-                json_object_array_add(fns, json_object_new_string(plugin_function_name(r, i)));
         mesh_update_names(m);
-        if (p && fns) {
-                json_object_object_add(p, "plugin_id", json_object_new_string(r->id));
-                json_object_object_add(p, "functions", fns);
-                publish_event(m, "plugin_loaded", p);
-        } else {
-                json_object_put(p);
-                json_object_put(fns);
-        }
+        mesh_event_plugin_loaded(m, r);
         mesh_advertisement_changed(m);
+}
+
+/* Loaded again with the same code: nothing changed but the announcement. */
+static void on_plugin_loaded_again(Host *h, const PluginRecord *r, bool reloaded, void *userdata) {
+        Mesh *m = userdata;
+        if (reloaded)
+                mesh_event_plugin_unloaded(m, r->id);
+        mesh_event_plugin_loaded(m, r);
 }
 
 static void on_plugin_unloaded(Host *h, const char *id, void *userdata) {
         Mesh *m = userdata;
-        struct json_object *p = json_object_new_object();
         strv_remove(m->load_order, id);
         mesh_update_names(m);
-        if (p) {
-                json_object_object_add(p, "plugin_id", json_object_new_string(id));
-                publish_event(m, "plugin_unloaded", p);
-        }
+        mesh_event_plugin_unloaded(m, id);
         mesh_advertisement_changed(m);
 }
 
@@ -88,13 +65,14 @@ static void on_plugin_event(Host *h, const char *plugin_id, const char *event, c
                 json_object_object_add(w, "value", p);
                 p = w;
         }
-        publish_event(m, event, p);
+        mesh_publish_event(m, event, p);
 }
 
 static const HostListener mesh_listener = {
         .plugin_loaded = on_plugin_loaded,
         .plugin_unloaded = on_plugin_unloaded,
         .plugin_event = on_plugin_event,
+        .plugin_loaded_again = on_plugin_loaded_again,
 };
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -159,8 +137,13 @@ int mesh_start(Mesh *m) {
 Mesh *mesh_free(Mesh *m) {
         if (!m)
                 return NULL;
-        if (m->started)
+        if (m->started) {
                 host_remove_listener(m->host, &mesh_listener, m);
+                /* As upstream, shutdown unloads every plugin once: said
+                 * while the connection can still carry it. */
+                for (char **id = m->load_order; id && *id; id++)
+                        mesh_event_plugin_unloaded(m, *id);
+        }
         mesh_advert_stop(m);
         mesh_transport_close(m); /* no delivery callback after this */
         mesh_advert_free(m);     /* joins the registrar */

@@ -95,6 +95,10 @@ static inline const char *strna(const char *s) {
         return s ? s : "n/a";
 }
 
+static inline bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static inline bool endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && memcmp(s + a - b, suffix, b) == 0;

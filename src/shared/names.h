@@ -76,11 +76,17 @@
  * of tenant and device id; the artifact URL scheme of roll-outs. */
 #define DC_MESH_SUBJECT_PREFIX_FMT "device-connect.%s."
 #define DC_MESH_SUBJECT_CMD_FMT "device-connect.%s.%s.cmd"
+/* ours: the admin RPCs (installs, loads, removals, publishes) for
+ * credentials NATS permits to publish here (docs/mesh.md, "Admin and operator") */
+#define DC_MESH_SUBJECT_ADMIN_FMT "device-connect.%s.%s.admin"
 #define DC_MESH_SUBJECT_EVENT_FMT "device-connect.%s.%s.event.%s"
 #define DC_MESH_SUBJECT_HEARTBEAT_FMT "device-connect.%s.%s.heartbeat"
 #define DC_MESH_SUBJECT_PRESENCE_FMT "device-connect.%s.%s.presence"
 #define DC_MESH_SUBJECT_REGISTRY_FMT "device-connect.%s.registry"
 #define DC_MESH_SUBJECT_PROBE_FMT "device-connect.%s.discovery.probe"
+#define DC_MESH_SUBJECT_DISCOVERY_FMT "device-connect.%s.discovery"
+#define DC_MESH_SUBJECT_ALL_HEARTBEATS_FMT "device-connect.%s.*.heartbeat"
+#define DC_MESH_SUBJECT_ALL_PRESENCE_FMT "device-connect.%s.*.presence"
 #define DC_MESH_DEVICE_SUBJECTS_FMT "device-connect.%s.%s."
 #define DC_MESH_REPLY_PREFIX_DEFAULT "_INBOX."
 #define DC_MESH_URL_SCHEME "dc-mesh://"

@@ -191,3 +191,63 @@ test("token and user/password authentication", async () => {
     await nc.close();
   }
 });
+
+test("operator and admin credentials: NATS permissions on …cmd and …admin, MeshAdminRPCsOnCmd=no", async () => {
+  const { hostctl, packFolder, pluginFolder, sha256 } = await import("./fleet-lib.mjs");
+  const okp = createOperator(), akp = createAccount();
+  const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const opJwt = await encodeOperator("op", okp);
+  const accJwt = await encodeAccount("lab", akp, { limits }, { signer: okp });
+  // docs/mesh.md, "Admin and operator": the same subscriptions for both;
+  // only the admin may publish on …<device>.admin
+  const reads = ["_INBOX.>", "device-connect.lab.*.event.>", "device-connect.lab.*.heartbeat", "device-connect.lab.*.presence"];
+  const invoke = ["device-connect.lab.*.cmd", "device-connect.lab.discovery", "device-connect.lab.discovery.probe"];
+  const users = {
+    device: { pub: { allow: ["device-connect.lab.>", "_INBOX.>"], deny: ["device-connect.lab.*.admin"] },
+      sub: { allow: ["device-connect.lab.>", "_INBOX.>"] } },
+    operator: { pub: { allow: invoke }, sub: { allow: reads } },
+    admin: { pub: { allow: [...invoke, "device-connect.lab.*.admin"] }, sub: { allow: reads } },
+  };
+  const creds = {};
+  for (const [name, perms] of Object.entries(users)) {
+    const ukp = createUser();
+    creds[name] = path.join(tmp, `${name}.creds`);
+    fs.writeFileSync(creds[name], fmtCreds(await encodeUser(name, ukp, akp, perms), ukp));
+  }
+  const server = await startNats(`port: -1\nhost: 127.0.0.1\noperator: "${opJwt}"\nresolver: MEMORY\n` +
+    `resolver_preload: { ${akp.getPublicKey()}: "${accJwt}" }\n`);
+  const url = `nats://127.0.0.1:${server.port}`;
+  const h = startHostd("perms", [`MeshCredentialsFile=${creds.device}`, `MeshURLs=${url}`, "Tenant=lab", "DeviceId=perm-host",
+    "MeshAdminRPCsOnCmd=no"]);
+  const conn = async (who) => connect({ servers: url, authenticator: credsAuthenticator(fs.readFileSync(creds[who])) });
+  const op = await conn("operator"), adm = await conn("admin");
+  const CMD = "device-connect.lab.perm-host.cmd", ADMIN = "device-connect.lab.perm-host.admin";
+  const ask = async (nc, subject, method, params = {}) =>
+    JSON.parse(sc.decode((await nc.request(subject, sc.encode(JSON.stringify({ jsonrpc: "2.0", id: "p", method, params })),
+      { timeout: 3000 })).data));
+  const src = path.join(tmp, "perm-src");
+  const bundle = packFolder(pluginFolder(src, "probe", path.join(process.env.DC_TEST_PLUGINS_DIR, "probe-a.so")));
+  const install = { bundle_b64: bundle.toString("base64"), digest: sha256(bundle) };
+
+  // the operator: invoke and read on cmd; installs are refused there, and NATS refuses it the admin subject
+  assert.equal((await rpcUntilAnswered(op, CMD, "get_status")).result.status, "success");
+  assert.deepEqual((await ask(op, CMD, "hello_world", { name: "op" })).result, { message: "Hello, op!" });
+  assert.equal((await ask(op, CMD, "install_plugin_from_bundle", install)).result.error, "admin-only");
+  await assert.rejects(ask(op, ADMIN, "install_plugin_from_bundle", install), /PERMISSIONS_VIOLATION|Permissions Violation|TIMEOUT/);
+  assert.deepEqual((await ask(op, CMD, "get_status")).result.loaded_plugins, ["hello-world"]);
+  let r = await hostctl(["--mesh", `--creds=${creds.operator}`, `--nats-url=${url}`, "--tenant=lab", "--device=perm-host", "--timeout=2", "install", path.join(src, "probe")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /served on device-connect\.lab\.perm-host\.admin only/);
+
+  // the admin: the same RPC on the admin subject; hostctl finds its way there
+  r = (await ask(adm, ADMIN, "install_plugin_from_bundle", install)).result;
+  assert.deepEqual([r.status, r.load_result.status], ["success", "success"]);
+  r = await hostctl(["--mesh", `--creds=${creds.admin}`, `--nats-url=${url}`, "--tenant=lab", "--device=perm-host", "remove", "probe"]);
+  assert.equal(r.status, 0, r.stderr);
+  r = await hostctl(["--mesh", `--creds=${creds.admin}`, `--nats-url=${url}`, "--tenant=lab", "--device=perm-host", "install", path.join(src, "probe")]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual((await ask(op, CMD, "probe.probe")).result, { build: "A" });
+  await op.close();
+  await adm.close();
+  assert.equal(await stop(h), 0);
+});

@@ -538,7 +538,7 @@ test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () =>
     return spawnSync(HOSTCTL, ["--mesh", `--nats-url=nats://127.0.0.1:${natsPort}`, `--tenant=${TENANT}`, `--device=${DEVICE}`, ...a],
       { encoding: "utf8", timeout: 30000 });
   };
-  let r = run("status");
+  let r = run("--json", "status");
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).device_type, "plugin_host");
   r = run("invoke", "hello-world", "echo", '{"via":"hostctl"}');
@@ -551,13 +551,16 @@ test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () =>
   r = run("install", path.join(src, "probe"));
   assert.equal(r.status, 1); // installed already (version B)
   assert.match(r.stderr, /already exists/);
-  r = run("install", "--replace", path.join(src, "probe"));
+  r = run("--json", "install", "--replace", path.join(src, "probe"));
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).status, "success");
   assert.deepEqual(await result("probe.probe"), { build: "A" });
-  r = run("show", "probe");
+  r = run("--json", "show", "probe");
   assert.equal(JSON.parse(r.stdout).id, "probe");
   r = run("remove", "probe");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "Removed plugin probe\n");
+  r = run("rescan");
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not available over the mesh/);
   r = spawnSync(HOSTCTL, ["--mesh", `--nats-url=nats://127.0.0.1:${natsPort}`, `--tenant=${TENANT}`, "--device=nobody-here", "status"], { encoding: "utf8", timeout: 30000 });

@@ -20,6 +20,9 @@
 #ifndef TP_BUILD
 #define TP_BUILD "default"
 #endif
+#ifndef TP_VERSION
+#define TP_VERSION "1.0.0"
+#endif
 
 static const dc_host_api *host;
 
@@ -41,9 +44,22 @@ __attribute__((constructor)) static void constructor(void) {
         mark("ctor");
 }
 
+#ifdef TP_BULK
+/* Roll-out tests: 100 KiB of 'Z' that a test overwrites with random bytes
+ * of the same length (an incompressible plugin of about 100 KB). */
+__attribute__((used)) static const char bulk[100 * 1024] = { [0 ... 100 * 1024 - 1] = 'Z' };
+
+static int probe(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"build\":\"%s\",\"version\":\"%s\",\"bulk\":%u}", TP_BUILD, TP_VERSION,
+                 (unsigned) (unsigned char) bulk[sizeof bulk / 2]);
+        return host->reply(call, buf);
+}
+#else
 static int probe(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
         return host->reply(call, "{\"build\":\"" TP_BUILD "\"}");
 }
+#endif
 
 static int config(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
         return host->reply(call, host->config(ctx));
@@ -214,7 +230,7 @@ DC_PLUGIN_DEFINE({
 #else
         .name = "Test plugin " TP_ID,
 #endif
-        .version = "1.0.0",
+        .version = TP_VERSION,
         .description = "loader test plugin",
 #ifdef TP_TOOLCHAIN
         .toolchain = TP_TOOLCHAIN,
