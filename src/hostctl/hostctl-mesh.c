@@ -10,6 +10,8 @@
 #include "base64.h"
 #include "digest.h"
 #include "escape.h"
+#include "hostctl-output.h"
+#include "hostctl-verbs.h"
 #include "image.h"
 #include "json-util.h"
 #include "log.h"
@@ -27,7 +29,8 @@ static int print_result(struct json_object *reply, const char *what) {
         }
         if (!json_object_object_get_ex(reply, "result", &res))
                 return log_error_errno(EBADMSG, "Failed to %s: malformed reply", what);
-        puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+        output_begin();
+        output_json(res);
         /* host RPCs report failures as results (docs/mesh.md) */
         if (json_member_string(res, "status", &status) == -EBADMSG)
                 return log_error_errno(EBADMSG, "Failed to %s: malformed reply (status)", what);
@@ -69,6 +72,8 @@ static int install_params(int fd, const MeshCliArgs *a, struct json_object **ret
         json_object_object_add(p, "digest", json_object_new_string(a->digest ? a->digest : digest));
         json_object_object_add(p, "load", json_object_new_boolean(a->load));
         json_object_object_add(p, "replace", json_object_new_boolean(a->replace));
+        if (a->allow_downgrade)
+                json_object_object_add(p, "allow_downgrade", json_object_new_boolean(true));
         if (a->plugin_id)
                 json_object_object_add(p, "plugin_id", json_object_new_string(a->plugin_id));
         if (a->format)
@@ -77,8 +82,7 @@ static int install_params(int fd, const MeshCliArgs *a, struct json_object **ret
         return 0;
 }
 
-int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, int nargs, char **args,
-                 int (*open_archive)(const char *path)) {
+int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, int nargs, char **args) {
         Mesh *m = NULL;
         struct json_object *params = NULL, *reply = NULL;
         _cleanup_free_ char *method = NULL;
@@ -102,7 +106,7 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
                         return log_error_errno(EINVAL, "Parameters must be a JSON object: %s", text);
                 }
         } else if (streq(verb, "install")) {
-                int fd = open_archive(args[0]);
+                int fd = hostctl_open_archive(args[0]);
                 if (fd < 0)
                         return fd;
                 r = install_params(fd, a, &params);
@@ -128,9 +132,10 @@ int hostctl_mesh(const HostConfig *c, const MeshCliArgs *a, const char *verb, in
         if (r >= 0 && streq(verb, "show")) {
                 struct json_object *res, *loaded, *p;
                 if (json_member_object(reply, "result", &res) >= 0 && json_member_object(res, "loaded", &loaded) >= 0 &&
-                    json_member_object(loaded, args[0], &p) >= 0)
-                        puts(json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
-                else
+                    json_member_object(loaded, args[0], &p) >= 0) {
+                        output_begin();
+                        output_json(p);
+                } else
                         r = log_error_errno(ENOENT, "No loaded plugin '%s' on %s", args[0], mesh_device_id(m));
         } else if (r >= 0)
                 r = print_result(reply, what);
