@@ -38,9 +38,9 @@ EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_ACCESS_DENIED, EXIT_NO_SUCH_PLU
 POLKIT_ACTION_FILE = "/usr/share/polkit-1/actions/org.deviceconnect.pluginhost.policy"
 
 
-def ctl(*args, prefix=(), env=None, timeout=60):
+def ctl(*args, prefix=(), env=None, timeout=60, cwd=None):
     return subprocess.run(list(prefix) + [HOSTCTL] + list(args), capture_output=True, text=True, timeout=timeout,
-                          env=env, stdin=subprocess.DEVNULL)
+                          env=env, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 def sha_file(path):
@@ -141,6 +141,14 @@ class Pty:
     def send(self, data):
         os.write(self.fd, data.encode())
 
+    def wait_echo_off(self, timeout=20):
+        """A password prompt turns echo off (and flushes what was typed before): type after that."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & termios.ECHO:
+            if time.monotonic() > deadline:
+                raise AssertionError("echo stayed on; output:\n" + self.text())
+            self._read(0.01)
+
     def wait(self, timeout=30):
         """Read until the terminal closes (the command and its children are gone), then reap."""
         deadline = time.monotonic() + timeout
@@ -183,8 +191,8 @@ class Offline(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_ctl(self, *args, prefix=(), env=None):
-        return ctl(*args, prefix=prefix, env=env or self.env)
+    def run_ctl(self, *args, prefix=(), env=None, cwd=None):
+        return ctl(*args, prefix=prefix, env=env or self.env, cwd=cwd)
 
     def test_usage_errors_exit_2(self):
         for args, needle in ((["frob"], 'Unknown command "frob"'), (["show"], '"show" takes 1 argument'),
@@ -234,6 +242,10 @@ class Offline(unittest.TestCase):
         self.assertEqual(lines[3:], ["sensor: ok", "digest: " + sha_file(os.path.join(sensor, "sensor.so"))])
         r = self.run_ctl("--config", self.conf, "--no-legend", "verify", sensor)
         self.assertEqual(r.stdout.splitlines()[0], "sensor: ok")
+        # "." is the folder itself (its directory is the plugin directory)
+        for args in (("verify", "."), ("verify", "../sensor/"), ("--content-only", "verify", ".")):
+            r = self.run_ctl("--config", self.conf, "--no-legend", *args, cwd=sensor)
+            self.assertEqual((r.returncode, r.stdout.splitlines()[0]), (0, "sensor: ok"), args)
         # the same file through $DC_PLUGIN_HOST_CONFIG, as the daemon reads it
         r = self.run_ctl("verify", sensor, env=dict(self.env, DC_PLUGIN_HOST_CONFIG=self.conf))
         self.assertIn("Configuration: " + self.conf + "\n", r.stdout)
@@ -718,6 +730,10 @@ class Install(unittest.TestCase):
                 os.unlink(floor)
 
     def test_install_folder_and_errors(self):
+        r = ctl("install", ".", cwd=self.probe)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Installed plugin probe", r.stdout)
+        self.assertEqual(ctl("remove", "probe").returncode, 0)
         r = ctl("install", self.probe)
         self.assertEqual(r.returncode, 0, r.stderr)
         r = ctl("install", self.probe)
@@ -759,7 +775,7 @@ class RemoteHost(unittest.TestCase):
         os.chmod(os.path.join(cls.bin, "ssh"), 0o755)
         cls.down = tempfile.mkdtemp()
         with open(os.path.join(cls.down, "ssh"), "w") as f:
-            f.write('#!/bin/sh\necho "ssh: connect to host $4 port 22: Connection refused" >&2\nexit 255\n')
+            f.write('#!/bin/sh\necho "ssh: connect to host $3 port 22: Connection refused" >&2\nexit 255\n')
         os.chmod(os.path.join(cls.down, "ssh"), 0o755)
 
     @classmethod
@@ -796,7 +812,9 @@ class RemoteHost(unittest.TestCase):
         r = ctl("-H", "root@device9", "status", env=self.env(self.down), timeout=30)
         self.assertEqual(r.returncode, EXIT_NOT_RUNNING, r.stderr)
         self.assertIn("Connection refused", r.stderr)
-        self.assertIn("cannot reach the system bus of root@device9 over ssh", r.stderr)
+        self.assertIn("ssh: connect to host root@device9 port 22: Connection refused", r.stderr)
+        # ssh may be gone before or after the first call: the same message either way
+        self.assertIn("reach the system bus of root@device9 over ssh", r.stderr)
 
 
 # ---- polkit: the terminal agent, missing policy --------------------------------------------------------
@@ -821,6 +839,7 @@ class Polkit(unittest.TestCase):
         p.expect("==== AUTHENTICATING FOR org.deviceconnect.pluginhost.manage-plugins ====")
         p.expect("Authentication is required to manage plugins.")
         p.expect("Password: ")
+        p.wait_echo_off()
         p.send("not-the-password\n")
         self.assertEqual(p.wait(timeout=60), EXIT_ACCESS_DENIED, p.text())
         self.assertIn("==== AUTHENTICATION FAILED ====", p.text())

@@ -23,7 +23,7 @@ int hostctl_bus_open(const HostctlArgs *a, sd_bus **ret) {
                 r = sd_bus_open_system(&bus);
         if (r < 0) {
                 if (a->host)
-                        log_error_errno(r, "Failed to connect to the system bus of %s (over ssh): %m", a->host);
+                        log_error_errno(r, "Cannot reach the system bus of %s over ssh: %m", a->host);
                 else
                         log_error_errno(r, "Failed to connect to the system bus: %m");
                 return r == -EINVAL && a->host ? HOSTCTL_EXIT_USAGE : HOSTCTL_EXIT_NOT_RUNNING;

@@ -10,6 +10,7 @@
 
 #include "hostctl-bus.h"
 #include "hostctl-output.h"
+#include "hostctl-path.h"
 #include "hostctl-verbs.h"
 #include "json-util.h"
 #include "log.h"
@@ -34,16 +35,10 @@ int hostctl_open_archive(const char *path) {
         if (!S_ISDIR(st.st_mode))
                 return fd;
         close(fd);
-        _cleanup_free_ char *copy = strdup(path), *parent = NULL;
-        if (!copy)
-                return log_oom();
-        while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
-                copy[strlen(copy) - 1] = 0;
-        char *slash = strrchr(copy, '/');
-        const char *name = slash ? slash + 1 : copy;
-        parent = slash ? strndup(copy, (size_t) (slash - copy) + (slash == copy)) : strdup(".");
-        if (!parent)
-                return log_oom();
+        _cleanup_free_ char *parent = NULL, *name = NULL;
+        int r = hostctl_split_path(path, &parent, &name);
+        if (r < 0)
+                return log_error_errno(r, "Cannot pack %s: %m", path);
         _cleanup_close_ int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int mfd = memfd_create("dc-plugin-pack", MFD_CLOEXEC);
         Verdict v = {};
@@ -51,7 +46,7 @@ int hostctl_open_archive(const char *path) {
                 safe_close(mfd);
                 return log_error_errno(errno, "Cannot pack %s: %m", path);
         }
-        int r = pack_directory(dfd, name, mfd, &v);
+        r = pack_directory(dfd, name, mfd, &v);
         if (r < 0) {
                 log_error("Cannot pack %s: %s", path, v.message ? v.message : strerror(-r));
                 verdict_clear(&v);

@@ -13,6 +13,7 @@
 #include "digest.h"
 #include "hostctl-bus.h"
 #include "hostctl-output.h"
+#include "hostctl-path.h"
 #include "hostctl-verbs.h"
 #include "image.h"
 #include "json-util.h"
@@ -42,20 +43,9 @@ static char *local_digest(const char *path, const char *id, const struct stat *s
         return strdup(s);
 }
 
-/* The canonical directory that holds path. */
-static char *local_parent(const char *path) {
-        _cleanup_free_ char *copy = strdup(path);
-        if (!copy)
-                return NULL;
-        while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
-                copy[strlen(copy) - 1] = 0;
-        char *slash = strrchr(copy, '/');
-        return realpath(slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".", NULL);
-}
-
 int verb_verify_daemon(Hostctl *c, char **args, int n) {
         _cleanup_json_ struct json_object *d = NULL, *o = NULL;
-        _cleanup_free_ char *id = NULL, *digest = NULL, *parent = NULL;
+        _cleanup_free_ char *id = NULL, *digest = NULL, *parent = NULL, *name = NULL;
         struct json_object *p, *shadow, *policy = NULL, *daemon;
         const char *arg = args[0], *base = strrchr(arg, '/');
         struct stat st;
@@ -63,14 +53,17 @@ int verb_verify_daemon(Hostctl *c, char **args, int n) {
 
         /* An id, or a local copy (a folder or <id>.so) named by a path. */
         bool local = (base || endswith(arg, ".so") || !c->arg->host) && stat(arg, &st) >= 0;
-        base = base ? base + 1 : arg;
+        if (local) {
+                r = hostctl_split_path(arg, &parent, &name);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot resolve %s: %m", arg);
+        }
+        base = local ? name : base ? base + 1 : arg;
         id = endswith(base, ".so") ? strndup(base, strlen(base) - 3) : strdup(base);
         if (!id)
                 return log_oom();
-        if (local) {
+        if (local)
                 digest = local_digest(arg, id, &st);
-                parent = local_parent(arg);
-        }
 
         r = hostctl_describe(c, &d);
         if (r != 0)

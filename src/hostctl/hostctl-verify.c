@@ -23,6 +23,7 @@
 #include "extract.h"
 #include "host.h"
 #include "hostctl-output.h"
+#include "hostctl-path.h"
 #include "hostctl-verbs.h"
 #include "image.h"
 #include "install.h"
@@ -199,21 +200,17 @@ static bool same_dir(const char *a, const char *b) {
 }
 
 static int verify_in_place(Hostctl *c, const char *path, VerifyEnv *e) {
-        _cleanup_free_ char *copy = strdup(path), *parent = NULL, *id = NULL, *inner = NULL;
+        _cleanup_free_ char *parent = NULL, *name = NULL, *id = NULL, *inner = NULL;
         _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_close_ int dfd = -1;
         struct stat st;
         int r;
 
-        if (!copy)
-                return log_oom();
-        while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
-                copy[strlen(copy) - 1] = 0;
-        /* The parent canonical, the entry itself as it is (a symlink is refused as the daemon refuses it). */
-        char *slash = strrchr(copy, '/');
-        const char *name = slash ? slash + 1 : copy;
-        parent = realpath(slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".", NULL);
-        if (!parent || fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return log_error_errno(errno, "Cannot verify %s: %m", path);
+        /* The directory canonical, the entry itself as it is (a symlink is refused as the daemon refuses it). */
+        r = hostctl_split_path(path, &parent, &name);
+        if (r < 0 || (dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+            fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return log_error_errno(r < 0 ? r : errno, "Cannot verify %s: %m", path);
         if (S_ISREG(st.st_mode) && !endswith(name, ".so")) {
                 log_error("%s is neither a plugin folder nor an <id>.so file; an archive's content is checked with "
                           "--content-only.", path);
@@ -309,18 +306,15 @@ static int copy_file(int src_dir, const char *src, int dst_dir, const char *dst)
  * folder of the packed folder or the archive, named by its manifest's id. */
 static int stage_content(const VerifyEnv *e, const char *path, const char *format_name, const struct stat *st, int stage,
                          char **ret_name, PluginLayout *ret_layout, Verdict *v) {
-        _cleanup_free_ char *copy = strdup(path), *top = NULL, *mid = NULL;
+        _cleanup_free_ char *dir = NULL, *name = NULL, *top = NULL, *mid = NULL;
         _cleanup_close_ int in = -1, xfd = -1, pfd = -1, dfd = -1;
         OwnerRule rule = { .kind = ROOT_READONLY, .self_uid = e->config.self_uid, .trusted_uid = geteuid() };
         int r;
 
-        if (!copy)
-                return -ENOMEM;
-        while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
-                copy[strlen(copy) - 1] = 0;
-        char *slash = strrchr(copy, '/');
-        const char *name = slash ? slash + 1 : copy;
-        dfd = open(slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r = hostctl_split_path(path, &dir, &name);
+        if (r < 0)
+                return r;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
         if (S_ISREG(st->st_mode) && endswith(name, ".so")) {
