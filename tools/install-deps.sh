@@ -7,6 +7,7 @@ PACKAGES=(
         build-essential meson ninja-build pkg-config clang libclang-rt-14-dev valgrind jq
         libsystemd-dev libarchive-dev libssl-dev libjson-c-dev libcurl4-openssl-dev libnats-dev
         libglib2.0-dev libglib2.0-bin libglib-testing-0-dev
+        libseccomp-dev
         systemd dbus-daemon dbus-system-bus-common polkitd nats-server
         python3-dbusmock python3-gi python3-dbus
         libarchive-tools libxml2-utils openssl minisign

@@ -68,6 +68,8 @@ int host_config_init(HostConfig *c) {
                 .max_plugin_size = 64ull * 1024 * 1024,
                 .max_loaded_plugins = 256,
                 .ops_per_minute = 120,
+                .plugin_events_per_second = 200,
+                .plugin_log_lines_per_second = 100,
                 .max_archive_size = 10ull * 1024 * 1024,
                 .max_extracted_size = 256ull * 1024 * 1024,
                 .max_archive_members = 10000,
@@ -322,6 +324,8 @@ static const Setting core_settings[] = {
         UNSIGNED("MaxLoadedPlugins", max_loaded_plugins, 1, 100000),
         UNSIGNED("OperationsPerMinute", ops_per_minute, 1, 1000000),
         UNSIGNED("MeshOperationsPerMinute", ops_per_minute, 1, 1000000), /* the older name */
+        UNSIGNED("PluginEventsPerSecond", plugin_events_per_second, 1, 1000000),
+        UNSIGNED("PluginLogLinesPerSecond", plugin_log_lines_per_second, 1, 1000000),
 };
 
 static const Setting install_settings[] = {

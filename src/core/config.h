@@ -42,6 +42,8 @@ typedef struct HostConfig {
         uint64_t call_timeout_usec;
         unsigned max_loaded_plugins;   /* cap of loads, from any front end */
         unsigned ops_per_minute;       /* rate limit of install/load/remove/publish, per caller */
+        unsigned plugin_events_per_second;    /* per plugin (twice that as a burst) */
+        unsigned plugin_log_lines_per_second; /* likewise */
         ImageMode image_mode;          /* tests only */
 
         /* Installs (docs/plugin-security.md, "Installing plugins") */

@@ -4,83 +4,25 @@
 #include "json-util.h"
 #include "escape.h"
 #include "log.h"
+#include "plugin-output.h"
 #include "schema.h"
 
-/* An event on its way to the loop, where listeners hear about it. */
-typedef struct QueuedEvent {
-        MailboxItem item; /* first */
-        Registry *registry;
-        char *plugin_id, *name, *payload;
-} QueuedEvent;
-
-static void queued_event_run(MailboxItem *item, bool cancelled) {
-        QueuedEvent *e = (QueuedEvent *) item;
-        if (!cancelled)
-                registry_notify_event(e->registry, e->plugin_id, e->name, e->payload);
-        free(e->plugin_id);
-        free(e->name);
-        free(e->payload);
-        free(e);
-}
-
-static int queue_event(Plugin *p, const char *event, const char *payload_json) {
-        QueuedEvent *e = calloc(1, sizeof(QueuedEvent));
-        if (!e)
-                return -ENOMEM;
-        e->item.run = queued_event_run;
-        e->registry = &p->host->registry;
-        e->plugin_id = strdup(p->id);
-        e->name = strdup(event);
-        e->payload = strdup(payload_json);
-        if (!e->plugin_id || !e->name || !e->payload) {
-                queued_event_run(&e->item, true);
-                return -ENOMEM;
-        }
-        loop_mailbox_post(p->host->mailbox, &e->item);
-        return 0;
-}
-
 #define MAX_RESULT (16u * 1024u * 1024u)
-#define PLUGIN_LOG_LINE_MAX 4096u
 
 static bool ctx_alive(dc_plugin_ctx *ctx) {
         return ctx && !__atomic_load_n(&ctx->dead, __ATOMIC_ACQUIRE);
 }
 
 static int api_emit_event(dc_plugin_ctx *ctx, const char *name, const char *payload_json) {
-        _cleanup_json_ struct json_object *o = NULL;
-        _cleanup_free_ char *err = NULL;
-        const PluginEvent *e;
-
         if (!ctx_alive(ctx))
                 return -ESHUTDOWN;
-        if (!name || !(e = plugin_find_event(ctx->plugin, name)))
-                return -EINVAL;
-        if (!payload_json)
-                payload_json = "{}";
-        if (strlen(payload_json) > MAX_RESULT || json_parse_strict(payload_json, strlen(payload_json), &o, NULL) < 0 ||
-            !json_object_is_type(o, json_type_object))
-                return -EINVAL;
-        if (schema_validate(e->schema, o, &err) < 0) {
-                log_struct(LOG_WARNING, 0, NULL, LOG_FIELDS(LF("PLUGIN_ID", ctx->plugin->id)),
-                           "Dropping event %s of plugin %s: payload %s", name, ctx->plugin->id, err);
-                return -EINVAL;
-        }
-        return queue_event(ctx->plugin, name, json_to_string_compact(o));
+        int r = plugin_output_event(ctx->plugin, name, payload_json);
+        return r == -ENOBUFS ? 0 : r; /* dropped by the limits: counted, not the plugin's error */
 }
 
 static void api_log(dc_plugin_ctx *ctx, int priority, const char *message) {
-        if (!ctx || !message)
-                return;
-        if (priority < LOG_ERR)
-                priority = LOG_ERR; /* plugins cannot raise emergencies */
-        if (priority > LOG_DEBUG)
-                priority = LOG_DEBUG;
-        /* A plugin's text is untrusted: escaped, and one line is at most
-         * PLUGIN_LOG_LINE_MAX bytes. */
-        _cleanup_free_ char *safe = escape_untrusted(message, PLUGIN_LOG_LINE_MAX);
-        log_struct(priority, 0, NULL, LOG_FIELDS(LF("PLUGIN_ID", ctx->plugin->id)), "%s: %s", ctx->plugin->id,
-                   safe ? safe : "(out of memory)");
+        if (ctx)
+                plugin_output_log(ctx->plugin, priority, message);
 }
 
 static const char *api_config(dc_plugin_ctx *ctx) {

@@ -71,6 +71,7 @@ typedef struct HostListener {
 #define HOST_ERR_BUSY (-EBUSY)
 #define HOST_ERR_TIMEOUT (-ETIME)
 #define HOST_ERR_HANDLER_FAILED (-EREMOTEIO)
+#define HOST_ERR_CRASHED (-EOWNERDEAD) /* the plugin's worker process died during the call */
 
 /* Largest params text a call accepts (front ends refuse more before queueing). */
 #define HOST_MAX_PARAMS (1024u * 1024u)

@@ -163,6 +163,7 @@ static VerifyContext verify_context(Host *h, size_t root_idx, Policy *policy, Sc
 static LoaderContext loader_context(Host *h) {
         return (LoaderContext){
                 .host = h,
+                .config = h->config,
                 .plugin_config_dir = h->config->plugin_config_dir,
                 .config_rule = { .kind = ROOT_READONLY, .self_uid = h->config->self_uid, .trusted_uid = h->config->trusted_uid },
                 .ctxs = &h->ctxs,

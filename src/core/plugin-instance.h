@@ -9,6 +9,7 @@
 #include "fs-check.h"
 #include "host.h"
 #include "loop-mailbox.h"
+#include "plugin-output.h"
 #include "verify.h"
 #include "worker-pool.h"
 
@@ -61,6 +62,8 @@ struct Plugin {
         size_t n_routines;
         struct dc_plugin_ctx *ctx;
         char *config_json;
+        char **strings; /* a worker's description: the texts the tables point to */
+        PluginOutput *output; /* events and log lines: limits and counters */
         void *data;
         bool thread_safe;
         bool initialized;
@@ -84,6 +87,7 @@ void ctx_list_done(CtxList *l);
 /* What the loader needs from its caller (instead of calling back into it). */
 typedef struct LoaderContext {
         Host *host;                    /* stored in the instance, never dereferenced here */
+        const HostConfig *config;      /* the plugin output limits */
         const char *plugin_config_dir; /* <dir>/<id>.json is handed to the plugin */
         OwnerRule config_rule;         /* who may own that file */
         CtxList *ctxs;

@@ -39,6 +39,10 @@ typedef struct VerifyContext {
 
 void candidate_init(Candidate *c);
 void candidate_done(Candidate *c);
+/* The version the plugin's descriptor must carry: the manifest's, or the signed one (flat layout). */
+static inline const char *candidate_expected_version(const Candidate *c) {
+        return c->layout == LAYOUT_FOLDER ? c->manifest.version : c->signed_version;
+}
 
 /*
  * Verify the entry `name` below the open root `rootfd` (a folder, or
