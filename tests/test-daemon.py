@@ -190,59 +190,5 @@ class Daemon(unittest.TestCase):
         self.assertIn("Plugin signature verification: PERMISSIVE mode (DC_PLUGIN_SIGNATURES not set)", res.stderr)
 
 
-class HostctlOffline(unittest.TestCase):
-    """dc-plugin-hostctl verbs that need no daemon, and usage errors."""
-    HOSTCTL = os.environ["DC_HOSTCTL"]
-
-    def run_ctl(self, *args, **kw):
-        return subprocess.run([self.HOSTCTL] + list(args), capture_output=True, text=True, timeout=30, **kw)
-
-    def test_hash(self):
-        so = os.path.join(EXAMPLES, "sensor", "sensor.so")
-        r = self.run_ctl("hash", so)
-        self.assertEqual(r.returncode, 0)
-        import hashlib
-        with open(so, "rb") as f:
-            self.assertEqual(r.stdout.strip(), "sha256:" + hashlib.sha256(f.read()).hexdigest())
-        r = self.run_ctl("hash", "/nonexistent")
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("Failed to open /nonexistent", r.stderr)
-
-    def test_usage_errors(self):
-        for args, needle in ((["frob"], 'Unknown command "frob"'), (["show"], '"show" takes 1 argument'),
-                             (["invoke", "a"], '"invoke" takes up to 3 argument'), (["--bogus"], "unrecognized option")):
-            r = self.run_ctl(*args)
-            self.assertEqual(r.returncode, 1, args)
-            self.assertIn(needle, r.stderr, args)
-        r = self.run_ctl("--help")
-        self.assertEqual(r.returncode, 0)
-        self.assertIn("verify PATH", r.stdout)
-
-    @unittest.skipUnless(os.geteuid() == 0, "needs root")
-    def test_verify(self):
-        tmp = safe_tmpdir()
-        try:
-            root = os.path.join(tmp, "plugins")
-            os.mkdir(root, 0o755)
-            install_examples(root)
-            install(root, "execstack", os.path.join(TEST_PLUGINS, "execstack.so"))
-            marker = os.path.join(tmp, "marker")
-            env = dict(os.environ, DC_TEST_MARKER=marker)
-            env.pop("DC_PLUGIN_SIGNATURES", None)
-            conf = os.path.join(tmp, "c.conf")
-            with open(conf, "w") as f:
-                f.write("SignaturesFile=%s/none\nTrustedKeysDirectory=%s/none\n" % (tmp, tmp))
-            r = self.run_ctl("--config", conf, "verify", os.path.join(root, "sensor"), env=env)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("sensor: ok", r.stdout)
-            r = self.run_ctl("--config", conf, "--json", "verify", os.path.join(root, "execstack"), env=env)
-            self.assertEqual(r.returncode, 1)
-            doc = json.loads(r.stdout)
-            self.assertEqual((doc["ok"], doc["reason"]), (False, "elf-execstack"))
-            self.assertFalse(os.path.exists(marker), "verify must never run plugin code")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 if __name__ == "__main__":
     unittest.main(verbosity=2)

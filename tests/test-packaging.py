@@ -136,7 +136,7 @@ def completion_tables():
     commands = re.search(r"_dc_plugin_hostctl_commands=\((.*?)\n\)", text, re.S).group(1)
     options = re.search(r"_dc_plugin_hostctl_options=\((.*?)\n\)", text, re.S).group(1)
     verbs = {line.split()[0] for line in re.findall(r'"([^"]+)"', commands)}
-    opts = {o.split("=")[0] for o in re.findall(r'"([^"]+)"', options)}
+    opts = {re.split(r"\[?=", o)[0] for o in re.findall(r'"([^"]+)"', options)}
     return verbs, opts
 
 
@@ -145,7 +145,7 @@ class Completion(unittest.TestCase):
         helptext = run(HOSTCTL, "--help", check=True).stdout
         section = helptext[helptext.index("Commands:"):helptext.index("Options:")]
         help_verbs = set(re.findall(r"^  ([a-z][a-z-]*)\b", section, re.M))
-        help_opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+|-h)\b", helptext[helptext.index("Options:"):]))
+        help_opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+|-[hH])\b", helptext[helptext.index("Options:"):]))
         verbs, opts = completion_tables()
         self.assertGreaterEqual(len(help_verbs), 14)
         self.assertEqual(sorted(help_verbs ^ verbs), [], "commands of --help vs the completion table")
@@ -160,10 +160,13 @@ class Completion(unittest.TestCase):
             with open(stub, "w") as f:
                 f.write(textwrap.dedent("""\
                     #!/bin/sh
+                    echo "$@" >> calls.log
+                    legend=yes
                     for a; do case $a in
-                    list) printf '%-28s %-10s %-26s %-10s %s\\n' ID STATE REASON VERSION DIGEST
+                    --no-legend) legend= ;;
+                    list) [ -n "$legend" ] && printf '%-28s %-10s %-26s %-10s %s\\n' ID STATE REASON VERSION DIGEST
                           printf '%-28s %-10s %-26s %-10s %s\\n' hello-world loaded - 1.0.0 sha256:ab… sensor rejected not-in-allowlist 1.0.0 -
-                          printf '\\n2 plugin(s).\\n'; exit 0 ;;
+                          [ -n "$legend" ] && printf '\\n2 plugin(s).\\n'; exit 0 ;;
                     show) printf '         Id: hello-world\\n  Functions: hello_world — Greets\\n             echo — Echoes\\n     Events: tick\\n'; exit 0 ;;
                     esac; done
                     exit 1
@@ -198,6 +201,30 @@ class Completion(unittest.TestCase):
             self.assertEqual(complete("dc-plugin-hostctl --config plu"), {"plugin-dir", "plugin.tgz"})
             self.assertEqual(complete("dc-plugin-hostctl --config plugin.tgz ver"), {"verify"})
             self.assertEqual(complete("dc-plugin-hostctl status "), set())
+            # optional and separate option values
+            self.assertEqual(complete("dc-plugin-hostctl --json="), {"pretty", "short", "off"})
+            self.assertEqual(complete("dc-plugin-hostctl --json=sh"), {"short"})
+            self.assertEqual(complete("dc-plugin-hostctl --js"), {"--json"})
+            self.assertEqual(complete("dc-plugin-hostctl --allow-d"), {"--allow-downgrade"})
+            self.assertEqual(complete("dc-plugin-hostctl -H device1 sh"), {"show"})
+            self.assertEqual(complete("dc-plugin-hostctl --timeout 5 --no-legend li"), {"list"})
+            self.assertEqual(complete("dc-plugin-hostctl --content-only verify plu"), {"plugin-dir", "plugin.tgz"})
+            # the running host's ids come from the one named by -H
+            open(os.path.join(tmp, "calls.log"), "w").close()
+            self.assertEqual(complete("dc-plugin-hostctl -H admin@device1 show "), {"hello-world", "sensor"})
+            with open(os.path.join(tmp, "calls.log")) as f:
+                self.assertIn("--host=admin@device1 --no-ask-password --no-legend --no-pager list", f.read())
+            # ... or by --mesh and its settings; rollout's plugin comes from the --from host
+            open(os.path.join(tmp, "calls.log"), "w").close()
+            self.assertEqual(complete("dc-plugin-hostctl --mesh --device t1 --nats-url=nats://n:4222 unload "),
+                             {"hello-world", "sensor"})
+            self.assertEqual(complete("dc-plugin-hostctl --mesh rollout --from src he"), {"hello-world"})
+            self.assertEqual(complete("dc-plugin-hostctl --mesh --to=t1,t2 --dry-r"), {"--dry-run"})
+            self.assertEqual(complete("dc-plugin-hostctl --mesh ho"), {"hosts"})
+            with open(os.path.join(tmp, "calls.log")) as f:
+                calls = f.read().splitlines()
+            self.assertEqual(calls, ["--mesh --device=t1 --nats-url=nats://n:4222 --no-ask-password --no-legend --no-pager list",
+                                     "--mesh --device=src --no-ask-password --no-legend --no-pager list"])
         finally:
             shutil.rmtree(tmp)
 

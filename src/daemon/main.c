@@ -46,9 +46,10 @@ static void help(void) {
                "                               read-only plugin directories\n"
                "     --state-dir=DIR           Keep installed plugins and state in DIR\n"
                "     --set=KEY=VALUE           Override one configuration setting\n"
-               "     --check                   Verify every plugin without running plugin code,\n"
-               "                               print one line per plugin and exit (1 if any\n"
-               "                               plugin is rejected)\n"
+               "     --check                   Verify every plugin directory, the store and every\n"
+               "                               plugin without running plugin code, as the service\n"
+               "                               user would; print the verdicts and exit (1 if\n"
+               "                               anything is refused)\n"
                "     --json                    With --check: print JSON\n"
                "     --allow-unverified-plugins\n"
                "                               Permit permissive signature mode (development)\n"
@@ -391,12 +392,9 @@ static int run(int argc, char *argv[]) {
         }
         ops_set_config_source(ops, &config, read_config, &a);
         if (a.check) {
-                r = host_check(host);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to check plugins: %m");
-                        goto finish;
-                }
-                r = check_print(host, a.json) == 0 ? 0 : -EPERM;
+                /* the file build_config() read */
+                const char *file = a.config_file ? a.config_file : getenv(DC_ENV_CONFIG);
+                r = check_run(host, &config, file ? file : PKG_CONF_DIR "/dc-plugin-host.conf", a.json);
                 goto finish;
         }
 
@@ -548,6 +546,6 @@ finish_args:
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
         if (r == -EPERM)
-                return 1; /* --check found a rejected plugin */
+                return 1; /* --check refused a plugin, a directory or the store */
         return r < 0 ? 1 : 0;
 }

@@ -8,17 +8,13 @@
 #include <math.h>
 #include <time.h>
 
-#include "build-config.h"
 #include "escape.h"
 #include "hostctl-mesh.h"
+#include "hostctl-output.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh.h"
 #include "names.h"
-
-bool hostctl_mesh_is_url(const char *s) {
-        return startswith(s, "https://") || startswith(s, "http://") || startswith(s, DC_MESH_URL_SCHEME);
-}
 
 /* dc-mesh://<tenant>/<device>/artifacts/<plugin>/<file> → its parts (caller frees). */
 static int parse_mesh_url(const char *url, char **device, char **plugin, char **file) {
@@ -83,6 +79,8 @@ int hostctl_fleet_url_params(Mesh *m, const MeshCliArgs *a, const char *url, str
                 json_object_object_add(p, "digest", json_object_new_string(digest ? digest : a->digest));
         json_object_object_add(p, "load", json_object_new_boolean(a->load));
         json_object_object_add(p, "replace", json_object_new_boolean(a->replace));
+        if (a->allow_downgrade)
+                json_object_object_add(p, "allow_downgrade", json_object_new_boolean(true));
         if (a->plugin_id)
                 json_object_object_add(p, "plugin_id", json_object_new_string(a->plugin_id));
         if (a->format)
@@ -98,23 +96,24 @@ static const char *jstr(struct json_object *o, const char *k) {
 
 int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a) {
         _cleanup_json_ struct json_object *hosts = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
+        struct timespec now;
+        size_t answered = 0;
         int r = mesh_client_discover(m, a->timeout_usec, &hosts);
         if (r < 0)
                 return log_error_errno(-r, "Cannot list the plugin hosts of tenant %s: %m", mesh_client_tenant(m));
-        if (a->json) {
-                puts(json_object_to_json_string_ext(hosts, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
-                return 0;
-        }
-        struct timespec now;
+        output_begin();
+        if (output_json_enabled())
+                return output_json(hosts);
+        t = table_new(5, "DEVICE", "VERSION", "PLUGINS", "LAST SEEN", "FOUND BY");
+        if (!t)
+                return log_oom();
         clock_gettime(CLOCK_REALTIME, &now);
-        size_t n = json_object_array_length(hosts), answered = 0;
-        printf("%-32s %-10s %-8s %-14s %s\n", "DEVICE", "VERSION", "PLUGINS", "LAST SEEN", "FOUND BY");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < json_object_array_length(hosts); i++) {
                 struct json_object *h = json_object_array_get_idx(hosts, i), *x, *src;
-                _cleanup_free_ char *id = escape_untrusted(jstr(h, "device_id"), 64),
-                                    *version = escape_untrusted(jstr(h, "version") ? jstr(h, "version") : "-", 16);
-                char plugins[16] = "-", seen[32] = "-", via[64] = "";
+                _cleanup_free_ char *id = escape_untrusted(jstr(h, "device_id") ?: "?", 64),
+                                    *version = jstr(h, "version") ? escape_untrusted(jstr(h, "version"), 16) : NULL;
+                char plugins[16] = "-", seen[32] = "-", via[80] = "";
                 bool ok = json_object_object_get_ex(h, "answered", &x) && json_object_get_boolean(x);
                 answered += ok;
                 if (json_object_object_get_ex(h, "loaded_count", &x) && json_object_is_type(x, json_type_int))
@@ -123,55 +122,17 @@ int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a) {
                         snprintf(seen, sizeof seen, "now");
                 else if (json_object_object_get_ex(h, "last_seen", &x) && json_object_is_type(x, json_type_double))
                         snprintf(seen, sizeof seen, "%.0f s ago", fmax(0, (double) now.tv_sec - json_object_get_double(x)));
-                if (json_object_object_get_ex(h, "sources", &src))
+                if (json_object_object_get_ex(h, "sources", &src) && json_object_is_type(src, json_type_array))
                         for (size_t k = 0; k < json_object_array_length(src); k++)
                                 snprintf(via + strlen(via), sizeof via - strlen(via), "%s%s", k ? "," : "",
                                          json_object_get_string(json_object_array_get_idx(src, k)));
-                printf("%-32s %-10s %-8s %-14s %s%s\n", id ? id : "?", ok ? (version ? version : "?") : "-", plugins, seen, via,
-                       ok ? "" : " (no answer)");
+                if (!ok)
+                        snprintf(via + strlen(via), sizeof via - strlen(via), " (no answer)");
+                if (table_add_row(t, id ?: "?", ok ? version : NULL, plugins, seen, via) < 0)
+                        return log_oom();
         }
-        printf("\n%zu plugin host(s), %zu answered.\n", n, answered);
-        return 0;
-}
-
-/* --from, --to, --all, --parallel, --keep-going, --dry-run, in that order. */
-int hostctl_fleet_option(MeshCliArgs *a, int which, const char *value) {
-        char *end;
-        switch (which) {
-        case 0:
-                a->from = value;
-                return 0;
-        case 1:
-                a->to = value;
-                return 0;
-        case 2:
-                a->all = true;
-                return 0;
-        case 3: {
-                unsigned long n = strtoul(value, &end, 10);
-                if (*end || n == 0 || n > 256)
-                        return log_error_errno(EINVAL, "Invalid --parallel=%s: 1-256.", value);
-                a->parallel = (unsigned) n;
-                return 0;
-        }
-        case 4:
-                a->keep_going = true;
-                return 0;
-        case 5:
-                a->dry_run = true;
-                return 0;
-        }
-        return -EINVAL;
-}
-
-/* The mesh settings of the configuration file, as the daemon reads them:
- * --config=FILE (must exist), else $DC_PLUGIN_HOST_CONFIG, else the
- * default file when it exists and this user may read it. */
-int hostctl_mesh_config_file(HostConfig *c, const char *path) {
-        const char *file = path ? path : getenv(DC_ENV_CONFIG);
-        int r = host_config_load_file(c, file ? file : PKG_CONF_DIR "/dc-plugin-host.conf");
-        if (r < 0 && (file || (r != -ENOENT && r != -EACCES)))
-                return log_error_errno(r, "Failed to read the configuration %s: %m",
-                                       file ? file : PKG_CONF_DIR "/dc-plugin-host.conf");
+        table_print(t);
+        if (output_legend())
+                printf("\n%zu plugin host(s), %zu answered.\n", table_n_rows(t), answered);
         return 0;
 }

@@ -4,12 +4,14 @@
  * commands show theirs (status, list and show as tables, one line for the
  * others), or the result as JSON with --json.  A failure is said once: on
  * stderr, or as the JSON result.  Every value comes from a peer and is
- * type-checked; text is escaped before it reaches the terminal.
+ * type-checked; text is escaped before it reaches the terminal.  All of it
+ * through hostctl-output.h: --json=, --no-legend and the pager apply.
  */
 #include <inttypes.h>
 
 #include "escape.h"
 #include "hostctl-mesh.h"
+#include "hostctl-output.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -24,10 +26,6 @@ static char *S(struct json_object *o, const char *key) {
         if (!e)
                 abort(); /* out of memory while printing */
         return e;
-}
-
-static void print_json(struct json_object *o) {
-        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static long long num(struct json_object *o, const char *key) {
@@ -120,29 +118,38 @@ static int rows_of(struct json_object *res, Row **ret, size_t *n_ret) {
         return 0;
 }
 
-static void print_list(Row *rows, size_t n) {
-        bool signer = false, isolation = false;
+/* As the local list: ID STATE REASON VERSION DIGEST, and SIGNER and
+ * ISOLATION when the host reports them. */
+static int print_list(Row *rows, size_t n) {
+        const char *headers[7] = { "ID", "STATE", "REASON", "VERSION", "DIGEST" };
+        unsigned n_columns = 5, signer = 0, isolation = 0;
+        _cleanup_(table_freep) Table *t = NULL;
         for (size_t i = 0; i < n; i++) {
                 signer = signer || *rows[i].signer;
                 isolation = isolation || *rows[i].isolation;
         }
-        printf("%-28s %-10s %-26s %-10s %-22s", "ID", "STATE", "REASON", "VERSION", "DIGEST");
         if (signer)
-                printf(" %-20s", "SIGNER");
+                headers[signer = n_columns++] = "SIGNER";
         if (isolation)
-                printf(" %s", "ISOLATION");
-        putchar('\n');
+                headers[isolation = n_columns++] = "ISOLATION";
+        t = table_new_v(n_columns, headers);
+        if (!t)
+                return log_oom();
         for (size_t i = 0; i < n; i++) {
                 Row *r = &rows[i];
-                printf("%-28s %-10s %-26s %-10s %.19s%-3s", r->id, r->state, *r->reason ? r->reason : "-",
-                       *r->version ? r->version : "-", *r->digest ? r->digest : "-", *r->digest ? "…" : "");
+                char buf[32];
+                const char *cells[7] = { r->id, r->state, r->reason, r->version, digest_short(r->digest, buf) };
                 if (signer)
-                        printf(" %-20s", *r->signer ? r->signer : "-");
+                        cells[signer] = r->signer;
                 if (isolation)
-                        printf(" %s", *r->isolation ? r->isolation : "-");
-                putchar('\n');
+                        cells[isolation] = r->isolation;
+                if (table_add_row_v(t, cells) < 0)
+                        return log_oom();
         }
-        printf("\n%zu plugin(s).\n", n);
+        table_print(t);
+        if (output_legend())
+                printf("\n%zu plugin(s).\n", n);
+        return 0;
 }
 
 static void print_names(const char *label, struct json_object *o, const char *key) {
@@ -161,6 +168,7 @@ static int print_show(Row *rows, size_t n, const char *id, const char *device) {
                 Row *r = &rows[i];
                 if (!streq(r->id, id))
                         continue;
+                output_begin();
                 printf("         Id: %s\n    Version: %s\nDescription: %s\n      State: %s\n", r->id, r->version,
                        r->description, r->state);
                 if (*r->reason)
@@ -178,8 +186,32 @@ static int print_show(Row *rows, size_t n, const char *id, const char *device) {
         return log_error_errno(ENOENT, "No plugin '%s' on %s.", id, device);
 }
 
-/* The one line of a successful admin RPC. */
-static void print_done(const char *verb, char **args, struct json_object *res) {
+/* As the local artifacts, and the URL other hosts install it from. */
+static int print_artifacts(struct json_object *res) {
+        _cleanup_(table_freep) Table *t = table_new(7, "PLUGIN", "VERSION", "FILE", "SIZE", "CREATED", "DIGEST", "URL");
+        struct json_object *list;
+        if (!t)
+                return log_oom();
+        if (!json_object_object_get_ex(res, "artifacts", &list) || !json_object_is_type(list, json_type_array))
+                return log_error_errno(EBADMSG, "Malformed list_plugin_artifacts reply (artifacts)");
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                struct json_object *a = json_object_array_get_idx(list, i);
+                _cleanup_free_ char *pid = S(a, "plugin_id"), *version = S(a, "version"), *file = S(a, "filename"),
+                                    *created = S(a, "created_at"), *digest = S(a, "digest"), *url = S(a, "url");
+                char size[32] = "", buf[32];
+                if (num(a, "size") >= 0)
+                        snprintf(size, sizeof size, "%lld", num(a, "size"));
+                if (table_add_row(t, pid, version, file, size, created, digest_short(digest, buf), url) < 0)
+                        return log_oom();
+        }
+        table_print(t);
+        if (output_legend())
+                printf("\n%zu artifact(s).\n", table_n_rows(t));
+        return 0;
+}
+
+/* The one line of a successful admin RPC, or the result. */
+static int print_done(const char *verb, char **args, struct json_object *res) {
         _cleanup_free_ char *id = S(res, "plugin_id"), *to = S(res, "installed_to");
         struct json_object *art;
         if (streq(verb, "install")) {
@@ -195,24 +227,16 @@ static void print_done(const char *verb, char **args, struct json_object *res) {
         else if (streq(verb, "load") || streq(verb, "reload") || streq(verb, "unload"))
                 printf("%s plugin %s\n", streq(verb, "unload") ? "Unloaded" : streq(verb, "load") ? "Loaded" : "Reloaded", args[0]);
         else if (streq(verb, "publish") && json_member_object(res, "artifact", &art) >= 0 && art) {
-                _cleanup_free_ char *url = S(art, "url"), *digest = S(art, "digest"), *file = S(art, "filename");
-                printf("%-24s %-20s %10lld\n%-24s %s\n%-24s %s\n", args[0], file, num(art, "size"), "", digest, "", url);
-        } else if (streq(verb, "artifacts")) {
-                struct json_object *list;
-                if (json_object_object_get_ex(res, "artifacts", &list) && json_object_is_type(list, json_type_array))
-                        for (size_t i = 0; i < json_object_array_length(list); i++) {
-                                struct json_object *a = json_object_array_get_idx(list, i);
-                                _cleanup_free_ char *pid = S(a, "plugin_id"), *file = S(a, "filename"), *created = S(a, "created_at"),
-                                                    *digest = S(a, "digest"), *url = S(a, "url");
-                                printf("%-24s %-20s %10lld  %s\n%-24s %s\n%-24s %s\n", pid, file, num(a, "size"), created, "",
-                                       digest, "", url);
-                        }
-        } else
-                print_json(res);
+                _cleanup_free_ char *url = S(art, "url"), *digest = S(art, "digest");
+                printf("Published %s as %s\n  digest: %s\n    size: %lld\n", args[0], url, digest, num(art, "size"));
+        } else if (streq(verb, "artifacts"))
+                return print_artifacts(res);
+        else
+                return output_json(res);
+        return 0;
 }
 
-int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply, const MeshCliArgs *a, const char *device,
-                       const char *tenant) {
+int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply, const char *device, const char *tenant) {
         struct json_object *res, *err;
         const char *status = NULL;
         _cleanup_free_ char *what = NULL;
@@ -223,9 +247,10 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
                 return log_oom();
         if (json_member_object(reply, "error", &err) >= 0 && err) {
                 _cleanup_free_ char *msg = S(err, "message");
-                if (a->json)
-                        print_json(reply);
-                else
+                if (output_json_enabled()) {
+                        output_begin();
+                        output_json(reply);
+                } else
                         log_error("Failed to %s on %s: %s", what, device, *msg ? msg : "error");
                 return -EIO;
         }
@@ -236,8 +261,9 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
         if (!streq(verb, "invoke") && json_member_string(res, "status", &status) == -EBADMSG)
                 return log_error_errno(EBADMSG, "Failed to %s on %s: malformed reply (status)", what, device);
         bool failed = status && !streq(status, "success");
-        if (a->json && !streq(verb, "show")) {
-                print_json(res);
+        if (output_json_enabled() && !streq(verb, "show")) {
+                output_begin();
+                output_json(res);
                 return failed ? -EIO : 0;
         }
         if (failed) {
@@ -246,6 +272,9 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
                           *reason ? ")" : "");
                 return -EIO;
         }
+        /* show: a plugin the host does not know is said before the pager starts */
+        if (!streq(verb, "show"))
+                output_begin();
         if (streq(verb, "status"))
                 print_status(res, device, tenant);
         else if (streq(verb, "list") || streq(verb, "show")) {
@@ -255,16 +284,17 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
                 if (r < 0)
                         return r;
                 if (streq(verb, "list"))
-                        print_list(rows, n);
-                else if (a->json) {
+                        r = print_list(rows, n);
+                else if (output_json_enabled()) {
                         struct json_object *avail, *entry = NULL;
                         json_object_object_get_ex(res, "available", &avail);
                         for (size_t i = 0; i < n && !entry; i++)
                                 if (streq(rows[i].id, args[0]))
                                         entry = json_object_array_get_idx(avail, i);
-                        if (entry)
-                                print_json(entry);
-                        else
+                        if (entry) {
+                                output_begin();
+                                output_json(entry);
+                        } else
                                 r = log_error_errno(ENOENT, "No plugin '%s' on %s.", args[0], device);
                 } else
                         r = print_show(rows, n, args[0], device);
@@ -272,6 +302,6 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
                         row_done(&rows[i]);
                 free(rows);
         } else
-                print_done(verb, args, res);
+                r = print_done(verb, args, res);
         return r;
 }

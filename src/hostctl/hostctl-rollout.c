@@ -16,6 +16,7 @@
 
 #include "escape.h"
 #include "hostctl-mesh.h"
+#include "hostctl-output.h"
 #include "json-util.h"
 #include "log.h"
 #include "mesh.h"
@@ -261,59 +262,75 @@ static const char *result_name(TargetResult r) {
         return r == T_OK ? "ok" : r == T_FAILED ? "failed" : r == T_SKIPPED ? "skipped" : "pending";
 }
 
-static void summary(Rollout *ro, double seconds) {
+static int summary_json(Rollout *ro, double seconds, size_t ok, size_t failed, size_t skipped) {
+        _cleanup_json_ struct json_object *o = json_object_new_object(), *hosts = json_object_new_array();
+        if (!o || !hosts)
+                return log_oom();
+        json_object_object_add(o, "plugin_id", json_object_new_string(ro->plugin));
+        json_object_object_add(o, "version", ro->version ? json_object_new_string(ro->version) : NULL);
+        json_object_object_add(o, "digest", ro->digest ? json_object_new_string(ro->digest) : NULL);
+        json_object_object_add(o, "url", ro->url ? json_object_new_string(ro->url) : NULL);
+        json_object_object_add(o, "size", json_object_new_int64(ro->size));
+        json_object_object_add(o, "source", json_object_new_string(ro->source));
+        json_object_object_add(o, "published", json_object_new_boolean(ro->published));
+        json_object_object_add(o, "dry_run", json_object_new_boolean(ro->a->dry_run));
+        for (size_t i = 0; i < ro->n; i++) {
+                Target *t = &ro->targets[i];
+                struct json_object *h = json_object_new_object();
+                json_object_object_add(h, "device_id", json_object_new_string(t->device));
+                json_object_object_add(h, "result", json_object_new_string(ro->a->dry_run ? "planned" : result_name(t->result)));
+                json_object_object_add(h, "version", t->version ? json_object_new_string(t->version) : NULL);
+                json_object_object_add(h, "ms", json_object_new_double((double) t->usec / 1000));
+                json_object_object_add(h, "attempts", json_object_new_int((int) t->attempts));
+                json_object_object_add(h, "error", t->reason ? json_object_new_string(t->reason) : NULL);
+                json_object_object_add(h, "message", t->message ? json_object_new_string(t->message) : NULL);
+                json_object_array_add(hosts, h);
+        }
+        json_object_object_add(o, "hosts", json_object_get(hosts));
+        json_object_object_add(o, "succeeded", json_object_new_int((int) ok));
+        json_object_object_add(o, "failed", json_object_new_int((int) failed));
+        json_object_object_add(o, "skipped", json_object_new_int((int) skipped));
+        json_object_object_add(o, "seconds", json_object_new_double(seconds));
+        return output_json(o);
+}
+
+/* The plan (--dry-run) or how each host ended: a table, or JSON. */
+static int summary(Rollout *ro, double seconds) {
+        _cleanup_(table_freep) Table *t = NULL;
         size_t ok = 0, failed = 0, skipped = 0;
         for (size_t i = 0; i < ro->n; i++) {
                 ok += ro->targets[i].result == T_OK;
                 failed += ro->targets[i].result == T_FAILED;
                 skipped += ro->targets[i].result == T_SKIPPED;
         }
-        if (ro->a->json) {
-                _cleanup_json_ struct json_object *o = json_object_new_object(), *hosts = json_object_new_array();
-                json_object_object_add(o, "plugin_id", json_object_new_string(ro->plugin));
-                json_object_object_add(o, "version", ro->version ? json_object_new_string(ro->version) : NULL);
-                json_object_object_add(o, "digest", ro->digest ? json_object_new_string(ro->digest) : NULL);
-                json_object_object_add(o, "url", ro->url ? json_object_new_string(ro->url) : NULL);
-                json_object_object_add(o, "size", json_object_new_int64(ro->size));
-                json_object_object_add(o, "source", json_object_new_string(ro->source));
-                json_object_object_add(o, "published", json_object_new_boolean(ro->published));
-                json_object_object_add(o, "dry_run", json_object_new_boolean(ro->a->dry_run));
-                for (size_t i = 0; i < ro->n; i++) {
-                        Target *t = &ro->targets[i];
-                        struct json_object *h = json_object_new_object();
-                        json_object_object_add(h, "device_id", json_object_new_string(t->device));
-                        json_object_object_add(h, "result", json_object_new_string(ro->a->dry_run ? "planned" : result_name(t->result)));
-                        json_object_object_add(h, "version", t->version ? json_object_new_string(t->version) : NULL);
-                        json_object_object_add(h, "ms", json_object_new_double((double) t->usec / 1000));
-                        json_object_object_add(h, "attempts", json_object_new_int((int) t->attempts));
-                        json_object_object_add(h, "error", t->reason ? json_object_new_string(t->reason) : NULL);
-                        json_object_object_add(h, "message", t->message ? json_object_new_string(t->message) : NULL);
-                        json_object_array_add(hosts, h);
-                }
-                json_object_object_add(o, "hosts", json_object_get(hosts));
-                json_object_object_add(o, "succeeded", json_object_new_int((int) ok));
-                json_object_object_add(o, "failed", json_object_new_int((int) failed));
-                json_object_object_add(o, "skipped", json_object_new_int((int) skipped));
-                json_object_object_add(o, "seconds", json_object_new_double(seconds));
-                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
-                return;
-        }
+        output_begin();
+        if (output_json_enabled())
+                return summary_json(ro, seconds, ok, failed, skipped);
         if (ro->a->dry_run) {
-                printf("Would roll out %s %s (%s, %s) from %s to %zu host(s):\n", ro->plugin, ro->version ?: "?",
-                       ro->digest ?: "published first", ro->url ?: "not published yet", ro->source, ro->n);
+                if (output_legend())
+                        printf("Would roll out %s %s (%s, %s) from %s to %zu host(s):\n", ro->plugin, ro->version ?: "?",
+                               ro->digest ?: "published first", ro->url ?: "not published yet", ro->source, ro->n);
                 for (size_t i = 0; i < ro->n; i++)
-                        printf("  %s\n", ro->targets[i].device);
-                return;
+                        printf("%s%s\n", output_legend() ? "  " : "", ro->targets[i].device);
+                return 0;
         }
-        printf("%-32s %-8s %-10s %9s  %s\n", "HOST", "RESULT", "VERSION", "TIME", "MESSAGE");
+        t = table_new(5, "HOST", "RESULT", "VERSION", "TIME", "MESSAGE");
+        if (!t)
+                return log_oom();
         for (size_t i = 0; i < ro->n; i++) {
-                Target *t = &ro->targets[i];
-                printf("%-32s %-8s %-10s %6.0f ms  %s%s%s\n", t->device, result_name(t->result), t->version ?: "-",
-                       (double) t->usec / 1000, t->message ?: "", t->reason ? " " : "", t->reason ?: "");
+                Target *x = &ro->targets[i];
+                _cleanup_free_ char *message = NULL;
+                char ms[32];
+                snprintf(ms, sizeof ms, "%.0f ms", (double) x->usec / 1000);
+                if (asprintf(&message, "%s%s%s", x->message ?: "", x->message && x->reason ? " " : "", x->reason ?: "") < 0 ||
+                    table_add_row(t, x->device, result_name(x->result), x->version, ms, message) < 0)
+                        return log_oom();
         }
-        printf("\nRolled out %s %s (%s) from %s to %zu host(s) in %.2f s: %zu succeeded, %zu failed, %zu skipped.\n",
-               ro->plugin, ro->version ?: "?", ro->digest, ro->source, ro->n, seconds, ok, failed, skipped);
+        table_print(t);
+        if (output_legend())
+                printf("\nRolled out %s %s (%s) from %s to %zu host(s) in %.2f s: %zu succeeded, %zu failed, %zu skipped.\n",
+                       ro->plugin, ro->version ?: "?", ro->digest, ro->source, ro->n, seconds, ok, failed, skipped);
+        return 0;
 }
 
 int hostctl_rollout(Mesh *m, const MeshCliArgs *a, const char *spec) {
@@ -324,10 +341,6 @@ int hostctl_rollout(Mesh *m, const MeshCliArgs *a, const char *spec) {
         size_t n_threads = 0;
         int r;
 
-        if (!a->from)
-                return log_error_errno(EINVAL, "rollout needs --from=HOST, the host that has the plugin");
-        if (!a->to == !a->all)
-                return log_error_errno(EINVAL, "rollout needs either --to=HOST,… or --all");
         ro.plugin = at ? strndup(spec, (size_t) (at - spec)) : strdup(spec);
         ro.version = at && at[1] ? strdup(at + 1) : NULL;
         if (!ro.plugin || (at && at[1] && !ro.version))
@@ -362,8 +375,9 @@ int hostctl_rollout(Mesh *m, const MeshCliArgs *a, const char *spec) {
                         if (ro.targets[i].result == T_PENDING)
                                 ro.targets[i].result = T_SKIPPED;
         }
-        summary(&ro, (double) (now_usec() - t0) / 1e6);
-        r = a->dry_run || (ro.failed == 0 && ro.done == ro.n) ? 0 : -EIO;
+        r = summary(&ro, (double) (now_usec() - t0) / 1e6);
+        if (r >= 0)
+                r = a->dry_run || (ro.failed == 0 && ro.done == ro.n) ? 0 : -EIO;
 finish:
         for (size_t i = 0; i < ro.n; i++) {
                 free(ro.targets[i].device);

@@ -73,9 +73,16 @@ test("hosts: registry, presence and get_status, as a table and as JSON", async (
   assert.match(lines[0], /^DEVICE\s+VERSION\s+PLUGINS\s+LAST SEEN\s+FOUND BY$/);
   assert.match(r.stdout, /^t1\s+\d+\.\d+\S*\s+2\s+now\s+registry/m);
   assert.match(r.stdout, /4 plugin host\(s\), 4 answered\./);
-  // hosts needs the mesh
+  // the output options of every command: no header and footer, JSON on one line
+  r = await ctl("--no-legend", "hosts");
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]), ["d2d", "src", "t1", "t2"]);
+  r = await ctl("--json=short", "hosts");
+  assert.equal(r.stdout.trim().split("\n").length, 1);
+  assert.equal(JSON.parse(r.stdout).length, 4);
+  // hosts needs the mesh: an invalid command line
   r = await hostctl(["hosts"]);
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /works on the mesh: add --mesh/);
 });
 
@@ -91,6 +98,8 @@ test("status, list and show over the mesh are the local tables; a failure is sai
   assert.match(r.stdout, /^ID\s+STATE\s+REASON\s+VERSION\s+DIGEST/);
   assert.match(r.stdout, /^fleet\s+loaded\s+-\s+1\.0\.0\s+sha256:[0-9a-f]{12}…/m);
   assert.match(r.stdout, /^hello-world\s+loaded\s/m);
+  r = await ctl("--device=t1", "--no-legend", "list");
+  assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]).sort(), ["fleet", "hello-world"]);
   r = await ctl("--device=t1", "show", "fleet");
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ +Id: fleet$/m);
@@ -133,6 +142,14 @@ test("install a dc-mesh:// URL on a remote host with the publisher's digest; rem
   assert.equal(r.status, 0, r.stderr);
   const art = JSON.parse(r.stdout).artifact;
   assert.equal(art.url, `dc-mesh://${TENANT}/src/artifacts/fleet/2.0.0.tgz`);
+  r = await ctl("--device=src", "publish", "fleet");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Published fleet as dc-mesh:\/\/lab\/src\/artifacts\/fleet\/2\.0\.0\.tgz\n  digest: sha256:[0-9a-f]{64}\n    size: \d+\n$/);
+  r = await ctl("--device=src", "artifacts");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^PLUGIN\s+VERSION\s+FILE\s+SIZE\s+CREATED\s+DIGEST\s+URL$/m);
+  assert.match(r.stdout, /^fleet\s+2\.0\.0\s+2\.0\.0\.tgz\s+\d+\s+\S+\s+sha256:[0-9a-f]{12}…\s+dc-mesh:\/\/lab\/src\/artifacts\/fleet\/2\.0\.0\.tgz$/m);
+  assert.match(r.stdout, /^1 artifact\(s\)\.$/m);
   r = await ctl("--device=t1", "--digest=sha256:" + "0".repeat(64), "install", art.url);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /The publisher's digest of .* is sha256:[0-9a-f]{64}, not sha256:0{64}/);
@@ -181,8 +198,9 @@ test("rollout: publish or reuse on the source, install and check on each target,
   r = await ctl("rollout", "fleet@7.0.0", "--from=src", "--to=t1");
   assert.equal(r.status, 1);
   assert.match(r.stderr, /src has published no fleet 7\.0\.0 and runs 2\.0\.0/);
+  // the command line is checked before anything is sent
   r = await ctl("rollout", "fleet", "--from=src");
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /either --to=HOST,… or --all/);
 });
 
@@ -193,6 +211,9 @@ test("rollout stops at the first failure unless --keep-going", async () => {
   pluginFolder(src, "fleet", null, { version: "1.0.0", so: bulkify(fs.readFileSync(path.join(PLUGINS, "fleet-1.so"))) });
   let r = await ctl("--device=t2", "--json", "install", path.join(src, "fleet"));
   assert.equal(JSON.parse(r.stdout).error, "rollback", "the version floor of t2 is 2.0.0 now");
+  r = await ctl("--device=t2", "--allow-downgrade", "install", path.join(src, "fleet"));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((await probe("t2")).version, "1.0.0");
   // a host that is not there fails; with --parallel=1 the hosts after it are never tried
   r = await ctl("rollout", "fleet", "--from=src", "--to=t1,ghost,d2d", "--parallel=1");
   assert.equal(r.status, 1);
