@@ -34,7 +34,9 @@ before(async () => {
   for (const name of ["hello-world", "sensor"]) examplePlugin(path.join(dir, "plugins"), name);
   store = path.join(dir, "state", "plugins");
   hostd = startDaemon(dir, [`MeshURLs=nats://127.0.0.1:${nats.port}`, `Tenant=${TENANT}`, `DeviceId=${DEVICE}`,
-    "Workers=4", "CallTimeoutSec=2"]);
+    // MaxCallsPerPlugin= (64 by default) would refuse sensor.slow before the
+    // mesh's in-flight reserve is reached: the reserve test needs 224
+    "Workers=4", "CallTimeoutSec=2", "MaxCallsPerPlugin=300"]);
   await waitFor(() => registry.devices.has(DEVICE), 10000, "the host to register");
 });
 
