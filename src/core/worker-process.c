@@ -437,21 +437,21 @@ int worker_process_spawn(sd_event *e, const char *binary, const char *id, int im
         w->notice = TAKE_FD(notice[0]);
 
         int pidfd = pidfd_open_(w->pid);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(w->pid, SIGKILL);
-                (void) waitpid(w->pid, NULL, 0);
-                goto fail;
-        }
-        r = sd_event_add_child_pidfd(e, &w->child_source, pidfd, WEXITED, on_child, w);
+        if (pidfd >= 0) {
+                r = sd_event_add_child_pidfd(e, &w->child_source, pidfd, WEXITED, on_child, w);
+                if (r < 0)
+                        safe_close(pidfd);
+                else
+                        (void) sd_event_source_set_child_pidfd_own(w->child_source, true);
+        } else
+                /* no pidfd_open() (e.g. under valgrind): the SIGCHLD-based source */
+                r = sd_event_add_child(e, &w->child_source, w->pid, WEXITED, on_child, w);
         if (r < 0) {
-                safe_close(pidfd);
                 (void) kill(w->pid, SIGKILL);
                 (void) waitpid(w->pid, NULL, 0);
                 goto fail;
         }
-        /* Ours: closed, and the process killed and reaped, with the source. */
-        (void) sd_event_source_set_child_pidfd_own(w->child_source, true);
+        /* Ours: killed (SIGKILL) and reaped with the source. */
         (void) sd_event_source_set_child_process_own(w->child_source, true);
         r = sd_event_add_io(e, &w->control_source, w->control, EPOLLIN, on_control, w);
         if (r >= 0)
