@@ -86,7 +86,7 @@ static void copy_example(const char *examples, const char *name, const char *roo
 
 /* One example plugin root + n copies of the bench plugin (patched ids). */
 static void make_root(const char *work, const char *name, const char *examples, const char *bench_so, int n_bench,
-                      char *conf, size_t conf_size) {
+                      const char *extra_conf, char *conf, size_t conf_size) {
         char root[4096], path[4200];
         snprintf(root, sizeof root, "%s/%s", work, name);
         mkdir(root, 0755);
@@ -117,8 +117,8 @@ static void make_root(const char *work, const char *name, const char *examples, 
         char text[8192];
         int tl = snprintf(text, sizeof text,
                           "PluginDirectories=%s\nStateDirectory=%s\nSignaturesFile=%s/none\nTrustedKeysDirectory=%s/none\n"
-                          "MeshURLs=nats://127.0.0.1:%d\nTenant=bench\nDeviceId=bench-host\nWorkers=4\n",
-                          root, path, work, work, port);
+                          "MeshURLs=nats://127.0.0.1:%d\nTenant=bench\nDeviceId=bench-host\nWorkers=4\n%s",
+                          root, path, work, work, port, extra_conf);
         write_file(conf, text, (size_t) tl);
 }
 
@@ -360,8 +360,15 @@ int main(int argc, char *argv[]) {
         natsConnection_Subscribe(&first, nc, "device-connect.bench.bench-host.>", on_first, NULL);
         natsConnection_Flush(nc);
 
-        make_root(work, "one", examples, bench_so, 0, conf1, sizeof conf1);
-        make_root(work, "hundred", examples, bench_so, 100, conf100, sizeof conf100);
+        /* The mesh front end's own cost: plugins in process (DefaultIsolation=
+         * would put these unverified ones in workers); isolation below. */
+        make_root(work, "one", examples, bench_so, 0, "DefaultIsolation=in-process\n", conf1, sizeof conf1);
+        make_root(work, "hundred", examples, bench_so, 100, "DefaultIsolation=in-process\n", conf100, sizeof conf100);
+        char iso_extra[4400], conf_iso[4200];
+        snprintf(iso_extra, sizeof iso_extra,
+                 "PluginIsolation=bench-000:in-process bench-001:process\nWorkerBinary=%.*s/worker/dc-plugin-worker\n",
+                 (int) (strlen(hostd) - strlen("/daemon/dc-plugin-hostd")), hostd);
+        make_root(work, "iso", examples, bench_so, 2, iso_extra, conf_iso, sizeof conf_iso);
 
         /* start → first wire message, 1 plugin (median of 5), and its floor */
         pid_t h = 0;
@@ -427,6 +434,22 @@ int main(int argc, char *argv[]) {
         }
         stop(h);
 
+        /* The same function in process and in a worker process, sequentially,
+         * alternating rounds (medians). */
+        h = start_hostd(hostd, conf_iso);
+        wait_for_responder(nc, subj_cmd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}");
+        const char *inp = "{\"jsonrpc\":\"2.0\",\"id\":\"b-2\",\"method\":\"bench-000.echo\",\"params\":{\"n\":1}}",
+                   *iso = "{\"jsonrpc\":\"2.0\",\"id\":\"b-3\",\"method\":\"bench-001.echo\",\"params\":{\"n\":1}}";
+        seq_rate(nc, subj_cmd, inp, 300);
+        seq_rate(nc, subj_cmd, iso, 300);
+        uint64_t r_inp[5], r_iso[5];
+        for (int i = 0; i < 5; i++) {
+                r_inp[i] = (uint64_t) seq_rate(nc, subj_cmd, inp, calls / 5);
+                r_iso[i] = (uint64_t) seq_rate(nc, subj_cmd, iso, calls / 5);
+        }
+        double inp_seq = (double) bench_median(r_inp, 5), iso_seq = (double) bench_median(r_iso, 5);
+        stop(h);
+
         /* RSS with 100 plugins */
         h = start_hostd(hostd, conf100);
         wait_for_responder(nc, subj_cmd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}");
@@ -440,12 +463,13 @@ int main(int argc, char *argv[]) {
                "\"floor_cpu_ms_per_request\":%.4f,\"cpu_ratio\":%.2f,\"user_sys_ms\":{\"daemon\":[%.4f,%.4f],\"floor\":[%.4f,%.4f]},"
                "\"get_status_during_slow_call_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
                "\"load_plugin_reply_ms_median\":%.3f,\"start_to_first_wire_message_ms_median\":%.2f,"
-               "\"start_floor_ms_median\":%.2f,\"rss_mb_1_plugin\":%.1f,\"rss_mb_100_plugins\":%.1f,\"rss_floor_mb\":%.1f}\n",
+               "\"start_floor_ms_median\":%.2f,\"rss_mb_1_plugin\":%.1f,\"rss_mb_100_plugins\":%.1f,\"rss_floor_mb\":%.1f,"
+               "\"in_process_seq_per_s\":%.0f,\"isolated_seq_per_s\":%.0f,\"isolated_ratio_seq\":%.3f}\n",
                calls, floor_seq, ours_seq, ours_seq / floor_seq, floor_win, ours_win, ours_win / floor_win, ours_cpu.user_ms + ours_cpu.sys_ms,
                floor_cpu.user_ms + floor_cpu.sys_ms, (ours_cpu.user_ms + ours_cpu.sys_ms) / (floor_cpu.user_ms + floor_cpu.sys_ms),
                ours_cpu.user_ms, ours_cpu.sys_ms, floor_cpu.user_ms, floor_cpu.sys_ms,
                lat[100] / 1e6, lat[197] / 1e6, lat[199] / 1e6, bench_median(loads, 10) / 1e6, start_ms, start_floor_ms,
-               rss1 / 1024.0, rss100 / 1024.0, rss_floor / 1024.0);
+               rss1 / 1024.0, rss100 / 1024.0, rss_floor / 1024.0, inp_seq, iso_seq, iso_seq / inp_seq);
         natsConnection_Destroy(nc);
         stop(ns);
         return 0;

@@ -460,7 +460,8 @@ class ReloadConfiguration(unittest.TestCase):
                 f.write("CallTimeoutSec=20\nWorkers=2\n")
             unloaded, restart = reload()
             self.assertEqual((unloaded, restart), ([], ["Workers"]))
-            self.assertEqual(prop(ROOT + "/plugins/counter", PLUGIN, "State"), 3)
+            # started by the reload; it runs once its start (init) finished
+            wait_for(lambda: prop(ROOT + "/plugins/counter", PLUGIN, "State") == 3, 10, "counter loaded again")
             # an invalid configuration changes nothing
             with open(d.conf, "a") as f:
                 f.write("NoSuchSetting=1\n")

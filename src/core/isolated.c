@@ -509,6 +509,8 @@ struct json_object *isolated_describe(const Plugin *p) {
                 return o;
         json_object_object_add(o, "pid", i->w ? json_object_new_int(worker_process_pid(i->w)) : NULL);
         json_object_object_add(o, "restarts", json_object_new_int64(i->restarts));
+        if (i->w)
+                json_object_object_add(o, "start_ms", json_object_new_double((double) worker_process_start_usec(i->w) / 1e3));
         json_object_object_add(o, "no_new_privs", json_object_new_boolean(i->no_new_privs));
         json_object_object_add(o, "rlimits", json_object_new_boolean(i->rlimits));
         json_object_object_add(o, "seccomp", json_object_new_boolean(i->seccomp));

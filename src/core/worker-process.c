@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -68,6 +69,7 @@ struct WorkerProcess {
         PendingCall *pending;
         unsigned n_pending;
         uint64_t next_id;
+        uint64_t spawned_usec, start_usec; /* CLOCK_MONOTONIC; start: spawn → WORKER_READY */
         bool ready, stopping, dead;
         const char *cause;
 };
@@ -262,6 +264,8 @@ static bool handle_frame(WorkerProcess *w, const WorkerFrameHeader *h, char *pay
                     !json_object_is_type(o, json_type_object))
                         return false;
                 w->ready = true;
+                (void) sd_event_now(w->event, CLOCK_MONOTONIC, &w->start_usec);
+                w->start_usec -= MIN(w->start_usec, w->spawned_usec);
                 if (w->cb->ready)
                         w->cb->ready(w, o, w->userdata);
                 return true;
@@ -421,6 +425,9 @@ int worker_process_spawn(sd_event *e, const char *binary, const char *id, int im
                 r = -errno;
                 goto fail;
         }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        w->spawned_usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
         r = spawn(binary, id, cc, nc, &w->pid);
         control[1] = safe_close(control[1]);
         notice[1] = safe_close(notice[1]);
@@ -430,21 +437,21 @@ int worker_process_spawn(sd_event *e, const char *binary, const char *id, int im
         w->notice = TAKE_FD(notice[0]);
 
         int pidfd = pidfd_open_(w->pid);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(w->pid, SIGKILL);
-                (void) waitpid(w->pid, NULL, 0);
-                goto fail;
-        }
-        r = sd_event_add_child_pidfd(e, &w->child_source, pidfd, WEXITED, on_child, w);
+        if (pidfd >= 0) {
+                r = sd_event_add_child_pidfd(e, &w->child_source, pidfd, WEXITED, on_child, w);
+                if (r < 0)
+                        safe_close(pidfd);
+                else
+                        (void) sd_event_source_set_child_pidfd_own(w->child_source, true);
+        } else
+                /* no pidfd_open() (e.g. under valgrind): the SIGCHLD-based source */
+                r = sd_event_add_child(e, &w->child_source, w->pid, WEXITED, on_child, w);
         if (r < 0) {
-                safe_close(pidfd);
                 (void) kill(w->pid, SIGKILL);
                 (void) waitpid(w->pid, NULL, 0);
                 goto fail;
         }
-        /* Ours: closed, and the process killed and reaped, with the source. */
-        (void) sd_event_source_set_child_pidfd_own(w->child_source, true);
+        /* Ours: killed (SIGKILL) and reaped with the source. */
         (void) sd_event_source_set_child_process_own(w->child_source, true);
         r = sd_event_add_io(e, &w->control_source, w->control, EPOLLIN, on_control, w);
         if (r >= 0)
@@ -585,6 +592,10 @@ pid_t worker_process_pid(const WorkerProcess *w) {
 
 unsigned worker_process_pending(const WorkerProcess *w) {
         return w->n_pending;
+}
+
+uint64_t worker_process_start_usec(const WorkerProcess *w) {
+        return w->start_usec;
 }
 
 bool worker_process_alive(const WorkerProcess *w) {

@@ -60,3 +60,5 @@ void worker_process_kill(WorkerProcess *w, const char *cause);
 pid_t worker_process_pid(const WorkerProcess *w);
 unsigned worker_process_pending(const WorkerProcess *w);
 bool worker_process_alive(const WorkerProcess *w);
+/* From spawning to its WORKER_READY (mapping, constructors, init()); 0 before. */
+uint64_t worker_process_start_usec(const WorkerProcess *w);

@@ -147,7 +147,7 @@ static int f_scribble(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
 
 static int f_events(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
         int n = 0, dropped = 0;
-        for (; n < 200000; n++)
+        for (; n < 50000; n++)
                 if (host->emit_event(ctx, "spam", "{\"n\":1}") < 0)
                         dropped++;
         char buf[64];
@@ -156,7 +156,7 @@ static int f_events(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
 }
 
 static int f_logs(dc_plugin_ctx *ctx, dc_call *call, const char *params) {
-        for (int n = 0; n < 200000; n++)
+        for (int n = 0; n < 50000; n++)
                 host->log(ctx, DC_LOG_WARNING, "a log line the plugin writes in a loop, over and over again");
         return host->reply(call, "{}");
 }
