@@ -39,6 +39,7 @@ static void test_calls(TuHost *t, gconstpointer data) {
 }
 
 int main(int argc, char *argv[]) {
+        tu_block_sigchld();
         tu_init();
         g_test_init(&argc, &argv, NULL);
         g_test_add("/isolation/calls", TuHost, NULL, isolated_setup, test_calls, tu_fixture_teardown);

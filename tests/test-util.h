@@ -12,6 +12,7 @@
 /* Call after g_test_init(): skips the whole program (TAP "1..0 # SKIP")
  * when no scratch directory can hold plugin roots. */
 void tu_init(void);
+void tu_block_sigchld(void);
 /* A 0755 scratch directory whose ancestors pass the loader's checks (never
  * below /tmp): below /run as root, below the build directory otherwise.
  * Removed by tu_rm_rf(). */
