@@ -239,13 +239,24 @@ int host_load(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *user
         return k > 0 ? 0 : k;
 }
 
-int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata) {
+/* Locate a loaded plugin's folder again and restart it from what is on disk now. */
+static int restart_from_disk(Host *h, PluginRecord *r, bool placement_changed, Verdict *v, host_loaded_cb cb,
+                             void *userdata) {
         _cleanup_free_ char *error = NULL, *name = NULL;
         _cleanup_close_ int fd = -1;
-        PluginRecord *r = registry_find(&h->registry, id);
         PluginLayout layout;
         size_t idx;
-        int k;
+
+        int k = scan_locate(h, r->id, &idx, &fd, &layout, &name, &error);
+        if (k == -ENOENT)
+                return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
+        if (k < 0)
+                return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
+        return lifecycle_reload_entry(h, r, idx, fd, name, layout, placement_changed, v, cb, userdata);
+}
+
+int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *userdata) {
+        PluginRecord *r = registry_find(&h->registry, id);
 
         if (!r)
                 return -ENOENT;
@@ -255,21 +266,11 @@ int host_reload(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *us
                 return host_load(h, id, v, cb, userdata);
         if (h->shutting_down)
                 return -ESHUTDOWN;
-        k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
-        if (k == -ENOENT)
-                return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
-        if (k < 0)
-                return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        return lifecycle_reload_entry(h, r, idx, fd, name, layout, false, v, cb, userdata);
+        return restart_from_disk(h, r, false, v, cb, userdata);
 }
 
 int host_set_isolated(Host *h, const char *id, bool isolated, Verdict *v, host_loaded_cb cb, void *userdata) {
-        _cleanup_free_ char *error = NULL, *name = NULL;
-        _cleanup_close_ int fd = -1;
         PluginRecord *r = registry_find(&h->registry, id);
-        PluginLayout layout;
-        size_t idx;
-        int k;
 
         if (!r)
                 return -ENOENT;
@@ -287,12 +288,7 @@ int host_set_isolated(Host *h, const char *id, bool isolated, Verdict *v, host_l
         bool in_worker = r->plugin->isolated != NULL;
         if (in_worker == isolated && (isolated || !strv_contains(h->sidecars, id)))
                 return 1; /* already where it belongs */
-        k = scan_locate(h, id, &idx, &fd, &layout, &name, &error);
-        if (k == -ENOENT)
-                return verdict_set(v, -ENOENT, REASON_MANIFEST_MISSING, "plugin files are gone from disk");
-        if (k < 0)
-                return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
-        return lifecycle_reload_entry(h, r, idx, fd, name, layout, true, v, cb, userdata);
+        return restart_from_disk(h, r, true, v, cb, userdata);
 }
 
 int host_recheck(Host *h, const char *id, Verdict *v) {

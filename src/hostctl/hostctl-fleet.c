@@ -62,6 +62,18 @@ static int publisher_digest(Mesh *m, const MeshCliArgs *a, const char *url, char
         return log_error_errno(ENOENT, "%s has published no artifact %s of %s", device, file, plugin);
 }
 
+/* The install flags every install_* request carries. */
+void hostctl_mesh_install_flags(struct json_object *p, const MeshCliArgs *a) {
+        json_object_object_add(p, "load", json_object_new_boolean(a->load));
+        json_object_object_add(p, "replace", json_object_new_boolean(a->replace));
+        if (a->allow_downgrade)
+                json_object_object_add(p, "allow_downgrade", json_object_new_boolean(true));
+        if (a->plugin_id)
+                json_object_object_add(p, "plugin_id", json_object_new_string(a->plugin_id));
+        if (a->format)
+                json_object_object_add(p, "format", json_object_new_string(a->format));
+}
+
 int hostctl_fleet_url_params(Mesh *m, const MeshCliArgs *a, const char *url, struct json_object **ret) {
         _cleanup_free_ char *digest = NULL;
         if (startswith(url, DC_MESH_URL_SCHEME)) {
@@ -77,21 +89,9 @@ int hostctl_fleet_url_params(Mesh *m, const MeshCliArgs *a, const char *url, str
         json_object_object_add(p, "url", json_object_new_string(url));
         if (digest || a->digest)
                 json_object_object_add(p, "digest", json_object_new_string(digest ? digest : a->digest));
-        json_object_object_add(p, "load", json_object_new_boolean(a->load));
-        json_object_object_add(p, "replace", json_object_new_boolean(a->replace));
-        if (a->allow_downgrade)
-                json_object_object_add(p, "allow_downgrade", json_object_new_boolean(true));
-        if (a->plugin_id)
-                json_object_object_add(p, "plugin_id", json_object_new_string(a->plugin_id));
-        if (a->format)
-                json_object_object_add(p, "format", json_object_new_string(a->format));
+        hostctl_mesh_install_flags(p, a);
         *ret = p;
         return 0;
-}
-
-static const char *jstr(struct json_object *o, const char *k) {
-        const char *v = NULL;
-        return json_member_string(o, k, &v) >= 0 && v ? v : NULL;
 }
 
 int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a) {
@@ -111,8 +111,10 @@ int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a) {
         clock_gettime(CLOCK_REALTIME, &now);
         for (size_t i = 0; i < json_object_array_length(hosts); i++) {
                 struct json_object *h = json_object_array_get_idx(hosts, i), *x, *src;
-                _cleanup_free_ char *id = escape_untrusted(jstr(h, "device_id") ?: "?", 64),
-                                    *version = jstr(h, "version") ? escape_untrusted(jstr(h, "version"), 16) : NULL;
+                _cleanup_free_ char *id = escape_untrusted(json_get_string(h, "device_id") ?: "?", 64),
+                                    *version = json_get_string(h, "version")
+                                                       ? escape_untrusted(json_get_string(h, "version"), 16)
+                                                       : NULL;
                 char plugins[16] = "-", seen[32] = "-", via[80] = "";
                 bool ok = json_object_object_get_ex(h, "answered", &x) && json_object_get_boolean(x);
                 answered += ok;

@@ -46,14 +46,7 @@ static int install_params(int fd, const MeshCliArgs *a, struct json_object **ret
                 log_warning("The archive's digest is %s, not %s; the host will refuse it", digest, a->digest);
         struct json_object *p = obj("bundle_b64", b64);
         json_object_object_add(p, "digest", json_object_new_string(a->digest ? a->digest : digest));
-        json_object_object_add(p, "load", json_object_new_boolean(a->load));
-        json_object_object_add(p, "replace", json_object_new_boolean(a->replace));
-        if (a->allow_downgrade)
-                json_object_object_add(p, "allow_downgrade", json_object_new_boolean(true));
-        if (a->plugin_id)
-                json_object_object_add(p, "plugin_id", json_object_new_string(a->plugin_id));
-        if (a->format)
-                json_object_object_add(p, "format", json_object_new_string(a->format));
+        hostctl_mesh_install_flags(p, a);
         *ret = p;
         return 0;
 }

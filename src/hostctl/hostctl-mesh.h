@@ -41,6 +41,7 @@ int hostctl_mesh_print(const char *verb, char **args, struct json_object *reply,
 /* hostctl-fleet.c: hosts, and the params of an install from a URL (a
  * dc-mesh:// URL's digest asked from its publisher). */
 int hostctl_fleet_hosts(Mesh *m, const MeshCliArgs *a);
+void hostctl_mesh_install_flags(struct json_object *p, const MeshCliArgs *a);
 int hostctl_fleet_url_params(Mesh *m, const MeshCliArgs *a, const char *url, struct json_object **ret);
 
 /* hostctl-rollout.c; the command line was checked (hostctl.c). */

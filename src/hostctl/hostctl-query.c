@@ -8,16 +8,6 @@
 #include "json-util.h"
 #include "log.h"
 
-static const char *jstr(struct json_object *o, const char *key) {
-        const char *s = json_get_string(o, key);
-        return s ? s : "";
-}
-
-static int jint(struct json_object *o, const char *key) {
-        struct json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? json_object_get_int(v) : 0;
-}
-
 static struct json_object *jarray(struct json_object *o, const char *key) {
         struct json_object *v;
         return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array) ? v : NULL;
@@ -37,18 +27,22 @@ int verb_status(Hostctl *c, char **args, int n) {
         plugins = jarray(d, "plugins");
         size_t loaded = 0, known = plugins ? json_object_array_length(plugins) : 0;
         for (size_t i = 0; i < known; i++)
-                loaded += streq(jstr(json_object_array_get_idx(plugins, i), "state"), "loaded");
+                loaded += streq(json_get_string_or_empty(json_object_array_get_idx(plugins, i), "state"), "loaded");
         if (c->arg->host)
                 printf("          Host: %s\n", c->arg->host);
-        printf("       Version: %s\n     API level: %d\n", jstr(d, "version"), jint(d, "api_level"));
-        printf("Signature mode: %s%s\n", jstr(policy, "mode"),
-               json_object_get_boolean(json_object_object_get(policy, "require_signatures")) ? " (signatures required)" : "");
-        if (!isempty(jstr(policy, "invalid_reason")))
-                printf("                %s\n", jstr(policy, "invalid_reason"));
-        printf("          Pins: %d\n  Trusted keys: %d\n", jint(policy, "pins"), jint(policy, "trusted_keys"));
+        printf("       Version: %s\n     API level: %d\n", json_get_string_or_empty(d, "version"),
+               json_get_int_or_zero(d, "api_level"));
+        printf("Signature mode: %s%s\n", json_get_string_or_empty(policy, "mode"),
+               json_object_get_boolean(json_object_object_get(policy, "require_signatures")) ? " (signatures required)"
+                                                                                             : "");
+        if (!isempty(json_get_string_or_empty(policy, "invalid_reason")))
+                printf("                %s\n", json_get_string_or_empty(policy, "invalid_reason"));
+        printf("          Pins: %d\n  Trusted keys: %d\n", json_get_int_or_zero(policy, "pins"),
+               json_get_int_or_zero(policy, "trusted_keys"));
         for (size_t i = 0; roots && i < json_object_array_length(roots); i++) {
                 struct json_object *root = json_object_array_get_idx(roots, i);
-                printf("%s %s (%s)\n", i == 0 ? "   Directories:" : "               ", jstr(root, "path"), jstr(root, "kind"));
+                printf("%s %s (%s)\n", i == 0 ? "   Directories:" : "               ",
+                       json_get_string_or_empty(root, "path"), json_get_string_or_empty(root, "kind"));
         }
         printf("       Plugins: %zu loaded, %zu known\n", loaded, known);
         return 0;
@@ -73,8 +67,9 @@ int verb_list(Hostctl *c, char **args, int n) {
         for (size_t i = 0; i < json_object_array_length(plugins); i++) {
                 struct json_object *p = json_object_array_get_idx(plugins, i);
                 char buf[32];
-                if (table_add_row(t, jstr(p, "id"), jstr(p, "state"), jstr(p, "reason"), jstr(p, "version"),
-                                  digest_short(jstr(p, "digest"), buf)) < 0)
+                if (table_add_row(t, json_get_string_or_empty(p, "id"), json_get_string_or_empty(p, "state"),
+                                  json_get_string_or_empty(p, "reason"), json_get_string_or_empty(p, "version"),
+                                  digest_short(json_get_string_or_empty(p, "digest"), buf)) < 0)
                         return log_oom();
         }
         table_print(t);
@@ -97,20 +92,25 @@ int verb_show(Hostctl *c, char **args, int n) {
         output_begin();
         if (output_json_enabled())
                 return output_json(p);
-        printf("         Id: %s\n       Name: %s\n    Version: %s\nDescription: %s\n      State: %s\n", jstr(p, "id"),
-               jstr(p, "name"), jstr(p, "version"), jstr(p, "description"), jstr(p, "state"));
-        if (*jstr(p, "reason"))
-                printf(" Last error: %s: %s\n", jstr(p, "reason"), jstr(p, "message"));
-        printf("     Digest: %s\n       Root: %s (%s)\n", *jstr(p, "digest") ? jstr(p, "digest") : "-", jstr(p, "root"),
-               jstr(p, "layout"));
+        printf("         Id: %s\n       Name: %s\n    Version: %s\nDescription: %s\n      State: %s\n",
+               json_get_string_or_empty(p, "id"), json_get_string_or_empty(p, "name"),
+               json_get_string_or_empty(p, "version"), json_get_string_or_empty(p, "description"),
+               json_get_string_or_empty(p, "state"));
+        if (*json_get_string_or_empty(p, "reason"))
+                printf(" Last error: %s: %s\n", json_get_string_or_empty(p, "reason"),
+                       json_get_string_or_empty(p, "message"));
+        printf("     Digest: %s\n       Root: %s (%s)\n",
+               *json_get_string_or_empty(p, "digest") ? json_get_string_or_empty(p, "digest") : "-",
+               json_get_string_or_empty(p, "root"), json_get_string_or_empty(p, "layout"));
         if ((x = jarray(p, "functions")))
                 for (size_t i = 0; i < json_object_array_length(x); i++) {
                         struct json_object *f = json_object_array_get_idx(x, i);
-                        printf("%s %s — %s\n", i == 0 ? "  Functions:" : "            ", jstr(f, "name"),
-                               jstr(f, "description"));
+                        printf("%s %s — %s\n", i == 0 ? "  Functions:" : "            ",
+                               json_get_string_or_empty(f, "name"), json_get_string_or_empty(f, "description"));
                 }
         if ((x = jarray(p, "events")))
                 for (size_t i = 0; i < json_object_array_length(x); i++)
-                        printf("%s %s\n", i == 0 ? "     Events:" : "            ", jstr(json_object_array_get_idx(x, i), "name"));
+                        printf("%s %s\n", i == 0 ? "     Events:" : "            ",
+                               json_get_string_or_empty(json_object_array_get_idx(x, i), "name"));
         return 0;
 }

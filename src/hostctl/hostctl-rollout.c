@@ -55,11 +55,6 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static const char *jstr(struct json_object *o, const char *k) {
-        const char *v = NULL;
-        return o && json_member_string(o, k, &v) >= 0 ? v : NULL;
-}
-
 /* A host RPC's result object, or NULL with *error (the peer's text, escaped). */
 static struct json_object *call(Rollout *ro, const char *device, const char *method, struct json_object *params,
                                 unsigned flags, char **error) {
@@ -73,7 +68,8 @@ static struct json_object *call(Rollout *ro, const char *device, const char *met
                 return NULL;
         }
         if (json_member_object(reply, "error", &err) >= 0 && err) {
-                *error = escape_untrusted(jstr(err, "message") ? jstr(err, "message") : "error", 256);
+                *error = escape_untrusted(json_get_string(err, "message") ? json_get_string(err, "message") : "error",
+                                          256);
                 return NULL;
         }
         if (json_member_object(reply, "result", &res) < 0 || !res) {
@@ -94,15 +90,16 @@ static struct json_object *pid_params(const char *plugin, const char *version) {
 static int take_artifact(Rollout *ro, struct json_object *res) {
         struct json_object *art, *size;
         const char *url, *digest;
-        if (json_member_object(res, "artifact", &art) < 0 || !art || !(url = jstr(art, "url")) || !(digest = jstr(art, "digest")))
+        if (json_member_object(res, "artifact", &art) < 0 || !art || !(url = json_get_string(art, "url")) ||
+            !(digest = json_get_string(art, "digest")))
                 return log_error_errno(EBADMSG, "%s sent an artifact record without url or digest", ro->source);
         ro->url = strdup(url);
         ro->digest = strdup(digest);
         ro->size = json_object_object_get_ex(art, "size", &size) && json_object_is_type(size, json_type_int)
                            ? json_object_get_int64(size)
                            : -1;
-        if (!ro->version && jstr(art, "version"))
-                ro->version = strdup(jstr(art, "version"));
+        if (!ro->version && json_get_string(art, "version"))
+                ro->version = strdup(json_get_string(art, "version"));
         return ro->url && ro->digest ? 0 : log_oom();
 }
 
@@ -119,14 +116,14 @@ static int resolve_artifact(Rollout *ro) {
                 return log_error_errno(EIO, "Cannot ask %s for its plugins: %s", ro->source, error);
         if (json_member_object(list, "loaded", &loaded) >= 0 && json_member_object(loaded, ro->plugin, &p) >= 0 && p &&
             json_member_object(p, "manifest", &man) >= 0)
-                running = jstr(man, "version");
+                running = json_get_string(man, "version");
         const char *want = ro->version ? ro->version : running;
         if (!want && !p)
                 return log_error_errno(ENOENT, "%s is not loaded on %s: name the version to roll out (%s@VERSION)",
                                        ro->plugin, ro->source, ro->plugin);
         _cleanup_json_ struct json_object *params = pid_params(ro->plugin, want);
         found = call(ro, ro->source, "get_plugin_artifact_url", params, 0, &error);
-        if (found && streq(jstr(found, "status") ?: "", "success"))
+        if (found && streq(json_get_string(found, "status") ?: "", "success"))
                 return take_artifact(ro, found);
         free(error);
         error = NULL;
@@ -139,8 +136,9 @@ static int resolve_artifact(Rollout *ro) {
         }
         _cleanup_json_ struct json_object *pp = pid_params(ro->plugin, NULL);
         pub = call(ro, ro->source, "publish_plugin_artifact", pp, MESH_CALL_ADMIN, &error);
-        if (!pub || !streq(jstr(pub, "status") ?: "", "success")) {
-                _cleanup_free_ char *msg = pub ? escape_untrusted(jstr(pub, "message") ?: "error", 256) : NULL;
+        if (!pub || !streq(json_get_string(pub, "status") ?: "", "success")) {
+                _cleanup_free_ char *msg =
+                        pub ? escape_untrusted(json_get_string(pub, "message") ?: "error", 256) : NULL;
                 return log_error_errno(EIO, "Cannot publish %s on %s: %s", ro->plugin, ro->source, msg ? msg : error);
         }
         ro->published = true;
@@ -176,7 +174,7 @@ static int find_targets(Rollout *ro) {
         if (r < 0)
                 return log_error_errno(-r, "Cannot list the plugin hosts: %m");
         for (size_t i = 0; i < json_object_array_length(hosts); i++)
-                if (add_target(ro, jstr(json_object_array_get_idx(hosts, i), "device_id")) < 0)
+                if (add_target(ro, json_get_string(json_object_array_get_idx(hosts, i), "device_id")) < 0)
                         return -ENOMEM;
         return 0;
 }
@@ -203,23 +201,24 @@ static void install_on(Rollout *ro, Target *t) {
                 int r = mesh_client_call(ro->m, t->device, "install_plugin_from_url", params, MESH_CALL_ADMIN,
                                          ro->a->timeout_usec, &reply, &error);
                 if (r >= 0 && json_member_object(reply, "result", &res) >= 0 && res) {
-                        const char *status = jstr(res, "status");
-                        t->reason = jstr(res, "error") ? strdup(jstr(res, "error")) : NULL;
+                        const char *status = json_get_string(res, "status");
+                        t->reason = json_get_string(res, "error") ? strdup(json_get_string(res, "error")) : NULL;
                         if (status && streq(status, "success") && json_member_object(res, "load_result", &lr) >= 0 && lr &&
                             json_member_object(lr, "plugin", &plugin) >= 0 && plugin &&
                             json_member_object(plugin, "manifest", &man) >= 0) {
-                                const char *v = jstr(man, "version");
+                                const char *v = json_get_string(man, "version");
                                 t->version = v ? strdup(v) : NULL;
                                 if (!ro->version || (v && streq(v, ro->version)))
                                         t->result = T_OK;
                                 else
                                         (void) asprintf(&t->message, "version %s loaded, not %s", v ? v : "?", ro->version);
                         } else
-                                t->message = escape_untrusted(jstr(res, "message") ?: (status ?: "malformed reply"), 256);
+                                t->message = escape_untrusted(
+                                        json_get_string(res, "message") ?: (status ?: "malformed reply"), 256);
                 } else if (r >= 0) {
                         struct json_object *err = NULL;
                         (void) json_member_object(reply, "error", &err);
-                        t->message = escape_untrusted(jstr(err, "message") ?: "malformed reply", 256);
+                        t->message = escape_untrusted(json_get_string(err, "message") ?: "malformed reply", 256);
                 } else
                         t->message = TAKE_PTR(error);
                 if (t->result == T_OK || !transient(r, t->reason))

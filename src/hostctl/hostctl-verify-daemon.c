@@ -19,16 +19,6 @@
 #include "json-util.h"
 #include "log.h"
 
-static const char *jstr(struct json_object *o, const char *key) {
-        const char *s = json_get_string(o, key);
-        return s ? s : "";
-}
-
-static int jint(struct json_object *o, const char *key) {
-        struct json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? json_object_get_int(v) : 0;
-}
-
 /* The .so of a local plugin folder or the .so itself: its digest, or NULL. */
 static char *local_digest(const char *path, const char *id, const struct stat *st) {
         _cleanup_free_ char *so = NULL;
@@ -76,13 +66,13 @@ int verb_verify_daemon(Hostctl *c, char **args, int n) {
                           "dc-plugin-hostctl rescan).", c->arg->host ? " on " : "", c->arg->host ? c->arg->host : "", id);
                 return HOSTCTL_EXIT_NO_SUCH_PLUGIN;
         }
-        const char *state = jstr(p, "state"), *root = jstr(p, "root");
+        const char *state = json_get_string_or_empty(p, "state"), *root = json_get_string_or_empty(p, "root");
         bool ok = streq(state, "available") || streq(state, "loaded");
 
         if (json_object_deep_copy(p, &o, NULL) < 0 || !(daemon = json_object_new_object()))
                 return log_oom();
         json_object_object_add(o, "ok", json_object_new_boolean(ok));
-        json_object_object_add(daemon, "version", json_object_new_string(jstr(d, "version")));
+        json_object_object_add(daemon, "version", json_object_new_string(json_get_string_or_empty(d, "version")));
         json_object_object_add(daemon, "policy", policy ? json_object_get(policy) : NULL);
         json_object_object_add(o, "daemon", daemon);
         json_object_object_add(o, "shadowed", shadow ? json_object_get(shadow) : NULL);
@@ -101,30 +91,36 @@ int verb_verify_daemon(Hostctl *c, char **args, int n) {
         else {
                 if (output_legend()) {
                         printf("       Daemon: dc-plugin-hostd %s%s%s; policy %s%s, %d pin(s), %d trusted key(s)\n",
-                               jstr(d, "version"), c->arg->host ? " on " : "", c->arg->host ? c->arg->host : "",
-                               jstr(policy, "mode"),
+                               json_get_string_or_empty(d, "version"), c->arg->host ? " on " : "",
+                               c->arg->host ? c->arg->host : "", json_get_string_or_empty(policy, "mode"),
                                json_object_get_boolean(json_object_object_get(policy, "require_signatures"))
-                                       ? ", signatures required" : "",
-                               jint(policy, "pins"), jint(policy, "trusted_keys"));
-                        printf("    Directory: %s (%s)\n", root, jstr(p, "layout"));
+                                       ? ", signatures required"
+                                       : "",
+                               json_get_int_or_zero(policy, "pins"), json_get_int_or_zero(policy, "trusted_keys"));
+                        printf("    Directory: %s (%s)\n", root, json_get_string_or_empty(p, "layout"));
                 }
                 if (ok)
                         printf("%s: ok (%s)\n", id, state);
                 else
-                        printf("%s: %s%s%s\n", id, *jstr(p, "reason") ? jstr(p, "reason") : state,
-                               *jstr(p, "message") ? " — " : "", jstr(p, "message"));
-                if (*jstr(p, "digest"))
-                        printf("digest: %s\n", jstr(p, "digest"));
+                        printf("%s: %s%s%s\n", id,
+                               *json_get_string_or_empty(p, "reason") ? json_get_string_or_empty(p, "reason") : state,
+                               *json_get_string_or_empty(p, "message") ? " — " : "",
+                               json_get_string_or_empty(p, "message"));
+                if (*json_get_string_or_empty(p, "digest"))
+                        printf("digest: %s\n", json_get_string_or_empty(p, "digest"));
         }
         /* What the verdict is about: maybe not the copy the caller has in mind. */
         if (shadow)
-                log_warning("Another %s in %s lost to this one: %s", id, jstr(shadow, "root"), jstr(shadow, "message"));
+                log_warning("Another %s in %s lost to this one: %s", id, json_get_string_or_empty(shadow, "root"),
+                            json_get_string_or_empty(shadow, "message"));
         if (local && parent && !c->arg->host && !streq(parent, root))
                 log_warning("%s is not where the daemon reads %s from (%s): the verdict is about that copy.", arg, id,
                             root);
-        else if (digest && *jstr(p, "digest") && !streq(digest, jstr(p, "digest")))
-                log_warning("%s has digest %s, the daemon checked %s: dc-plugin-hostctl %s %s re-reads it.", arg, digest,
-                            jstr(p, "digest"), streq(state, "loaded") ? "reload" : "load", id);
+        else if (digest && *json_get_string_or_empty(p, "digest") &&
+                 !streq(digest, json_get_string_or_empty(p, "digest")))
+                log_warning("%s has digest %s, the daemon checked %s: dc-plugin-hostctl %s %s re-reads it.", arg,
+                            digest, json_get_string_or_empty(p, "digest"), streq(state, "loaded") ? "reload" : "load",
+                            id);
         if (ok)
                 return 0;
         return streq(state, "disabled") ? HOSTCTL_EXIT_FAILURE : HOSTCTL_EXIT_REJECTED;

@@ -268,17 +268,8 @@ static void on_isolated(const OpResult *res, void *userdata) {
 }
 
 static int sidecar_op(Req *r, struct json_object *p, bool isolate) {
-        const char *id = json_get_string(p, "plugin_id");
-        if (!plugin_id_is_valid(id)) {
-                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
-                return 0;
-        }
-        if (!(r->plugin_id = strdup(id)))
-                return -ENOMEM;
         r->isolate = isolate;
-        OpRequest req = { .kind = OP_ISOLATE, .caller = mesh_caller, .plugin_id = r->plugin_id, .isolate = isolate };
-        ops_run(r->m->ops, &req, on_isolated, r);
-        return 0;
+        return mesh_plugin_op(r, p, OP_ISOLATE, isolate, on_isolated);
 }
 
 int rpc_deploy_sidecar(Req *r, struct json_object *p) {

@@ -184,6 +184,7 @@ void mesh_fetch_wait_all(Mesh *m);
 /* ---- mesh-rpc-*.c, mesh-authoring.c: the handlers of the dispatch table ---- */
 int rpc_get_status(Req *r, struct json_object *p);
 int rpc_list_plugins(Req *r, struct json_object *p);
+int mesh_plugin_op(Req *r, struct json_object *p, OpKind kind, bool isolate, op_done_fn done);
 int rpc_load_plugin(Req *r, struct json_object *p);
 int rpc_unload_plugin(Req *r, struct json_object *p);
 int rpc_reload_plugin(Req *r, struct json_object *p);

@@ -173,7 +173,9 @@ static void on_loaded(const OpResult *res, void *userdata) {
         mesh_req_finish(r, ok ? mesh_load_success(r->m, r->plugin_id) : mesh_load_failure(r->plugin_id, what, res));
 }
 
-static int plugin_op(Req *r, struct json_object *p, OpKind kind) {
+/* An operation on the one plugin named by "plugin_id" (load, reload,
+ * unload, remove, the sidecar moves). */
+int mesh_plugin_op(Req *r, struct json_object *p, OpKind kind, bool isolate, op_done_fn done) {
         const char *id = json_get_string(p, "plugin_id");
         if (!plugin_id_is_valid(id)) {
                 mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
@@ -181,18 +183,18 @@ static int plugin_op(Req *r, struct json_object *p, OpKind kind) {
         }
         if (!(r->plugin_id = strdup(id)))
                 return -ENOMEM;
-        OpRequest req = { .kind = kind, .caller = mesh_caller, .plugin_id = r->plugin_id };
-        ops_run(r->m->ops, &req, on_loaded, r);
+        OpRequest req = { .kind = kind, .caller = mesh_caller, .plugin_id = r->plugin_id, .isolate = isolate };
+        ops_run(r->m->ops, &req, done, r);
         return 0;
 }
 
 int rpc_load_plugin(Req *r, struct json_object *p) {
-        return plugin_op(r, p, OP_LOAD);
+        return mesh_plugin_op(r, p, OP_LOAD, false, on_loaded);
 }
 
 int rpc_reload_plugin(Req *r, struct json_object *p) {
         /* Not loaded: reload loads it (the operation layer decides). */
-        return plugin_op(r, p, OP_RELOAD);
+        return mesh_plugin_op(r, p, OP_RELOAD, false, on_loaded);
 }
 
 static void on_unloaded(const OpResult *res, void *userdata) {
@@ -233,29 +235,11 @@ static void on_removed(const OpResult *res, void *userdata) {
 
 /* remove_plugin (ours): dc-plugin-hostctl remove on a remote host. */
 int rpc_remove_plugin(Req *r, struct json_object *p) {
-        const char *id = json_get_string(p, "plugin_id");
-        if (!plugin_id_is_valid(id)) {
-                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
-                return 0;
-        }
-        if (!(r->plugin_id = strdup(id)))
-                return -ENOMEM;
-        OpRequest req = { .kind = OP_REMOVE, .caller = mesh_caller, .plugin_id = r->plugin_id };
-        ops_run(r->m->ops, &req, on_removed, r);
-        return 0;
+        return mesh_plugin_op(r, p, OP_REMOVE, false, on_removed);
 }
 
 int rpc_unload_plugin(Req *r, struct json_object *p) {
-        const char *id = json_get_string(p, "plugin_id");
-        if (!plugin_id_is_valid(id)) {
-                mesh_req_finish(r, mesh_error_result(id, "invalid plugin id", reason_to_string(REASON_INVALID_ID)));
-                return 0;
-        }
-        if (!(r->plugin_id = strdup(id)))
-                return -ENOMEM;
-        OpRequest req = { .kind = OP_UNLOAD, .caller = mesh_caller, .plugin_id = r->plugin_id };
-        ops_run(r->m->ops, &req, on_unloaded, r);
-        return 0;
+        return mesh_plugin_op(r, p, OP_UNLOAD, false, on_unloaded);
 }
 
 /* ---- plugin functions ---- */

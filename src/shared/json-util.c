@@ -33,6 +33,16 @@ const char *json_get_string(struct json_object *o, const char *key) {
         return json_object_get_string(x);
 }
 
+const char *json_get_string_or_empty(struct json_object *o, const char *key) {
+        const char *s = json_get_string(o, key);
+        return s ?: "";
+}
+
+int json_get_int_or_zero(struct json_object *o, const char *key) {
+        struct json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_int(v) : 0;
+}
+
 char *json_dup_string(struct json_object *o, const char *key) {
         const char *s = json_get_string(o, key);
         return s ? strdup(s) : NULL;

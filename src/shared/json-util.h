@@ -38,6 +38,9 @@ const char *json_type_to_json_name(struct json_object *o);
 
 /* o[key] when o is an object and that member a string, else NULL (owned by o). */
 const char *json_get_string(struct json_object *o, const char *key);
+/* For display: "" and 0 where the member is missing or of another type. */
+const char *json_get_string_or_empty(struct json_object *o, const char *key);
+int json_get_int_or_zero(struct json_object *o, const char *key);
 /* The same, copied (NULL when absent). */
 char *json_dup_string(struct json_object *o, const char *key);
 
