@@ -267,6 +267,14 @@ class InProcess(unittest.TestCase):
             # and it no longer takes the daemon down
             self.assertEqual(invoke_error(conn, "hostile", "segv")[0], ERR + "PluginCrashed")
             self.assertEqual(invoke(conn, "hello-world", "echo", "{}"), {})
+            # not for one run only: after a clean restart it still runs in a worker
+            d.restart()
+            conn = connect()
+            self.assertEqual(prop(conn, HOSTILE, "Isolation"), "process")
+            # an administrator's explicit load puts it back where the configuration says
+            call(conn, ROOT, MGR, "UnloadPlugin", GLib.Variant("(st)", ("hostile", 0)))
+            call(conn, ROOT, MGR, "LoadPlugin", GLib.Variant("(st)", ("hostile", 0)))
+            self.assertEqual(prop(conn, HOSTILE, "Isolation"), "in-process")
         finally:
             d.stop()
 

@@ -169,12 +169,14 @@ int host_start(Host *h) {
                                           h->config->state_dir ? h->config->state_dir : "(none)");
                 else
                         h->owns_crash_marker = true;
-                for (char **i = h->crashed_in_process; i && *i; i++)
+                for (char **i = h->crashed_in_process; i && *i; i++) {
+                        (void) crashed_in_process_set(h->config->state_dir, *i);
                         log_struct(LOG_ERR, 0, DC_MESSAGE_PLUGIN_CRASHED,
                                    LOG_FIELDS(LF("PLUGIN_ID", *i), LF("DC_CAUSE", "previous run")),
                                    "dc-plugin-hostd ended inside plugin %s's code during its previous run; the plugin "
-                                   "runs in a worker process from now on",
+                                   "runs in a worker process from now on, until an administrator loads it explicitly",
                                    *i);
+                }
         }
         if (h->config->auto_load) {
                 r = scan_all(h);
@@ -230,7 +232,7 @@ int host_load(Host *h, const char *id, Verdict *v, host_loaded_cb cb, void *user
                 return verdict_set(v, k, REASON_INSECURE_DIRECTORY, "%s", error ? error : strerror(-k));
         /* An explicit Load clears a persisted "disabled" and a quarantine. */
         (void) host_set_disabled(h, id, false);
-        if (quarantine_clear(h->config->state_dir, id) >= 0)
+        if (quarantine_clear(h->config->state_dir, id) >= 0 && crashed_in_process_clear(h->config->state_dir, id) >= 0)
                 (void) strv_remove(h->crashed_in_process, id);
         if (r)
                 r->crashes = (CrashHistory){};

@@ -399,7 +399,7 @@ static int decide(Host *h, PluginRecord *rec, const Candidate *c, PluginIsolatio
                 return verdict_set(v, -EPERM, REASON_QUARANTINED,
                                    "plugin %s is quarantined (%s); an explicit load lifts it", c->id, why);
         }
-        bool crashed = strv_contains(h->crashed_in_process, c->id);
+        bool crashed = strv_contains(h->crashed_in_process, c->id) || crashed_in_process_get(cfg->state_dir, c->id);
         PluginIsolation iso = strv_contains(h->sidecars, c->id)
                                       ? PLUGIN_ISOLATION_PROCESS /* deploy_sidecar: a worker, whatever else says */
                                       : isolation_decide(cfg, h->policy, c->id,

@@ -26,3 +26,10 @@ int quarantine_set(const char *state_dir, const char *id, const char *why);
 int quarantine_clear(const char *state_dir, const char *id);
 /* 0 and *why (caller frees) when quarantined; -ENOENT when not. */
 int quarantine_get(const char *state_dir, const char *id, char **why);
+
+/* Plugins the daemon died in (crash-marker.h): <state>/crashed-in-process.d/<id>
+ * keeps them in worker processes across restarts until an administrator's
+ * explicit load. */
+int crashed_in_process_set(const char *state_dir, const char *id);
+int crashed_in_process_clear(const char *state_dir, const char *id);
+bool crashed_in_process_get(const char *state_dir, const char *id);
