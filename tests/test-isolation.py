@@ -70,7 +70,7 @@ class HostilePlugin(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon("DefaultIsolation=process\nCallTimeoutSec=5\nCrashRestartLimit=64\nPluginEventsPerSecond=100\n",
-                       test_plugins=("hostile",), examples=("hello-world",))
+                       test_plugins=("hostile",), examples=("hello-world", "sensor"))
         cls.conn = connect()
 
     @classmethod
@@ -122,6 +122,25 @@ class HostilePlugin(unittest.TestCase):
                 # the stuck worker is killed a moment later and started again
                 wait_for(lambda: self.restarts() > before, 15, "the hung worker to be replaced")
         wait_for(lambda: "a call did not return after its timeout" in self.d.output(), 10, "the kill to be logged")
+
+    def test_timeout_honoured_by_cancelled_keeps_the_worker(self):
+        # sensor.slow checks cancelled(): it returns within the grace, so its
+        # worker is not killed and nothing counts towards quarantine
+        def sensor():
+            desc = json.loads(call(self.conn, ROOT, MGR, "Describe", None, "(s)").unpack()[0])
+            return [p for p in desc["plugins"] if p["id"] == "sensor"][0]
+        self.assertEqual(sensor()["isolation"], "process")
+        pid = sensor()["worker"]["pid"]
+        name, msg = invoke_error(self.conn, "sensor", "slow", '{"ms":60000}')
+        self.assertEqual(name, ERR + "Timeout", msg)
+        # past the one-second grace: a hello-world call runs through the loop meanwhile
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            invoke(self.conn, "hello-world", "hello_world", "{}")
+        self.assertEqual(sensor()["worker"]["pid"], pid)
+        self.assertEqual(sensor()["worker"]["restarts"], 0)
+        self.assertNotIn("Plugin sensor: its worker process", self.d.output())
+        self.assertEqual(invoke(self.conn, "sensor", "slow", '{"ms":1}'), {"slept_ms": 1})
 
     def test_sandbox_refusals(self):
         self.assertEqual(invoke(self.conn, "hostile", "fork"), {"fork": -1})      # -EPERM

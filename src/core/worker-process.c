@@ -131,6 +131,13 @@ static PendingCall *pending_take(WorkerProcess *w, uint64_t id) {
         return NULL;
 }
 
+static bool pending_timed_out(const WorkerProcess *w) {
+        for (const PendingCall *c = w->pending; c; c = c->next)
+                if (c->answered)
+                        return true;
+        return false;
+}
+
 static void pending_finish(PendingCall *c, int error, int handler_r, const char *result, const char *message) {
         c->timeout = sd_event_source_disable_unref(c->timeout);
         if (!c->answered)
@@ -280,6 +287,10 @@ static bool handle_frame(WorkerProcess *w, const WorkerFrameHeader *h, char *pay
                         pending_finish(c, 0, h->arg, payload, NULL);
                 else
                         pending_finish(c, HOST_ERR_HANDLER_FAILED, h->arg, NULL, h->length ? payload : NULL);
+                /* Every timed-out call came back within its grace: the
+                 * plugin honoured cancelled(), its worker may live on. */
+                if (w->kill_timer && !pending_timed_out(w))
+                        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
                 return true;
         }
         case WORKER_EVENT: {
