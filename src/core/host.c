@@ -280,15 +280,18 @@ int host_set_isolated(Host *h, const char *id, bool isolated, Verdict *v, host_l
                 return -EBUSY;
         if (h->shutting_down)
                 return -ESHUTDOWN;
+        bool was_sidecar = strv_contains(h->sidecars, id);
         if (isolated) {
-                if (!strv_contains(h->sidecars, id) && strv_extend(&h->sidecars, id) < 0)
+                if (!was_sidecar && strv_extend(&h->sidecars, id) < 0)
                         return -ENOMEM;
-        } else
+        } else if (!was_sidecar)
+                return 1; /* not moved by deploy_sidecar: where the configuration put it */
+        else
                 (void) strv_remove(h->sidecars, id);
         if (!r->plugin)
                 return isolated ? host_load(h, id, v, cb, userdata) : 1;
         bool in_worker = r->plugin->isolated != NULL;
-        if (in_worker == isolated && (isolated || !strv_contains(h->sidecars, id)))
+        if (isolated && in_worker)
                 return 1; /* already where it belongs */
         return restart_from_disk(h, r, true, v, cb, userdata);
 }

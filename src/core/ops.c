@@ -230,9 +230,21 @@ static bool rate_take(Ops *o, const char *share) {
         return true;
 }
 
+/* Whether the operation may start code that is not running yet
+ * (deploy_sidecar of a plugin that is not loaded loads it). */
+static bool brings_code(Ops *o, const OpRequest *req) {
+        if (req->kind == OP_ISOLATE) {
+                const PluginRecord *r = req->plugin_id ? host_find(o->host, req->plugin_id) : NULL;
+                return req->isolate && (!r || !r->plugin);
+        }
+        return req->kind == OP_INSTALL || req->kind == OP_LOAD || req->kind == OP_RELOAD;
+}
+
 static bool loads_a_plugin(Ops *o, const OpRequest *req) {
         if (req->kind == OP_LOAD)
                 return true;
+        if (req->kind == OP_ISOLATE)
+                return brings_code(o, req);
         if (req->kind == OP_INSTALL)
                 return req->load;
         if (req->kind == OP_RELOAD) {
@@ -246,17 +258,13 @@ bool ops_policy_verifies_code(const Policy *p) {
         return p && (p->mode != SIGNATURES_PERMISSIVE || p->require_signatures);
 }
 
-static bool brings_code(OpKind k) {
-        return k == OP_INSTALL || k == OP_LOAD || k == OP_RELOAD;
-}
-
 /* req->admitted: the caller's token was taken by ops_admit() before work
  * such as a download; the other limits are checked again, as they may have
  * changed meanwhile. */
 static int admit(Ops *o, const OpRequest *req, Reason *reason, char **message) {
         /* With a permissive policy, any tenant credential would run code as
          * the service user (SECURITY.md, "Mesh installs"). */
-        if (req->caller.remote && brings_code(req->kind) && !ops_policy_verifies_code(host_policy(o->host)) &&
+        if (req->caller.remote && brings_code(o, req) && !ops_policy_verifies_code(host_policy(o->host)) &&
             !o->config->mesh.allow_unverified_installs) {
                 *reason = REASON_UNVERIFIED_CODE;
                 *message = strdup("the trust policy is permissive: installs and loads from the mesh are refused "

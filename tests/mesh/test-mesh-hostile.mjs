@@ -197,6 +197,11 @@ test("permissive trust policy: installs and loads from the mesh are refused unle
   assert.deepEqual((await request(nc, CMD, "hello_world")).result, { message: "Hello, world!" });
   assert.equal((await request(nc, CMD, "get_status")).result.loaded_count, 1);
   assert.match(fs.readFileSync(h.logPath, "utf8"), /installs and loads from the mesh are refused/);
+  // deploy_sidecar of a plugin that is not loaded would load it: refused the same way
+  assert.equal((await request(nc, CMD, "unload_plugin", { plugin_id: "hello-world" })).result.status, "success");
+  const dep = (await request(nc, CMD, "deploy_sidecar", { plugin_id: "hello-world" })).result;
+  assert.deepEqual([dep.status, dep.error], ["error", "unverified-code"], JSON.stringify(dep));
+  assert.equal((await request(nc, CMD, "get_status")).result.loaded_count, 0);
   await nc.close();
 });
 
