@@ -7,5 +7,6 @@
 
 #include "config.h"
 
-/* {"landlock_abi": N, "seccomp": bool, "no_new_privs": true, "default_isolation": "…", "worker": path} */
+/* {"landlock_abi": N, "seccomp": bool, "no_new_privs": true, "default_isolation": "…", "worker": path,
+ * "worker_available": bool} */
 struct json_object *sandbox_probe(const HostConfig *c);

@@ -54,7 +54,7 @@ typedef struct WorkerNotice {
 } WorkerNotice;
 
 /* Blocking I/O for the worker (the daemon reads incrementally, see
- * plugin-process.c).  Return 0 or a negative errno; -EPIPE at end of file. */
+ * src/core/worker-process.c).  Return 0 or a negative errno; -EPIPE at end of file. */
 int worker_write_frame(int fd, uint16_t type, uint16_t flags, int32_t arg, uint64_t id, const void *a, size_t a_len,
                        const void *b, size_t b_len);
 /* Reads one frame whose payload is at most max bytes (NUL-terminated copy in
