@@ -39,6 +39,9 @@ StateDirectory=$DEMO/state
 SignaturesFile=$DEMO/etc/signatures.json
 TrustedKeysDirectory=$DEMO/etc/trusted-keys.d
 PluginConfigDirectory=$DEMO/etc/plugin-config
+# sensor runs in a sandboxed worker process, the others in the daemon
+WorkerBinary=$PWD/build/src/worker/dc-plugin-worker
+PluginIsolation=sensor:process
 CONF
 build/src/daemon/dc-plugin-hostd --no-bus --check --config "$DEMO/etc/dc-plugin-host.conf" || true
 
