@@ -568,6 +568,49 @@ test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () =>
   assert.match(r.stderr, /is not on the mesh/);
 });
 
+// The template is a plugin: its files written where `layout` says, the sh
+// block of its README run as is (its meson.build against the in-tree SDK, the
+// folder assembled, checked under StrictELF=yes, packed), then installed,
+// called and removed over the mesh.
+test("get_plugin_template renders a plugin that builds, passes StrictELF, loads and answers", async () => {
+  const id = "garage-door";
+  const t = await result("get_plugin_template", { plugin_id: id, description: 'Opens "the" door \\ safely' });
+  assert.equal(t.status, "success");
+  assert.equal(t.capability_py, t.plugin_c); // upstream's key holds the C source
+  const work = fs.mkdtempSync(path.join(tmp, "template-"));
+  for (const [file, key] of Object.entries(t.layout)) {
+    fs.mkdirSync(path.dirname(path.join(work, file)), { recursive: true });
+    fs.writeFileSync(path.join(work, file), t[key]);
+  }
+  // what `pkg-config dc-plugin-host` finds once the SDK is installed, pointing at the source tree
+  const pcDir = path.join(work, "pkgconfig");
+  fs.mkdirSync(pcDir);
+  fs.writeFileSync(path.join(pcDir, "dc-plugin-host.pc"), `includedir=${process.env.DC_SOURCE_ROOT}/include\n\n` +
+    "Name: dc-plugin-host\nDescription: SDK for dc-plugin-host C plugins\nVersion: 0.1.0\nCflags: -I${includedir}\n");
+  const conf = path.join(work, "strict.conf");
+  fs.writeFileSync(conf, `StrictELF=yes\nSignaturesFile=${work}/none.json\nTrustedKeysDirectory=${work}/none.d\n`);
+  const script = t.readme.match(/```sh\n([\s\S]*?)```/)[1];
+  const built = spawnSync("bash", ["-euo", "pipefail", "-c", script], {
+    cwd: path.join(work, id), encoding: "utf8", timeout: 120000,
+    env: { ...process.env, PKG_CONFIG_PATH: pcDir, DC_PLUGIN_HOST_CONFIG: conf,
+      PATH: `${path.dirname(process.env.DC_HOSTCTL)}:${process.env.PATH}` },
+  });
+  assert.equal(built.status, 0, built.stdout + built.stderr);
+  assert.doesNotMatch(built.stdout + built.stderr, /warning:/);
+  assert.match(built.stdout, new RegExp(`^${id}: ok$`, "m")); // dc-plugin-hostctl verify, StrictELF=yes
+  assert.ok(script.includes(t.packaging.command), t.packaging.command);
+  const tgz = fs.readFileSync(path.join(work, id, id + ".tgz"));
+  const r = await result("install_plugin_from_bundle", { bundle_b64: tgz.toString("base64") });
+  assert.equal(r.status, "success", JSON.stringify(r));
+  assert.deepEqual(await result(`${id}.hello`), { message: `hello from ${id}` });
+  assert.equal((await rpc(`${id}.hello`, { extra: 1 })).error.code, -32602); // params_schema = NULL: no params
+  assert.equal((await result("list_plugins")).loaded[id].manifest.description, 'Opens "the" door \\ safely');
+  assert.equal((await result("remove_plugin", { plugin_id: id })).status, "success");
+  // text the descriptor would refuse is refused here, not by the loader later
+  const bad = await result("get_plugin_template", { plugin_id: id, class_name: "two\nlines" });
+  assert.deepEqual([bad.status, bad.error], ["error", "invalid-params"]);
+});
+
 test("nats-server restart: reconnect, re-register, keep answering", async () => {
   const before = registrations.length;
   natsProc.kill("SIGKILL");
