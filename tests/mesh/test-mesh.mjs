@@ -611,6 +611,34 @@ test("get_plugin_template renders a plugin that builds, passes StrictELF, loads 
   assert.deepEqual([bad.status, bad.error], ["error", "invalid-params"]);
 });
 
+// docs/plugin-development.md's plugin (built from the document by
+// tests/plugins/meson.build): its event and the replies the document shows
+// in its `<!-- mesh: METHOD -->` blocks.
+test("the plugin of docs/plugin-development.md: mesh replies and events as documented", async () => {
+  const doc = fs.readFileSync(path.join(process.env.DC_SOURCE_ROOT, "docs", "plugin-development.md"), "utf8");
+  const replies = [...doc.matchAll(/^<!-- mesh: (\S+) -->\n```json\n([\s\S]*?)```$/gm)];
+  assert.ok(replies.length > 0);
+  const d = path.join(tmp, "plugins", "thermostat");
+  fs.mkdirSync(d, { mode: 0o755 });
+  fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "thermostat.so"), path.join(d, "thermostat.so"));
+  fs.chmodSync(path.join(d, "thermostat.so"), 0o644);
+  fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id: "thermostat", version: "1.0.0", runtime: "c", api_level: 1 }));
+  assert.equal((await result("load_plugin", { plugin_id: "thermostat" })).status, "success");
+  const sub = nc.subscribe(`device-connect.${TENANT}.${DEVICE}.event.target_changed`, { max: 1 });
+  await nc.flush();
+  assert.deepEqual(await result("thermostat.set_target", { celsius: 21.5 }), { target: 21.5, changes: 1 });
+  const ev = await Promise.race([(async () => { for await (const m of sub) return JSON.parse(sc.decode(m.data)); })(),
+    new Promise((_, rej) => setTimeout(() => rej(new Error("no target_changed event")), 10000))]);
+  assert.equal(ev.method, "target_changed");
+  assert.deepEqual([ev.params.celsius, ev.params.previous], [21.5, 20]);
+  assert.ok(ev.params.event_id && ev.params.ts && ev.params._trace_id, JSON.stringify(ev));
+  for (const [, method, text] of replies) {
+    const want = JSON.parse(text);
+    assert.deepEqual(await rpc(method, {}, { id: want.id }), want);
+  }
+  assert.equal((await result("unload_plugin", { plugin_id: "thermostat" })).status, "success");
+});
+
 test("nats-server restart: reconnect, re-register, keep answering", async () => {
   const before = registrations.length;
   natsProc.kill("SIGKILL");
