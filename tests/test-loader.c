@@ -540,7 +540,7 @@ static void test_descriptors(TuHost *t, gconstpointer data) {
                 {"bad-abi", PLUGIN_STATE_REJECTED, "abi-mismatch",
                  "plugin interface version mismatch: plugin interface 99, host requires 1"},
                 {"no-name", PLUGIN_STATE_REJECTED, "descriptor-invalid",
-                 "invalid plugin: missing required fields or interface: invalid metadata (missing id or name)"},
+                 "invalid plugin: missing required fields or interface: invalid metadata ('name' is empty)"},
                 {"id-other", PLUGIN_STATE_REJECTED, "id-mismatch",
                  "plugin rejected: id-mismatch: descriptor id \"someone-else\" differs from \"id-other\""},
                 {"init-fail", PLUGIN_STATE_FAILED, "init-failed",

@@ -91,7 +91,7 @@ typedef int (*dc_plugin_handler)(dc_plugin_ctx *ctx, dc_call *call, const char *
 typedef struct dc_plugin_function {
         const char *name;          /* ^[A-Za-z_][A-Za-z0-9_]{0,63}$ */
         const char *description;   /* one line, UTF-8 */
-        const char *params_schema; /* JSON Schema of the params object, or NULL = no params */
+        const char *params_schema; /* JSON Schema of the params object, or NULL = no params ({} only) */
         uint32_t flags;            /* DC_FUNCTION_FLAG_* */
         dc_plugin_handler handler; /* required */
 } dc_plugin_function;
@@ -99,7 +99,7 @@ typedef struct dc_plugin_function {
 typedef struct dc_plugin_event {
         const char *name;           /* same pattern as function names */
         const char *description;
-        const char *payload_schema; /* JSON Schema of the payload, or NULL */
+        const char *payload_schema; /* JSON Schema of the payload, or NULL = the payload is {} */
 } dc_plugin_event;
 
 typedef struct dc_plugin_routine {

@@ -28,8 +28,16 @@
 #define ELEMENT_SIZE_MAX 4096u
 #define DESCRIPTOR_SIZE_MAX 65536u
 
+#define SYMBOL_NAME_RULE "^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
 static bool optional_text_ok(const char *s) {
         return !s || utf8_is_valid_text(s, 4096);
+}
+
+/* Why a function, event or routine name is refused, naming the field; the
+ * name itself is not repeated, it may be anything. */
+static const char *symbol_name_problem(const char *name) {
+        return !name ? "'name' is NULL" : "'name' is not a valid name (" SYMBOL_NAME_RULE ")";
 }
 
 /* One element of a plugin's table, as this host knows the struct: copied
@@ -56,8 +64,14 @@ int descriptor_check_tables(Plugin *p, Verdict *v) {
         int r;
 
         if (d->n_functions > MAX_TABLE || d->n_events > MAX_TABLE || d->n_routines > MAX_TABLE)
-                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                   NOT_IMPLEMENTED ": more than %u functions, events or routines", MAX_TABLE);
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, NOT_IMPLEMENTED ": '%s' is %zu, at most %u",
+                                   d->n_functions > MAX_TABLE ? "n_functions"
+                                   : d->n_events > MAX_TABLE  ? "n_events"
+                                                              : "n_routines",
+                                   d->n_functions > MAX_TABLE ? d->n_functions
+                                   : d->n_events > MAX_TABLE  ? d->n_events
+                                                              : d->n_routines,
+                                   MAX_TABLE);
         if ((d->n_functions && !d->functions) || (d->n_events && !d->events) || (d->n_routines && !d->routines))
                 return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
                                    NOT_IMPLEMENTED ": '%s' is NULL but its count is not 0",
@@ -78,9 +92,16 @@ int descriptor_check_tables(Plugin *p, Verdict *v) {
         for (size_t i = 0; i < d->n_functions; i++) {
                 dc_plugin_function *f = &p->functions[i].def;
                 memcpy(f, element(d->functions, fs, i), MIN(fs, sizeof *f));
-                if (!plugin_symbol_name_is_valid(f->name) || !f->handler || !optional_text_ok(f->description))
+                if (!plugin_symbol_name_is_valid(f->name))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "invalid plugin: function #%zu: %s", i,
+                                           symbol_name_problem(f->name));
+                if (!f->handler)
                         return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                           "invalid plugin: function #%zu has an invalid name or no handler", i);
+                                           "invalid plugin: function \"%s\": 'handler' is NULL", f->name);
+                if (!optional_text_ok(f->description))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: function \"%s\": 'description' is not UTF-8 text of at most 4096 bytes",
+                                           f->name);
                 for (size_t j = 0; j < i; j++)
                         if (streq(p->functions[j].def.name, f->name))
                                 return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
@@ -95,9 +116,13 @@ int descriptor_check_tables(Plugin *p, Verdict *v) {
         for (size_t i = 0; i < d->n_events; i++) {
                 dc_plugin_event *e = &p->events[i].def;
                 memcpy(e, element(d->events, es, i), MIN(es, sizeof *e));
-                if (!plugin_symbol_name_is_valid(e->name) || !optional_text_ok(e->description))
+                if (!plugin_symbol_name_is_valid(e->name))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "invalid plugin: event #%zu: %s", i,
+                                           symbol_name_problem(e->name));
+                if (!optional_text_ok(e->description))
                         return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                           "invalid plugin: event #%zu has an invalid name", i);
+                                           "invalid plugin: event \"%s\": 'description' is not UTF-8 text of at most 4096 bytes",
+                                           e->name);
                 for (size_t j = 0; j < i; j++)
                         if (streq(p->events[j].def.name, e->name))
                                 return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
@@ -112,9 +137,12 @@ int descriptor_check_tables(Plugin *p, Verdict *v) {
         for (size_t i = 0; i < d->n_routines; i++) {
                 dc_plugin_routine rt = {};
                 memcpy(&rt, element(d->routines, rs, i), MIN(rs, sizeof rt));
-                if (!plugin_symbol_name_is_valid(rt.name) || !rt.run || rt.interval_ms == 0)
-                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                           "invalid plugin: routine #%zu needs a name, a function and an interval", i);
+                if (!plugin_symbol_name_is_valid(rt.name))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "invalid plugin: routine #%zu: %s", i,
+                                           symbol_name_problem(rt.name));
+                if (!rt.run || rt.interval_ms == 0)
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, "invalid plugin: routine \"%s\": %s",
+                                           rt.name, !rt.run ? "'run' is NULL" : "'interval_ms' is 0");
                 p->routines[i] = (RoutineTimer){ .plugin = p, .def = rt };
                 p->n_routines++;
         }
@@ -151,31 +179,45 @@ int descriptor_read(const void *sym, struct dc_plugin_descriptor *ret, Verdict *
         *ret = (struct dc_plugin_descriptor){};
         memcpy(ret, d, MIN((size_t) d->struct_size, sizeof *ret));
         if (!ret->init || !ret->cleanup)
-                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, NOT_IMPLEMENTED ": '%s' is NULL",
-                                   ret->init ? "cleanup" : "init");
+                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID, NOT_IMPLEMENTED ": %s",
+                                   !ret->init && !ret->cleanup ? "'init' and 'cleanup' are NULL"
+                                   : ret->init                 ? "'cleanup' is NULL"
+                                                               : "'init' is NULL");
         return 0;
 }
-
 
 int descriptor_check_metadata(const struct dc_plugin_descriptor *d, const char *expected_id,
                               const char *expected_version, Verdict *v) {
         /* 19. */
         if (isempty(d->id) || isempty(d->name))
                 return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                   "invalid plugin: missing required fields or interface: invalid metadata (missing id or name)");
-        if (!utf8_is_valid_text(d->name, 128) || !optional_text_ok(d->version) || !optional_text_ok(d->description) ||
-            !optional_text_ok(d->author) || !optional_text_ok(d->toolchain))
-                return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
-                                   "invalid plugin: descriptor text is not valid UTF-8 or too long");
+                                   "invalid plugin: missing required fields or interface: invalid metadata ('%s' is %s)",
+                                   isempty(d->id) ? "id" : "name", (isempty(d->id) ? d->id : d->name) ? "empty" : "NULL");
+        const struct {
+                const char *field, *text;
+                size_t max;
+        } texts[] = {
+                { "name", d->name, 128 },           { "version", d->version, 4096 }, { "description", d->description, 4096 },
+                { "author", d->author, 4096 },      { "toolchain", d->toolchain, 4096 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+                if (texts[i].text && !utf8_is_valid_text(texts[i].text, texts[i].max))
+                        return verdict_set(v, -EBADMSG, REASON_DESCRIPTOR_INVALID,
+                                           "invalid plugin: '%s' is not UTF-8 text of at most %zu bytes", texts[i].field,
+                                           texts[i].max);
         /* 20. */
         if (!plugin_id_is_valid(d->id) || !streq(d->id, expected_id))
                 return verdict_set(v, -EBADMSG, REASON_ID_MISMATCH,
                                    "plugin rejected: id-mismatch: descriptor id \"%s\" differs from \"%s\"", d->id,
                                    expected_id);
-        if (expected_version && !streq_ptr(d->version, expected_version))
+        if (expected_version && !d->version)
+                return verdict_set(v, -EBADMSG, REASON_ID_MISMATCH,
+                                   "plugin rejected: id-mismatch: descriptor 'version' is NULL, the manifest says \"%s\"",
+                                   expected_version);
+        if (expected_version && !streq(d->version, expected_version))
                 return verdict_set(v, -EBADMSG, REASON_ID_MISMATCH,
                                    "plugin rejected: id-mismatch: descriptor version \"%s\" differs from \"%s\"",
-                                   d->version ? d->version : "", expected_version);
+                                   d->version, expected_version);
         return 0;
 }
 

@@ -56,9 +56,9 @@ int rpc_authoring_guide(Req *r, struct json_object *p) {
         static const char *const workflow[] = {
                 "Call get_plugin_template with a plugin_id to get manifest.json, the C source and meson.build",
                 "Implement the functions in C against <dc-plugin-host/plugin.h>; describe params with JSON schemas",
-                "Build with meson (pkg-config dc-plugin-host) into <id>.so",
-                "Check locally: dc-plugin-hostctl verify <folder> (no plugin code runs)",
-                "Pack the folder: tar -czf <id>.tgz -C . <id>",
+                "Build with meson (pkg-config dc-plugin-host) into <id>.so; copy it and manifest.json into dist/<id>/",
+                "Check locally: dc-plugin-hostctl verify --content-only dist/<id> (no plugin code runs)",
+                "Pack the folder: tar -czf <id>.tgz -C dist <id>",
                 "Install with install_plugin_from_bundle (base64 + sha256 digest) or install_plugin_from_url",
         };
         x = json_object_new_array();
@@ -101,6 +101,69 @@ int rpc_authoring_guide(Req *r, struct json_object *p) {
         return 0;
 }
 
+/* s inside a C string literal: the only characters needing an escape in
+ * text that utf8_is_valid_text() accepted (no control characters). */
+static char *c_literal(const char *s) {
+        char *out = malloc(strlen(s) * 2 + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                if (*s == '"' || *s == '\\')
+                        *o++ = '\\';
+                *o++ = *s;
+        }
+        *o = 0;
+        return out;
+}
+
+/* The rendered plugin builds with -Wall -Wextra (but unused parameters) and
+ * loads under StrictELF=yes; tests/mesh/test-mesh.mjs builds and runs it. */
+static char *template_source(const char *id, const char *class_name, const char *description) {
+        _cleanup_free_ char *name_lit = c_literal(class_name), *desc_lit = c_literal(description);
+        char *s = NULL;
+        if (!name_lit || !desc_lit)
+                return NULL;
+        if (asprintf(&s,
+                     "/* %s: a dc-plugin-host plugin.  The API: <dc-plugin-host/plugin.h> and\n"
+                     " * docs/plugin-development.md; building: README.md. */\n"
+                     "#include <dc-plugin-host/plugin.h>\n\n"
+                     "/* The host's services, valid from init() until cleanup() returns. */\n"
+                     "static const dc_host_api *host;\n\n"
+                     "static int hello(dc_plugin_ctx *ctx, dc_call *call, const char *params_json) {\n"
+                     "        return host->reply(call, \"{\\\"message\\\":\\\"hello from %s\\\"}\");\n"
+                     "}\n\n"
+                     "static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {\n"
+                     "        host = api;\n"
+                     "        return 0;\n"
+                     "}\n\n"
+                     "/* Required: called once on unload; free what init() allocated. */\n"
+                     "static int cleanup(dc_plugin_ctx *ctx) {\n"
+                     "        return 0;\n"
+                     "}\n\n"
+                     "static const dc_plugin_function functions[] = {\n"
+                     "        {\n"
+                     "                .name = \"hello\",\n"
+                     "                .description = \"Say hello\",\n"
+                     "                .params_schema = NULL, /* no parameters: only {} is accepted */\n"
+                     "                .handler = hello,\n"
+                     "        },\n"
+                     "};\n\n"
+                     "DC_PLUGIN_DEFINE({\n"
+                     "        DC_PLUGIN_HEADER,\n"
+                     "        .id = \"%s\",\n"
+                     "        .name = \"%s\",\n"
+                     "        .version = \"0.1.0\", /* equals manifest.json's */\n"
+                     "        .description = \"%s\",\n"
+                     "        .functions = functions,\n"
+                     "        .n_functions = DC_PLUGIN_N_ELEMENTS(functions),\n"
+                     "        .init = init,\n"
+                     "        .cleanup = cleanup,\n"
+                     "});\n",
+                     id, id, id, name_lit, desc_lit) < 0)
+                return NULL;
+        return s;
+}
+
 int rpc_template(Req *r, struct json_object *p) {
         const char *id = json_get_string(p, "plugin_id"), *cls = json_get_string(p, "class_name"), *desc = json_get_string(p, "description");
         _cleanup_free_ char *class_name = NULL, *description = NULL, *manifest_text = NULL, *source = NULL, *meson = NULL,
@@ -109,6 +172,14 @@ int rpc_template(Req *r, struct json_object *p) {
                 struct json_object *o = mesh_error_result(NULL, "plugin_id must be a simple name (e.g. garage-door)", "invalid-id");
                 mesh_add_str(o, "plugin_id", id);
                 mesh_req_finish(r, o);
+                return 0;
+        }
+        /* Both end up in the descriptor, which refuses anything else. */
+        if ((cls && !utf8_is_valid_text(cls, 128)) || (desc && !utf8_is_valid_text(desc, 4096))) {
+                mesh_req_finish(r, mesh_error_result(id, cls && !utf8_is_valid_text(cls, 128)
+                                                                 ? "class_name must be text of at most 128 bytes without control characters"
+                                                                 : "description must be text of at most 4096 bytes without control characters",
+                                                     reason_to_string(REASON_INVALID_PARAMS)));
                 return 0;
         }
         /* garage-door → GarageDoorCapability (upstream's rule, kept for the key) */
@@ -130,9 +201,9 @@ int rpc_template(Req *r, struct json_object *p) {
         for (char *c = sym; *c; c++)
                 if (*c == '-')
                         *c = '_';
-        if (cls)
-                free_and_strdup(&class_name, cls);
-        if (asprintf(&description, "%s", desc ? desc : "") < 0 || (!desc && (free(description), asprintf(&description, "Capability plugin for %s", id) < 0)))
+        if (cls && free_and_strdup(&class_name, cls) < 0)
+                return -ENOMEM;
+        if (desc ? !(description = strdup(desc)) : asprintf(&description, "Capability plugin for %s", id) < 0)
                 return -ENOMEM;
         struct json_object *manifest = json_object_new_object();
         mesh_add_str(manifest, "id", id);
@@ -146,32 +217,28 @@ int rpc_template(Req *r, struct json_object *p) {
         mesh_add_str(manifest, "entry_point", entry);
         manifest_text = strdup(json_object_to_json_string_ext(manifest, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
-        if (!manifest_text ||
-            asprintf(&source,
-                     "/* %s: %s */\n#include <dc-plugin-host/plugin.h>\n\nstatic const dc_host_api *host;\n\n"
-                     "static int hello(dc_plugin_ctx *ctx, dc_call *call, const char *params) {\n"
-                     "        return host->reply(call, \"{\\\"message\\\":\\\"hello from %s\\\"}\");\n}\n\n"
-                     "static int init(dc_plugin_ctx *ctx, const dc_host_api *api, const char **error) {\n"
-                     "        host = api;\n        return 0;\n}\n\n"
-                     "static const dc_plugin_function functions[] = {\n"
-                     "        {\n                .name = \"hello\",\n                .description = \"Say hello\",\n"
-                     "                .params_schema = \"{\\\"type\\\":\\\"object\\\",\\\"properties\\\":{}}\",\n"
-                     "                .handler = hello,\n        },\n};\n\n"
-                     "DC_PLUGIN_DEFINE({\n        DC_PLUGIN_HEADER,\n        .id = \"%s\",\n        .name = \"%s\",\n"
-                     "        .version = \"0.1.0\",\n        .description = \"%s\",\n"
-                     "        .functions = functions,\n        .n_functions = DC_PLUGIN_N_ELEMENTS(functions),\n"
-                     "        .init = init,\n});\n",
-                     class_name, description, id, id, class_name, description) < 0 ||
+        source = template_source(id, class_name, description);
+        if (!manifest_text || !source ||
             asprintf(&meson,
-                     "project('%s', 'c')\nshared_module('%s', '%s.c', name_prefix : '', name_suffix : 'so',\n"
-                     "        dependencies : dependency('dc-plugin-host'))\n",
+                     "project('%s', 'c', default_options : ['c_std=gnu11', 'warning_level=2'])\n"
+                     "# -nostartfiles: no ELF constructors, so that it also loads with StrictELF=yes\n"
+                     "shared_module('%s', '%s.c', name_prefix : '', name_suffix : 'so',\n"
+                     "        dependencies : dependency('dc-plugin-host'),\n"
+                     "        gnu_symbol_visibility : 'hidden',\n"
+                     "        c_args : '-Wno-unused-parameter',\n"
+                     "        link_args : ['-nostartfiles', '-Wl,-z,noexecstack'])\n",
                      id, id, sym) < 0 ||
-            asprintf(&readme, "# %s\n\n%s\n\nBuild: `meson setup build && ninja -C build`, then copy `build/%s.so` next to "
-                              "`manifest.json` in a folder named `%s`.\n",
-                     id, description, id, id) < 0 ||
+            asprintf(&readme,
+                     "# %s\n\n%s\n\nBuild, assemble the plugin folder, check it (no plugin code runs) and pack it:\n\n"
+                     "```sh\nmeson setup build && ninja -C build\n"
+                     "mkdir -p dist/%s && cp manifest.json build/%s.so dist/%s/\n"
+                     "dc-plugin-hostctl verify --content-only dist/%s\n"
+                     "tar -czf %s.tgz -C dist %s\n```\n\n"
+                     "Then install `%s.tgz` (`dc-plugin-hostctl install`, or the mesh's install_plugin_from_bundle).\n",
+                     id, description, id, id, id, id, id, id, id) < 0 ||
             asprintf(&key_m, "%s/manifest.json", id) < 0 || asprintf(&key_c, "%s/%s.c", id, sym) < 0 ||
             asprintf(&key_b, "%s/meson.build", id) < 0 || asprintf(&key_r, "%s/README.md", id) < 0 ||
-            asprintf(&cmd, "tar -czf %s.tgz -C . %s", id, id) < 0) {
+            asprintf(&cmd, "tar -czf %s.tgz -C dist %s", id, id) < 0) {
                 json_object_put(manifest);
                 return -ENOMEM;
         }
@@ -191,8 +258,8 @@ int rpc_template(Req *r, struct json_object *p) {
         mesh_add_str(layout, key_r, "readme");
         json_object_object_add(o, "layout", layout);
         mesh_add_str(pk, "command", cmd);
-        mesh_add_str(pk, "note", "Build <id>.so into the folder, archive it; install via install_plugin_from_bundle or "
-                            "install_plugin_from_url");
+        mesh_add_str(pk, "note", "Build <id>.so, copy it with manifest.json into dist/<id>/ (README.md), archive that; "
+                            "install via install_plugin_from_bundle or install_plugin_from_url");
         json_object_object_add(o, "packaging", pk);
         mesh_req_finish(r, o);
         return 0;

@@ -568,6 +568,77 @@ test("dc-plugin-hostctl --mesh: the same commands on a remote host", async () =>
   assert.match(r.stderr, /is not on the mesh/);
 });
 
+// The template is a plugin: its files written where `layout` says, the sh
+// block of its README run as is (its meson.build against the in-tree SDK, the
+// folder assembled, checked under StrictELF=yes, packed), then installed,
+// called and removed over the mesh.
+test("get_plugin_template renders a plugin that builds, passes StrictELF, loads and answers", async () => {
+  const id = "garage-door";
+  const t = await result("get_plugin_template", { plugin_id: id, description: 'Opens "the" door \\ safely' });
+  assert.equal(t.status, "success");
+  assert.equal(t.capability_py, t.plugin_c); // upstream's key holds the C source
+  const work = fs.mkdtempSync(path.join(tmp, "template-"));
+  for (const [file, key] of Object.entries(t.layout)) {
+    fs.mkdirSync(path.dirname(path.join(work, file)), { recursive: true });
+    fs.writeFileSync(path.join(work, file), t[key]);
+  }
+  // what `pkg-config dc-plugin-host` finds once the SDK is installed, pointing at the source tree
+  const pcDir = path.join(work, "pkgconfig");
+  fs.mkdirSync(pcDir);
+  fs.writeFileSync(path.join(pcDir, "dc-plugin-host.pc"), `includedir=${process.env.DC_SOURCE_ROOT}/include\n\n` +
+    "Name: dc-plugin-host\nDescription: SDK for dc-plugin-host C plugins\nVersion: 0.1.0\nCflags: -I${includedir}\n");
+  const conf = path.join(work, "strict.conf");
+  fs.writeFileSync(conf, `StrictELF=yes\nSignaturesFile=${work}/none.json\nTrustedKeysDirectory=${work}/none.d\n`);
+  const script = t.readme.match(/```sh\n([\s\S]*?)```/)[1];
+  const built = spawnSync("bash", ["-euo", "pipefail", "-c", script], {
+    cwd: path.join(work, id), encoding: "utf8", timeout: 120000,
+    env: { ...process.env, PKG_CONFIG_PATH: pcDir, DC_PLUGIN_HOST_CONFIG: conf,
+      PATH: `${path.dirname(process.env.DC_HOSTCTL)}:${process.env.PATH}` },
+  });
+  assert.equal(built.status, 0, built.stdout + built.stderr);
+  assert.doesNotMatch(built.stdout + built.stderr, /warning:/);
+  assert.match(built.stdout, new RegExp(`^${id}: ok$`, "m")); // dc-plugin-hostctl verify, StrictELF=yes
+  assert.ok(script.includes(t.packaging.command), t.packaging.command);
+  const tgz = fs.readFileSync(path.join(work, id, id + ".tgz"));
+  const r = await result("install_plugin_from_bundle", { bundle_b64: tgz.toString("base64") });
+  assert.equal(r.status, "success", JSON.stringify(r));
+  assert.deepEqual(await result(`${id}.hello`), { message: `hello from ${id}` });
+  assert.equal((await rpc(`${id}.hello`, { extra: 1 })).error.code, -32602); // params_schema = NULL: no params
+  assert.equal((await result("list_plugins")).loaded[id].manifest.description, 'Opens "the" door \\ safely');
+  assert.equal((await result("remove_plugin", { plugin_id: id })).status, "success");
+  // text the descriptor would refuse is refused here, not by the loader later
+  const bad = await result("get_plugin_template", { plugin_id: id, class_name: "two\nlines" });
+  assert.deepEqual([bad.status, bad.error], ["error", "invalid-params"]);
+});
+
+// docs/plugin-development.md's plugin (built from the document by
+// tests/plugins/meson.build): its event and the replies the document shows
+// in its `<!-- mesh: METHOD -->` blocks.
+test("the plugin of docs/plugin-development.md: mesh replies and events as documented", async () => {
+  const doc = fs.readFileSync(path.join(process.env.DC_SOURCE_ROOT, "docs", "plugin-development.md"), "utf8");
+  const replies = [...doc.matchAll(/^<!-- mesh: (\S+) -->\n```json\n([\s\S]*?)```$/gm)];
+  assert.ok(replies.length > 0);
+  const d = path.join(tmp, "plugins", "thermostat");
+  fs.mkdirSync(d, { mode: 0o755 });
+  fs.copyFileSync(path.join(process.env.DC_TEST_PLUGINS_DIR, "thermostat.so"), path.join(d, "thermostat.so"));
+  fs.chmodSync(path.join(d, "thermostat.so"), 0o644);
+  fs.writeFileSync(path.join(d, "manifest.json"), JSON.stringify({ id: "thermostat", version: "1.0.0", runtime: "c", api_level: 1 }));
+  assert.equal((await result("load_plugin", { plugin_id: "thermostat" })).status, "success");
+  const sub = nc.subscribe(`device-connect.${TENANT}.${DEVICE}.event.target_changed`, { max: 1 });
+  await nc.flush();
+  assert.deepEqual(await result("thermostat.set_target", { celsius: 21.5 }), { target: 21.5, changes: 1 });
+  const ev = await Promise.race([(async () => { for await (const m of sub) return JSON.parse(sc.decode(m.data)); })(),
+    new Promise((_, rej) => setTimeout(() => rej(new Error("no target_changed event")), 10000))]);
+  assert.equal(ev.method, "target_changed");
+  assert.deepEqual([ev.params.celsius, ev.params.previous], [21.5, 20]);
+  assert.ok(ev.params.event_id && ev.params.ts && ev.params._trace_id, JSON.stringify(ev));
+  for (const [, method, text] of replies) {
+    const want = JSON.parse(text);
+    assert.deepEqual(await rpc(method, {}, { id: want.id }), want);
+  }
+  assert.equal((await result("unload_plugin", { plugin_id: "thermostat" })).status, "success");
+});
+
 test("nats-server restart: reconnect, re-register, keep answering", async () => {
   const before = registrations.length;
   natsProc.kill("SIGKILL");

@@ -139,7 +139,7 @@ __attribute__((unused)) static int init(dc_plugin_ctx *ctx, const dc_host_api *a
         return 0;
 }
 
-static int cleanup(dc_plugin_ctx *ctx) {
+__attribute__((unused)) static int cleanup(dc_plugin_ctx *ctx) {
         mark("cleanup");
 #ifdef TP_CLEANUP_FAIL
         return -5;
@@ -246,5 +246,9 @@ DC_PLUGIN_DEFINE({
 #else
         .init = init,
 #endif
+#ifdef TP_NULL_CLEANUP
+        .cleanup = NULL,
+#else
         .cleanup = cleanup,
+#endif
 });
