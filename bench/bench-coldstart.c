@@ -84,6 +84,11 @@ int main(int argc, char *argv[]) {
         snprintf(path, sizeof path, "%s/signatures.json", work);
         write_file(path, sigs, strlen(sigs));
         snprintf(conf, sizeof conf, "%s/bench.conf", work);
+        /* the state directory exists on a real host (StateDirectory=): the
+         * crash marker and the version floor live there */
+        char state[4200];
+        snprintf(state, sizeof state, "%s/state", work);
+        (void) mkdir(state, 0700);
         char conftext[8192];
         int cl = snprintf(conftext, sizeof conftext,
                           "PluginDirectories=%s\nStateDirectory=%s/state\nSignaturesFile=%s\n"

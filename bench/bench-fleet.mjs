@@ -106,8 +106,10 @@ for (const parallel of [16, 32, 64]) {
     await withFleet([], async ({ url, registry, prefix }) => {
       await waitFor(() => registry.registered(prefix) === N + 1, 120000, "registrations");
       const r = await ctl(url, "--json", "rollout", "fleet", `--from=${prefix}src`, "--all", `--parallel=${parallel}`);
-      const sum = JSON.parse(r.stdout);
-      if (r.status !== 0 || sum.succeeded !== N) throw new Error("rollout: " + r.stderr.slice(-2000));
+      let sum = null;
+      try { sum = JSON.parse(r.stdout); } catch { /* reported below */ }
+      if (r.status !== 0 || !sum || sum.succeeded !== N)
+        throw new Error(`rollout (exit ${r.status}): ${r.stderr.slice(-2000)}${r.stdout.slice(-2000)}`);
       rounds.push(r.ms);
       size = sum.size;
       floors.push(await transportFloor(url, size, parallel));

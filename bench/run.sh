@@ -26,7 +26,7 @@ chmod 0755 "$WORK"
 # 200 daemons, hostctl --mesh hosts and rollout (nats.js from tests/mesh/node_modules)
 if [ -d tests/mesh/node_modules/nats ]; then
         DC_HOSTD="$PWD/$B/src/daemon/dc-plugin-hostd" DC_HOSTCTL="$PWD/$B/src/hostctl/dc-plugin-hostctl" \
-        DC_TEST_PLUGINS_DIR="$PWD/$B/bench" DC_EXAMPLES_DIR="$PWD/$B/examples" \
+        DC_TEST_PLUGINS_DIR="$PWD/$B/bench" DC_EXAMPLES_DIR="$PWD/$B/examples" DC_PLUGIN_WORKER="$PWD/$B/src/worker/dc-plugin-worker" \
                 node bench/bench-fleet.mjs "$WORK/fleet" 200 3
 else
         echo "bench: skipping bench-fleet (cd tests/mesh && npm ci)" >&2
