@@ -340,10 +340,13 @@ int mesh_advert_timers(Mesh *m) {
             (m->d2d && sd_event_add_time_relative(e, &m->presence, CLOCK_MONOTONIC, 500000, 10000, on_presence, m) < 0))
                 return -ENOMEM;
         (void) sd_event_source_set_enabled(m->heartbeat, SD_EVENT_ON);
-        /* The first heartbeat now, not after the timer's coalescing slack:
-         * it is the device's first sign of life on the mesh. */
-        (void) on_heartbeat(m->heartbeat, 0, m);
         return 0;
+}
+
+void mesh_advert_first_heartbeat(Mesh *m) {
+        /* Now, once connected, not after the timer's period: it is the
+         * device's first sign of life on the mesh. */
+        (void) on_heartbeat(m->heartbeat, 0, m);
 }
 
 int mesh_advert_start(Mesh *m) {

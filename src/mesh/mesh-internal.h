@@ -165,7 +165,8 @@ void mesh_event_plugin_unloaded(Mesh *m, const char *id);
 /* ---- mesh-advert.c ---- */
 struct json_object *mesh_registration_params(Mesh *m);
 struct json_object *mesh_presence(Mesh *m);
-int mesh_advert_timers(Mesh *m); /* heartbeat now and every max(1, ttl/3) s */
+int mesh_advert_timers(Mesh *m); /* heartbeat every max(1, ttl/3) s */
+void mesh_advert_first_heartbeat(Mesh *m); /* the first one, once connected */
 int mesh_advert_start(Mesh *m);  /* registrar or presence, first registration */
 void mesh_advert_stop(Mesh *m);  /* D2D departure; the registrar is told to stop */
 void mesh_advert_free(Mesh *m);  /* once the connection is closed */

@@ -108,6 +108,7 @@ int mesh_new(sd_event *e, Host *h, Ops *ops, const HostConfig *c, Mesh **ret) {
                 mesh_free(m);
                 return r;
         }
+        mesh_advert_first_heartbeat(m);
         *ret = m;
         return 0;
 }

@@ -93,6 +93,24 @@ test("200 plugins x 20 functions: the registration fits max_payload and lists ev
   await nc.close();
 });
 
+test("the first heartbeat leaves at connect, not a heartbeat period later", async () => {
+  const server = await startNats();
+  const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+  const beats = [];
+  nc.subscribe("device-connect.lab.beat-host.heartbeat", { callback: (e, m) => beats.push(Date.now()) });
+  await nc.flush();
+  const root = path.join(tmp, "beat-plugins");
+  fs.mkdirSync(root, { mode: 0o755 });
+  // MeshTTLSec=60: the timer's period is 20 s, so a beat within 5 s is the one sent at connect
+  const t0 = Date.now();
+  const h = startHostd("beat", root, [`MeshURLs=nats://127.0.0.1:${server.port}`, "Tenant=lab", "DeviceId=beat-host",
+    "MeshTTLSec=60"]);
+  await waitFor(() => beats.length >= 1, 5000, "the first heartbeat");
+  assert.ok(beats[0] - t0 < 5000);
+  assert.equal(await stop(h), 0);
+  await nc.close();
+});
+
 test("D2D: presence burst, probe answers, departure", async () => {
   const server = await startNats();
   const nc = await connect({ servers: `127.0.0.1:${server.port}` });
