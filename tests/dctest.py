@@ -27,6 +27,15 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 DENIED = ("org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired")
 
 
+def safe_tmpdir():
+    """A root-owned 0755 directory whose ancestors pass the loader's checks."""
+    base = "/run/dc-plugin-host-tests"
+    os.makedirs(base, mode=0o755, exist_ok=True)
+    d = tempfile.mkdtemp(dir=base)
+    os.chmod(d, 0o755)
+    return d
+
+
 def wait_for(cond, timeout=10.0, what="condition"):
     ctx = GLib.MainContext.default()
     deadline = time.monotonic() + timeout
@@ -83,8 +92,9 @@ class Daemon:
                                      stdout=out, stderr=subprocess.STDOUT)
         r = subprocess.run(["gdbus", "wait", "--system", "--timeout", "10", NAME])
         if r.returncode != 0:
+            out = self.output()
             self.stop()
-            raise AssertionError("daemon did not take its name:\n" + self.output())
+            raise AssertionError("daemon did not take its name:\n" + out)
 
     def restart(self):
         self.proc.terminate()

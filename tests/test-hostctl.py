@@ -29,7 +29,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dctest import EXAMPLES, HOSTCTL, HOSTD, MODE, NOBODY, Daemon, wait_for  # noqa: E402
+from dctest import EXAMPLES, HOSTCTL, HOSTD, MODE, NOBODY, Daemon, safe_tmpdir, wait_for  # noqa: E402
 
 SRC = os.environ["DC_SOURCE_ROOT"]
 PLUGINS = os.environ["DC_TEST_PLUGINS_DIR"]
@@ -46,15 +46,6 @@ def ctl(*args, prefix=(), env=None, timeout=60, cwd=None):
 def sha_file(path):
     with open(path, "rb") as f:
         return "sha256:" + hashlib.sha256(f.read()).hexdigest()
-
-
-def safe_tmpdir():
-    """A root-owned 0755 directory whose ancestors pass the loader's checks."""
-    base = "/run/dc-plugin-host-tests"
-    os.makedirs(base, mode=0o755, exist_ok=True)
-    d = tempfile.mkdtemp(dir=base)
-    os.chmod(d, 0o755)
-    return d
 
 
 def install_folder(root, plugin_id, so, manifest=None, mode=0o755):
@@ -478,6 +469,8 @@ class Bus(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("ID"))
         r = ctl("show", "sensor")
         self.assertIn("Functions: read", r.stdout)
+        # a permissive policy runs every plugin in a worker (DefaultIsolation=auto)
+        self.assertRegex(r.stdout, r"Isolation: process \(pid \d+, \d+ restarts; seccomp, Landlock ABI \d+, no_new_privs")
         self.assertIn("Events: alert", r.stdout)
         r = ctl("--json=short", "show", "sensor")
         self.assertEqual(json.loads(r.stdout)["state"], "loaded")

@@ -20,7 +20,7 @@ import unittest
 from gi.repository import Gio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dctest import HOSTCTL, NAME, Daemon, connect, wait_for  # noqa: E402
+from dctest import HOSTCTL, NAME, Daemon, connect, safe_tmpdir, wait_for  # noqa: E402
 
 SRC = os.environ["DC_SOURCE_ROOT"]
 BUILD = os.environ["DC_BUILD_ROOT"]
@@ -30,15 +30,6 @@ ETC = "/etc/dc-plugin-host/"
 _spec = importlib.util.spec_from_file_location("doc_snippets", os.path.join(SRC, "tests", "doc-snippets.py"))
 snippets = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(snippets)
-
-
-def safe_tmpdir():
-    """A root-owned 0755 directory whose ancestors pass the loader's checks."""
-    base = "/run/dc-plugin-host-tests"
-    os.makedirs(base, mode=0o755, exist_ok=True)
-    d = tempfile.mkdtemp(dir=base)
-    os.chmod(d, 0o755)
-    return d
 
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("cc") and shutil.which("pkg-config")

@@ -53,7 +53,7 @@ echo "In another shell, as root:"
 echo "  export DBUS_SYSTEM_BUS_ADDRESS=\$DBUS_SYSTEM_BUS_ADDRESS"
 echo "  $PWD/build/src/hostctl/dc-plugin-hostctl list"
 echo "  $PWD/build/src/hostctl/dc-plugin-hostctl invoke hello-world hello_world '{\"name\":\"you\"}'"
-echo "On the mesh (\$NATS_URL=\$NATS_URL), device plugin-host-1 in tenant default:"
+echo "On the mesh (NATS_URL=\$NATS_URL), device plugin-host-1 in tenant default:"
 echo "  subject device-connect.default.plugin-host-1.cmd, e.g. {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"get_status\"}"
 echo
 exec setpriv --reuid=dc-plugin-host --regid=dc-plugin-host --clear-groups \\

@@ -78,6 +78,26 @@ int verb_list(Hostctl *c, char **args, int n) {
         return 0;
 }
 
+/* "  Isolation: process (pid 4242, 0 restarts; seccomp, Landlock ABI 4, no_new_privs, rlimits)" */
+static void print_isolation(struct json_object *p) {
+        struct json_object *w, *v;
+        printf("  Isolation: %s", json_get_string_or_empty(p, "isolation"));
+        if (json_object_object_get_ex(p, "worker", &w) && json_object_is_type(w, json_type_object)) {
+                printf(" (pid %d, %d restarts; ", json_get_int_or_zero(w, "pid"), json_get_int_or_zero(w, "restarts"));
+                bool any = false;
+                if (json_object_object_get_ex(w, "seccomp", &v) && json_object_get_boolean(v))
+                        printf("%sseccomp", any ? ", " : ""), any = true;
+                if (json_get_int_or_zero(w, "landlock_abi") > 0)
+                        printf("%sLandlock ABI %d", any ? ", " : "", json_get_int_or_zero(w, "landlock_abi")), any = true;
+                if (json_object_object_get_ex(w, "no_new_privs", &v) && json_object_get_boolean(v))
+                        printf("%sno_new_privs", any ? ", " : ""), any = true;
+                if (json_object_object_get_ex(w, "rlimits", &v) && json_object_get_boolean(v))
+                        printf("%srlimits", any ? ", " : ""), any = true;
+                printf("%s)", any ? "" : "no sandbox layer");
+        }
+        printf("\n");
+}
+
 int verb_show(Hostctl *c, char **args, int n) {
         _cleanup_json_ struct json_object *d = NULL;
         struct json_object *p, *x;
@@ -96,6 +116,8 @@ int verb_show(Hostctl *c, char **args, int n) {
                json_get_string_or_empty(p, "id"), json_get_string_or_empty(p, "name"),
                json_get_string_or_empty(p, "version"), json_get_string_or_empty(p, "description"),
                json_get_string_or_empty(p, "state"));
+        if (*json_get_string_or_empty(p, "isolation"))
+                print_isolation(p);
         if (*json_get_string_or_empty(p, "reason"))
                 printf(" Last error: %s: %s\n", json_get_string_or_empty(p, "reason"),
                        json_get_string_or_empty(p, "message"));
