@@ -5,9 +5,8 @@
 #include "escape.h"
 #include "log.h"
 #include "plugin-output.h"
+#include "plugin-text.h"
 #include "schema.h"
-
-#define MAX_RESULT (16u * 1024u * 1024u)
 
 static bool ctx_alive(dc_plugin_ctx *ctx) {
         return ctx && !__atomic_load_n(&ctx->dead, __ATOMIC_ACQUIRE);
@@ -39,19 +38,7 @@ static void *api_get_data(dc_plugin_ctx *ctx) {
 }
 
 static int api_reply(dc_call *call, const char *result_json) {
-        _cleanup_json_ struct json_object *o = NULL;
-
-        if (!call || !result_json)
-                return -EINVAL;
-        size_t n = strlen(result_json);
-        if (n > MAX_RESULT || json_parse_strict(result_json, n, &o, NULL) < 0)
-                return -EINVAL;
-        char *copy = strdup(result_json);
-        if (!copy)
-                return -ENOMEM;
-        free(call->result);
-        call->result = copy;
-        return 0;
+        return call ? plugin_result_store(&call->result, result_json) : -EINVAL;
 }
 
 static int api_fail(dc_call *call, const char *message) {

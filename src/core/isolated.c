@@ -16,11 +16,11 @@
 #include "json-util.h"
 #include "log.h"
 #include "names.h"
+#include "plugin-text.h"
 #include "worker-process.h"
 
 #define RESTART_DELAY_MIN_USEC (100u * 1000u)
 #define RESTART_DELAY_MAX_USEC (30u * 1000u * 1000u)
-#define MAX_RESULT (16u * 1024u * 1024u)
 
 struct Isolated {
         Host *h;
@@ -443,10 +443,9 @@ typedef struct IsolatedCall {
 
 static void on_reply(int error, int handler_r, const char *result, const char *message, void *userdata) {
         IsolatedCall *c = userdata;
-        _cleanup_json_ struct json_object *o = NULL;
         _cleanup_free_ char *safe = NULL;
 
-        if (error == 0 && (strlen(result) > MAX_RESULT || json_parse_strict(result, strlen(result), &o, NULL) < 0)) {
+        if (error == 0 && plugin_json_parse(result, false, NULL) < 0) {
                 error = HOST_ERR_HANDLER_FAILED;
                 message = "the plugin returned invalid JSON";
         } else if (error == HOST_ERR_HANDLER_FAILED) {

@@ -9,7 +9,6 @@
 #include "log.h"
 #include "schema.h"
 
-#define MAX_PAYLOAD (16u * 1024u * 1024u)
 /* Events of one plugin waiting for the loop, whatever the rate allows. */
 #define MAX_QUEUED_EVENTS 1024u
 #define REPORT_INTERVAL_USEC (10u * 1000u * 1000u)
@@ -151,9 +150,7 @@ int plugin_output_event(Plugin *p, const char *name, const char *payload_json) {
                 return -EINVAL;
         if (!payload_json)
                 payload_json = "{}";
-        size_t n = strlen(payload_json);
-        if (n > MAX_PAYLOAD || json_parse_strict(payload_json, n, &o, NULL) < 0 ||
-            !json_object_is_type(o, json_type_object) || schema_validate(e->schema, o, &err) < 0) {
+        if (plugin_json_parse(payload_json, true, &o) < 0 || schema_validate(e->schema, o, &err) < 0) {
                 count_invalid(p->output);
                 return -EINVAL;
         }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "plugin-text.h"
 
 typedef struct Plugin Plugin;
 typedef struct PluginOutput PluginOutput;
@@ -26,6 +27,3 @@ PluginOutput *plugin_output_unref(PluginOutput *o);
  * matching the schema; -ENOBUFS when dropped by the limits. */
 int plugin_output_event(Plugin *p, const char *name, const char *payload_json);
 void plugin_output_log(Plugin *p, int priority, const char *message);
-
-/* The plugin's PLUGIN_LOG_LINE_MAX-byte, escaped form of untrusted text. */
-#define PLUGIN_LOG_LINE_MAX 4096u

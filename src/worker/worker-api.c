@@ -9,11 +9,9 @@
 #include <string.h>
 
 #include "json-util.h"
+#include "plugin-text.h"
 #include "worker-proto.h"
 #include "worker.h"
-
-#define MAX_RESULT (16u * 1024u * 1024u)
-#define PLUGIN_LOG_LINE_MAX 4096u
 
 static Plugin *plugin;
 static const char *config_text = "{}";
@@ -26,15 +24,13 @@ void worker_api_init(Plugin *p, const char *config_json) {
 }
 
 static int api_emit_event(dc_plugin_ctx *ctx, const char *name, const char *payload_json) {
-        _cleanup_json_ struct json_object *o = NULL;
         if (!ctx || !name || !plugin_find_event(plugin, name))
                 return -EINVAL;
         if (!payload_json)
                 payload_json = "{}";
-        size_t n = strlen(payload_json);
-        if (n > MAX_RESULT || json_parse_strict(payload_json, n, &o, NULL) < 0 || !json_object_is_type(o, json_type_object))
+        if (plugin_json_parse(payload_json, true, NULL) < 0)
                 return -EINVAL;
-        int r = output_send(WORKER_EVENT, 0, 0, 0, name, strlen(name) + 1, payload_json, n, true);
+        int r = output_send(WORKER_EVENT, 0, 0, 0, name, strlen(name) + 1, payload_json, strlen(payload_json), true);
         return r == -ENOBUFS ? 0 : r; /* dropped under pressure, as the daemon would */
 }
 
@@ -59,18 +55,7 @@ static void *api_get_data(dc_plugin_ctx *ctx) {
 
 static int api_reply(dc_call *call, const char *result_json) {
         WorkerCall *c = (WorkerCall *) call;
-        _cleanup_json_ struct json_object *o = NULL;
-        if (!c || !result_json)
-                return -EINVAL;
-        size_t n = strlen(result_json);
-        if (n > MAX_RESULT || json_parse_strict(result_json, n, &o, NULL) < 0)
-                return -EINVAL;
-        char *copy = strdup(result_json);
-        if (!copy)
-                return -ENOMEM;
-        free(c->result);
-        c->result = copy;
-        return 0;
+        return c ? plugin_result_store(&c->result, result_json) : -EINVAL;
 }
 
 static int api_fail(dc_call *call, const char *message) {
