@@ -97,15 +97,11 @@ static int pack_dir(struct archive *a, int dirfd, const char *prefix, unsigned d
         return 0;
 }
 
-int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+/* An open .tar.gz writer on out_fd in *ret, or an error and nothing to free. */
+static int writer_start(const char *name, int out_fd, struct archive **ret, Verdict *v) {
         struct archive *a;
-        struct stat st;
-        int r;
+        int r = dlopen_libarchive();
 
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
-        r = dlopen_libarchive();
         if (r < 0)
                 return verdict_set(v, r, REASON_READ_FAILED, "cannot pack %s: libarchive is not available", name);
         a = sym_archive_write_new();
@@ -118,6 +114,21 @@ int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
                 sym_archive_write_free(a);
                 return r;
         }
+        *ret = a;
+        return 0;
+}
+
+int pack_directory(int dirfd, const char *name, int out_fd, Verdict *v) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct archive *a;
+        struct stat st;
+        int r;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
+        r = writer_start(name, out_fd, &a, v);
+        if (r < 0)
+                return r;
         r = add_entry(a, name, &st, v);
         if (r >= 0)
                 r = pack_dir(a, fd, name, 1, v);
@@ -137,19 +148,9 @@ int pack_files(int dirfd, const char *name, const char *const *files, const char
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return verdict_set(v, -errno, REASON_READ_FAILED, "cannot open %s: %m", name);
-        r = dlopen_libarchive();
+        r = writer_start(name, out_fd, &a, v);
         if (r < 0)
-                return verdict_set(v, r, REASON_READ_FAILED, "cannot pack %s: libarchive is not available", name);
-        a = sym_archive_write_new();
-        if (!a)
-                return -ENOMEM;
-        if (sym_archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-            sym_archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            sym_archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
-                r = verdict_set(v, -EIO, REASON_READ_FAILED, "cannot start the archive: %s", sym_archive_error_string(a));
-                sym_archive_write_free(a);
                 return r;
-        }
         r = add_entry(a, name, &st, v);
         for (const char *const *f = files; r >= 0 && *f; f++) {
                 _cleanup_free_ char *path = NULL;
