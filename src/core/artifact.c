@@ -548,13 +548,7 @@ int host_publish_artifact(Host *h, const char *id, const char *version, const ch
                 snprintf(j->loaded_digest, sizeof j->loaded_digest, "%s", rec->digest);
         j->rule = host_owner_rule(h, idx >= 0 && idx == store ? ROOT_STORE : ROOT_READONLY);
         j->store_rule = host_owner_rule(h, ROOT_STORE);
-        j->limits = (ArchiveLimits){
-                .max_extracted = c->max_extracted_size,
-                .max_member = c->max_plugin_size,
-                .max_members = c->max_archive_members,
-                .max_depth = ARCHIVE_DEPTH_MAX,
-                .max_ratio = ARCHIVE_RATIO_MAX,
-        };
+        j->limits = install_archive_limits(c);
         j->quota = (ArtifactQuota){ .max_bytes = c->artifact_max_bytes, .max_files = c->artifact_max_files,
                                     .may_replace = !bundle_b64 };
         if (!j->id || (version && !j->version) || (bundle_b64 && !j->bundle_b64) || !j->artifact_dir ||

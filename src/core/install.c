@@ -191,6 +191,16 @@ static int read_base64_source(InstallJob *j, int memfd, uint64_t *ret_size, uint
 /* ---- the staging half (worker thread) ------------------------------------------ */
 
 /* The plugin folder: the archive root, or its single top-level directory. */
+ArchiveLimits install_archive_limits(const HostConfig *c) {
+        return (ArchiveLimits){
+                .max_extracted = c->max_extracted_size,
+                .max_member = c->max_plugin_size,
+                .max_members = c->max_archive_members,
+                .max_depth = ARCHIVE_DEPTH_MAX,
+                .max_ratio = ARCHIVE_RATIO_MAX,
+        };
+}
+
 int install_find_plugin_dir(int xfd, char **ret_top, Verdict *v) {
         struct stat st;
         _cleanup_free_ char *top = NULL;
@@ -581,13 +591,7 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
         j->allow_downgrade = req->allow_downgrade;
         j->rule = host_owner_rule(h, ROOT_STORE);
         j->max_archive = c->max_archive_size;
-        j->limits = (ArchiveLimits){
-                .max_extracted = c->max_extracted_size,
-                .max_member = c->max_plugin_size,
-                .max_members = c->max_archive_members,
-                .max_depth = ARCHIVE_DEPTH_MAX,
-                .max_ratio = ARCHIVE_RATIO_MAX,
-        };
+        j->limits = install_archive_limits(c);
         if ((req->bundle_b64 && req->source == INSTALL_SOURCE_BASE64 && !(j->bundle_b64 = strdup(req->bundle_b64))) ||
             (req->url && !(j->url = strdup(req->url))) ||
             ((req->name_hint || req->url) && !(j->name_hint = strdup(req->name_hint ? req->name_hint : req->url))) ||

@@ -75,6 +75,9 @@ int host_install(Host *h, const InstallRequest *req, host_install_cb cb, void *u
  */
 int install_request_from_manifest(struct json_object *m, InstallRequest *req, Verdict *v);
 
+/* The extraction limits of every install path (MaxExtractedSize= and friends). */
+ArchiveLimits install_archive_limits(const HostConfig *c);
+
 /* The plugin folder of an extracted archive (xfd): the root (*ret_top NULL)
  * or its single top-level directory; REASON_ARCHIVE_LAYOUT otherwise. */
 int install_find_plugin_dir(int xfd, char **ret_top, Verdict *v);

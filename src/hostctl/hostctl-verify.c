@@ -355,13 +355,7 @@ static int stage_content(const VerifyEnv *e, const char *path, const char *forma
         uint8_t head[4] = {};
         if (fstat(in, &ast) < 0 || pread(in, head, sizeof head, 0) < 0)
                 return -errno;
-        ArchiveLimits limits = {
-                .max_extracted = e->config.max_extracted_size,
-                .max_member = e->config.max_plugin_size,
-                .max_members = e->config.max_archive_members,
-                .max_depth = ARCHIVE_DEPTH_MAX,
-                .max_ratio = ARCHIVE_RATIO_MAX,
-        };
+        ArchiveLimits limits = install_archive_limits(&e->config);
         PackageFormat format = PACKAGE_FORMAT_AUTO;
         (void) package_format_from_string(format_name, &format); /* checked with the command line */
         format = package_format_detect(format, S_ISDIR(st->st_mode) ? "x.tar.gz" : name, head, sizeof head);
