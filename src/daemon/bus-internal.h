@@ -56,6 +56,8 @@ int bus_request_submit(BusRequest *r, sd_bus_error *error);
 int bus_error_from_result(sd_bus_error *error, const OpResult *res);
 
 int bus_check_flags(uint64_t flags, sd_bus_error *error);
+/* Reads the method's only argument, "t" flags, which must be 0. */
+int bus_read_flags(sd_bus_message *msg, sd_bus_error *error);
 int bus_check_id(const char *id, sd_bus_error *error);
 int bus_check_params_size(const char *params, sd_bus_error *error);
 

@@ -76,11 +76,8 @@ static int method_remove_plugin(sd_bus_message *msg, void *userdata, sd_bus_erro
 }
 
 static int method_rescan(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        uint64_t flags;
-        int r = sd_bus_message_read(msg, "t", &flags);
+        int r = bus_read_flags(msg, error);
         if (r < 0)
-                return r;
-        if ((r = bus_check_flags(flags, error)) < 0)
                 return r;
         return dispatch(userdata, msg, OP_RESCAN, NULL, error);
 }
@@ -230,11 +227,8 @@ static int reply_reloaded(BusRequest *r, const OpResult *res) {
 
 static int method_reload_configuration(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusRequest *req;
-        uint64_t flags;
-        int r = sd_bus_message_read(msg, "t", &flags);
+        int r = bus_read_flags(msg, error);
         if (r < 0)
-                return r;
-        if ((r = bus_check_flags(flags, error)) < 0)
                 return r;
         r = bus_request_new(userdata, msg, OP_RELOAD_CONFIG, NULL, &req, error);
         if (r < 0)

@@ -90,11 +90,8 @@ static int plugin_op(sd_bus_message *msg, void *userdata, sd_bus_error *error, O
         PluginRecord *rec = userdata;
         BusManager *m = manager_of(msg);
         BusRequest *r;
-        uint64_t flags;
-        int k = sd_bus_message_read(msg, "t", &flags);
+        int k = bus_read_flags(msg, error);
         if (k < 0)
-                return k;
-        if ((k = bus_check_flags(flags, error)) < 0)
                 return k;
         k = bus_request_new(m, msg, kind, NULL, &r, error);
         if (k < 0)

@@ -15,6 +15,14 @@ int bus_check_flags(uint64_t flags, sd_bus_error *error) {
         return 0;
 }
 
+int bus_read_flags(sd_bus_message *msg, sd_bus_error *error) {
+        uint64_t flags;
+        int r = sd_bus_message_read(msg, "t", &flags);
+        if (r < 0)
+                return r;
+        return bus_check_flags(flags, error);
+}
+
 int bus_check_id(const char *id, sd_bus_error *error) {
         if (!plugin_id_is_valid(id))
                 return sd_bus_error_setf(error, DC_BUS_ERROR_INVALID_ID, "Invalid plugin id \"%s\"", id);
